@@ -1,0 +1,265 @@
+//! The actix-web server of the contract, generic over a [`Predictor`].
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix_web::error::PayloadError;
+use actix_web::http::header;
+use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use serde::Serialize;
+
+use crate::config::ServiceArgs;
+use crate::error::ApiError;
+use crate::predict::Predictor;
+use crate::request::{self, MAX_BODY_BYTES, RequestError};
+
+/// How long in-flight requests may finish after SIGTERM (the contract allows 5 s in all).
+pub const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(2);
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("cannot bind {address}: {reason}")]
+    Bind { address: String, reason: String },
+    #[error("server failed: {0}")]
+    Server(#[from] std::io::Error),
+}
+
+#[derive(Serialize)]
+struct AgeResponse {
+    label: String,
+    score: f64,
+}
+
+/// Binds `host:port`, serves until SIGTERM/SIGINT, then returns. Runs its own actix system:
+/// call it from `main`, outside any async runtime.
+pub fn run<P: Predictor + 'static>(args: &ServiceArgs, predictor: P) -> Result<(), ServeError> {
+    let predictor: Arc<dyn Predictor> = Arc::new(predictor);
+    let address = args.address();
+    let workers = args.workers.get();
+    let bind_to = (args.host.clone(), args.port);
+    actix_web::rt::System::new().block_on(async move {
+        let server = HttpServer::new(move || App::new().configure(routes(predictor.clone())))
+            .workers(workers)
+            .shutdown_timeout(SHUTDOWN_TIMEOUT.as_secs())
+            .bind(bind_to)
+            .map_err(|e| ServeError::Bind { address: address.clone(), reason: bind_reason(&e) })?;
+        eprintln!("listening on http://{address} (workers {workers})");
+        server.run().await?;
+        eprintln!("stopped");
+        Ok(())
+    })
+}
+
+fn bind_reason(error: &std::io::Error) -> String {
+    use std::io::ErrorKind;
+    match error.kind() {
+        ErrorKind::AddrInUse => "address in use".into(),
+        ErrorKind::AddrNotAvailable => "address not available".into(),
+        ErrorKind::PermissionDenied => "permission denied".into(),
+        _ => error.to_string(),
+    }
+}
+
+/// Routes, extractor limits and fallbacks of the contract, for `App::configure`.
+pub fn routes(predictor: Arc<dyn Predictor>) -> impl FnOnce(&mut web::ServiceConfig) {
+    move |cfg| {
+        cfg.app_data(web::Data::from(predictor))
+            .app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
+            .service(
+                web::resource("/age")
+                    .route(web::post().to(age))
+                    .default_service(web::to(|| method_not_allowed("POST"))),
+            )
+            .service(
+                web::resource("/health")
+                    .route(web::get().to(health))
+                    .default_service(web::to(|| method_not_allowed("GET"))),
+            )
+            .default_service(web::to(not_found));
+    }
+}
+
+/// `POST /age`. The body arrives as bytes (limited to 1 MiB) so that every failure,
+/// oversize included, becomes the contract's JSON error, checked in the contract's order.
+async fn age(
+    req: HttpRequest,
+    body: Result<web::Bytes, actix_web::Error>,
+    predictor: web::Data<dyn Predictor>,
+) -> Result<HttpResponse, ApiError> {
+    let started = Instant::now();
+    request::check_content_type(req.headers().get(header::CONTENT_TYPE).map(|v| v.as_bytes()))?;
+    let body = body.map_err(body_error)?;
+    let text = request::parse_body(&body)?;
+    drop(body);
+
+    let predictor = predictor.into_inner();
+    let prediction = web::block(move || predictor.predict(&text))
+        .await
+        .map_err(|e| {
+            eprintln!("error: blocking pool: {e}");
+            ApiError::Internal
+        })?
+        .map_err(|e| {
+            eprintln!("error: {e}");
+            ApiError::Internal
+        })?;
+
+    let total_us = started.elapsed().as_micros();
+    Ok(HttpResponse::Ok()
+        .insert_header(("x-tokenization-time", prediction.tokenization_us.to_string()))
+        .insert_header(("x-inference-time", prediction.inference_us.to_string()))
+        .insert_header(("x-total-time", total_us.to_string()))
+        .json(AgeResponse { label: prediction.label, score: prediction.score }))
+}
+
+fn body_error(error: actix_web::Error) -> RequestError {
+    match error.as_error::<PayloadError>() {
+        Some(PayloadError::Overflow) => RequestError::TooLarge,
+        Some(other) => RequestError::Unreadable(other.to_string()),
+        None => RequestError::Unreadable(error.to_string()),
+    }
+}
+
+async fn health() -> HttpResponse {
+    HttpResponse::Ok().json(serde_json::json!({ "status": "ok" }))
+}
+
+async fn method_not_allowed(allow: &'static str) -> HttpResponse {
+    let error = ApiError::MethodNotAllowed;
+    HttpResponse::build(error.status()).insert_header((header::ALLOW, allow)).json(error.body())
+}
+
+async fn not_found() -> HttpResponse {
+    let error = ApiError::NotFound;
+    HttpResponse::build(error.status()).json(error.body())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::predict::{PredictError, Prediction};
+    use actix_web::test::{self, TestRequest};
+    use serde_json::Value;
+
+    /// Labels by the text's length parity; fails for "boom".
+    struct Fake;
+
+    impl Predictor for Fake {
+        fn predict(&self, text: &str) -> Result<Prediction, PredictError> {
+            if text == "boom" {
+                return Err(PredictError::Backend("secret detail".into()));
+            }
+            let label = if text.len() % 2 == 0 { "POSITIVE" } else { "NEGATIVE" };
+            Ok(Prediction { label: label.into(), score: 0.75, tokenization_us: 12, inference_us: 34 })
+        }
+    }
+
+    async fn call(req: TestRequest) -> (u16, actix_web::http::header::HeaderMap, Value) {
+        let app = test::init_service(App::new().configure(routes(Arc::new(Fake)))).await;
+        let resp = test::call_service(&app, req.to_request()).await;
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let body = test::read_body(resp).await;
+        let json = serde_json::from_slice(&body).unwrap_or_else(|_| panic!("not JSON: {body:?}"));
+        (status, headers, json)
+    }
+
+    fn post(body: impl Into<web::Bytes>) -> TestRequest {
+        TestRequest::post()
+            .uri("/age")
+            .insert_header((header::CONTENT_TYPE, "application/json"))
+            .set_payload(body)
+    }
+
+    async fn assert_error(req: TestRequest, status: u16, prefix: &str) {
+        let (got, headers, json) = call(req).await;
+        assert_eq!(got, status, "{json}");
+        assert_eq!(headers.get(header::CONTENT_TYPE).unwrap(), "application/json");
+        let message = json["error"].as_str().unwrap();
+        assert!(message.starts_with(prefix), "{message:?} !~ {prefix:?}");
+    }
+
+    #[actix_web::test]
+    async fn age_answers_with_label_score_and_timings() {
+        let (status, headers, json) = call(post(r#"{"inputs": "good", "other": 1}"#)).await;
+        assert_eq!(status, 200);
+        assert_eq!(json, serde_json::json!({"label": "POSITIVE", "score": 0.75}));
+        assert_eq!(headers.get("x-tokenization-time").unwrap(), "12");
+        assert_eq!(headers.get("x-inference-time").unwrap(), "34");
+        let total: u64 = headers.get("x-total-time").unwrap().to_str().unwrap().parse().unwrap();
+        assert!(total < 10_000_000);
+        assert_eq!(headers.get(header::CONTENT_TYPE).unwrap(), "application/json");
+    }
+
+    #[actix_web::test]
+    async fn age_accepts_charset_parameter_and_large_text() {
+        let req = TestRequest::post()
+            .uri("/age")
+            .insert_header((header::CONTENT_TYPE, "application/json; charset=utf-8"))
+            .set_payload(serde_json::to_vec(&serde_json::json!({"inputs": "a".repeat(100_000)})).unwrap());
+        let (status, _, json) = call(req).await;
+        assert_eq!(status, 200, "{json}");
+    }
+
+    #[actix_web::test]
+    async fn health_is_ok() {
+        let (status, _, json) = call(TestRequest::get().uri("/health")).await;
+        assert_eq!((status, json), (200, serde_json::json!({"status": "ok"})));
+    }
+
+    #[actix_web::test]
+    async fn every_error_row_is_json_with_its_status() {
+        assert_error(post(""), 400, "request body is empty").await;
+        assert_error(post("{nope"), 400, "malformed JSON").await;
+        assert_error(post(&b"{\"inputs\": \"\xff\"}"[..]), 400, "malformed JSON").await;
+        assert_error(post("[1, 2]"), 422, "request body must be a JSON object").await;
+        assert_error(post(r#"{"text": "x"}"#), 422, "missing field 'inputs'").await;
+        for bad in ["1", "null", "[\"x\"]", "{}", "false"] {
+            assert_error(post(format!(r#"{{"inputs": {bad}}}"#)), 422, "field 'inputs' must be a string").await;
+        }
+        assert_error(post(r#"{"inputs": " \n "}"#), 422, "field 'inputs' must not be empty").await;
+        assert_error(post(vec![b' '; MAX_BODY_BYTES + 1]), 413, "request body exceeds 1048576 bytes").await;
+        assert_error(TestRequest::post().uri("/age").set_payload(r#"{"inputs": "x"}"#), 415, "content type must be application/json").await;
+        assert_error(
+            TestRequest::post().uri("/age").insert_header((header::CONTENT_TYPE, "text/plain")).set_payload(r#"{"inputs": "x"}"#),
+            415,
+            "content type must be application/json",
+        )
+        .await;
+        assert_error(TestRequest::get().uri("/age"), 405, "method not allowed").await;
+        assert_error(TestRequest::put().uri("/age"), 405, "method not allowed").await;
+        assert_error(TestRequest::post().uri("/health"), 405, "method not allowed").await;
+        assert_error(TestRequest::get().uri("/nope"), 404, "not found").await;
+        assert_error(TestRequest::post().uri("/"), 404, "not found").await;
+    }
+
+    #[actix_web::test]
+    async fn content_type_is_checked_before_size() {
+        let req = TestRequest::post()
+            .uri("/age")
+            .insert_header((header::CONTENT_TYPE, "text/plain"))
+            .set_payload(vec![b'x'; MAX_BODY_BYTES + 1]);
+        assert_error(req, 415, "content type must be application/json").await;
+    }
+
+    #[actix_web::test]
+    async fn exactly_one_mib_is_accepted() {
+        let mut body = br#"{"inputs": ""#.to_vec();
+        body.resize(MAX_BODY_BYTES - 2, b'a');
+        body.extend_from_slice(br#""}"#);
+        let (status, _, json) = call(post(body)).await;
+        assert_eq!(status, 200, "{json}");
+    }
+
+    #[actix_web::test]
+    async fn predictor_failure_is_a_bare_500() {
+        let (status, _, json) = call(post(r#"{"inputs": "boom"}"#)).await;
+        assert_eq!((status, json), (500, serde_json::json!({"error": "internal error"})));
+    }
+
+    #[actix_web::test]
+    async fn method_not_allowed_names_the_allowed_method() {
+        let (_, headers, _) = call(TestRequest::delete().uri("/health")).await;
+        assert_eq!(headers.get(header::ALLOW).unwrap(), "GET");
+    }
+}

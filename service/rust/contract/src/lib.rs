@@ -1,0 +1,22 @@
+//! The HTTP contract (`service/CONTRACT.md`) shared by the Rust services.
+//!
+//! - [`config`]: command-line flags and their environment fallbacks.
+//! - [`model`]: what the services read from a model directory (labels, maximum length).
+//! - [`request`]: a raw request (content type + body bytes) to the text, or a typed error.
+//! - [`predict`]: the [`Predictor`] trait the binaries implement, softmax and argmax.
+//! - [`error`]: every error a client can see, with its status and JSON body.
+//! - [`http`]: the actix-web server generic over a [`Predictor`].
+
+pub mod config;
+pub mod error;
+pub mod http;
+pub mod model;
+pub mod predict;
+pub mod request;
+
+pub use config::ServiceArgs;
+pub use error::ApiError;
+pub use http::{ServeError, run};
+pub use model::{ModelDir, ModelError};
+pub use predict::{PredictError, Prediction, Predictor};
+pub use request::RequestError;

@@ -1,0 +1,126 @@
+"""The in-process ceiling: tokenize + ONNX Runtime inference with no HTTP around it.
+
+Python's ceiling runs the services' own `inference.Classifier`; Rust's runs
+`rust-native bench`. Both run pinned to the servers' CPU set with the same thread
+settings, so a service's efficiency is its requests/sec over what its inference alone allows.
+
+Run as a module to print the Python measurements as CSV (the format `rust-native bench` prints):
+    python -m servebench.ceiling --model-dir DIR --payload-file F --iterations N --warmup W
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from servebench import paths, registry
+from servebench.process import pinned
+
+CSV_HEADER = "iteration,tokenization_us,inference_us,total_us"
+
+
+class CeilingError(RuntimeError):
+    pass
+
+
+def measure_python(model_dir: Path, text: str, iterations: int, warmup: int, threads: int) -> str:
+    sys.path.insert(0, str(paths.SERVICE / "python"))
+    from inference import Classifier
+
+    classifier = Classifier(model_dir, threads=threads)
+    for _ in range(warmup):
+        classifier.classify(text)
+    rows = [CSV_HEADER]
+    for iteration in range(iterations):
+        started = time.perf_counter_ns()
+        prediction = classifier.classify(text)
+        total = (time.perf_counter_ns() - started) // 1000
+        rows.append(f"{iteration},{prediction.tokenization_us},{prediction.inference_us},{total}")
+    return "\n".join(rows) + "\n"
+
+
+def _parse(text: str, impl: str, payload: str) -> pd.DataFrame:
+    frame = pd.read_csv(io.StringIO(text))
+    expected = CSV_HEADER.split(",")
+    if list(frame.columns) != expected:
+        raise CeilingError(f"{impl} ceiling printed columns {list(frame.columns)}, not {expected}")
+    frame.insert(0, "payload", payload)
+    frame.insert(0, "impl", impl)
+    return frame
+
+
+def ceiling_commands(
+    model_dir: Path, payload_file: Path, iterations: int, warmup: int, threads: int
+) -> dict[str, list[str]]:
+    common = ["--model-dir", str(model_dir), "--payload-file", str(payload_file)]
+    common += ["--iterations", str(iterations), "--warmup", str(warmup)]
+    common += ["--threads", str(threads)]
+    rust_binary = paths.SERVICE / "rust" / "target" / "release" / "rust-native"
+    return {
+        "python": [str(registry.venv_python()), "-m", "servebench.ceiling", *common],
+        "rust": [
+            str(rust_binary),
+            "bench",
+            *common,
+            "--ort-lib",
+            str(registry.onnxruntime_library()),
+        ],
+    }
+
+
+def measure(
+    model_dir: Path,
+    payloads: dict[str, Path],
+    *,
+    impls: list[str],
+    iterations: int,
+    warmup: int,
+    threads: int,
+    cpus: str | None,
+) -> pd.DataFrame:
+    """Run each implementation in a fresh process pinned to `cpus`; one row per iteration."""
+    frames = []
+    for payload, payload_file in payloads.items():
+        commands = ceiling_commands(model_dir, payload_file, iterations, warmup, threads)
+        for impl in impls:
+            env = {"TOKENIZERS_PARALLELISM": "false", "OMP_NUM_THREADS": str(threads)}
+            result = subprocess.run(
+                pinned(commands[impl], cpus),
+                capture_output=True,
+                text=True,
+                cwd=paths.ROOT,
+                env={**os.environ, **env},
+                timeout=1800,
+            )
+            if result.returncode != 0:
+                raise CeilingError(
+                    f"{impl} ceiling for payload {payload} failed: {result.stderr.strip()[-800:]}"
+                )
+            frames.append(_parse(result.stdout, impl, payload))
+    return pd.concat(frames, ignore_index=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Python in-process ceiling (CSV on stdout)")
+    parser.add_argument("--model-dir", type=Path, required=True)
+    parser.add_argument("--payload-file", type=Path, required=True)
+    parser.add_argument("--iterations", type=int, default=200)
+    parser.add_argument("--warmup", type=int, default=20)
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args(argv)
+    text = args.payload_file.read_text().strip()
+    sys.stdout.write(
+        measure_python(args.model_dir, text, args.iterations, args.warmup, args.threads)
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

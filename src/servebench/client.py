@@ -1,0 +1,78 @@
+"""A minimal keep-alive HTTP client for verification and per-stage timings (not for load)."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+
+STAGE_HEADERS = ("x-tokenization-time", "x-inference-time", "x-total-time")
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    body: Any
+    headers: dict[str, str]
+    elapsed_us: int
+
+
+class Client:
+    def __init__(self, host: str, port: int, timeout: float = 30.0) -> None:
+        self.connection = http.client.HTTPConnection(host, port, timeout=timeout)
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: bytes | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> Answer:
+        started = time.perf_counter_ns()
+        try:
+            self.connection.request(method, path, body=body, headers=headers or {})
+            response = self.connection.getresponse()
+            raw = response.read()
+        except (http.client.HTTPException, ConnectionError):
+            self.connection.close()
+            raise
+        elapsed = (time.perf_counter_ns() - started) // 1000
+        try:
+            parsed: Any = json.loads(raw) if raw else None
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            parsed = raw
+        if response.getheader("connection", "").lower() == "close":
+            self.connection.close()
+        return Answer(
+            status=response.status,
+            body=parsed,
+            headers={k.lower(): v for k, v in response.getheaders()},
+            elapsed_us=elapsed,
+        )
+
+    def classify(self, text: str) -> Answer:
+        body = json.dumps({"inputs": text}).encode()
+        return self.request("POST", "/age", body, {"Content-Type": "application/json"})
+
+    def close(self) -> None:
+        self.connection.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def stage_times(answer: Answer) -> dict[str, int]:
+    """The service's own per-stage timings (microseconds) from the x-*-time headers."""
+    try:
+        return {
+            "tokenization_us": int(answer.headers["x-tokenization-time"]),
+            "inference_us": int(answer.headers["x-inference-time"]),
+            "handler_us": int(answer.headers["x-total-time"]),
+        }
+    except (KeyError, ValueError) as missing:
+        raise ValueError(f"response lacks a valid stage-timing header: {missing}") from None

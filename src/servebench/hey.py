@@ -1,0 +1,176 @@
+"""Run hey (the seed's load generator) and read its per-request CSV."""
+
+from __future__ import annotations
+
+import io
+import shutil
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from servebench.process import pinned
+
+HEY_COLUMNS = {
+    "response-time": "response_time_s",
+    "DNS+dialup": "dns_dialup_s",
+    "DNS": "dns_s",
+    "Request-write": "request_write_s",
+    "Response-delay": "response_delay_s",
+    "Response-read": "response_read_s",
+    "status-code": "status_code",
+    "offset": "offset_s",
+}
+
+
+class HeyError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class HeyRun:
+    records: pd.DataFrame
+    requested: int
+    concurrency: int
+    wall_s: float
+
+    @property
+    def answered(self) -> int:
+        return len(self.records)
+
+    @property
+    def errors(self) -> int:
+        """Requests without a 2xx answer: hey's CSV omits requests that failed outright."""
+        non_2xx = int((~self.records["status_code"].between(200, 299)).sum())
+        return non_2xx + max(self.requested - self.answered, 0)
+
+    @property
+    def total_s(self) -> float:
+        """hey's 'Total': from the first send to the last answer."""
+        if self.records.empty:
+            return self.wall_s
+        ends = self.records["offset_s"] + self.records["response_time_s"]
+        return float(ends.max())
+
+
+def hey_path() -> str:
+    found = shutil.which("hey")
+    if found is None:
+        raise HeyError(
+            "hey is not installed: `apt-get install hey` (Debian/Ubuntu) or "
+            "`go install github.com/rakyll/hey@latest`; `make setup` does this where it can"
+        )
+    return found
+
+
+def parse_csv(text: str) -> pd.DataFrame:
+    """hey -o csv output -> one row per answered request, with snake_case columns."""
+    if not text.strip():
+        return pd.DataFrame({column: pd.Series(dtype="float64") for column in HEY_COLUMNS.values()})
+    frame = pd.read_csv(io.StringIO(text))
+    missing = [column for column in HEY_COLUMNS if column not in frame.columns]
+    if missing:
+        raise HeyError(f"hey CSV lacks columns {missing}; got {list(frame.columns)}")
+    frame = frame.rename(columns=HEY_COLUMNS)[list(HEY_COLUMNS.values())]
+    frame["status_code"] = frame["status_code"].astype("int64")
+    return frame
+
+
+def hey_command(
+    url: str,
+    body_file: Path,
+    *,
+    requests: int | None,
+    duration_s: float | None,
+    concurrency: int,
+    timeout_s: int = 60,
+) -> list[str]:
+    argv = [hey_path(), "-c", str(concurrency), "-m", "POST", "-T", "application/json"]
+    argv += ["-D", str(body_file), "-t", str(timeout_s), "-o", "csv"]
+    if duration_s is not None:
+        argv += ["-z", f"{duration_s}s"]
+    else:
+        argv += ["-n", str(requests)]
+    return [*argv, url]
+
+
+def run_hey(
+    url: str,
+    body: bytes,
+    *,
+    concurrency: int,
+    requests: int | None = None,
+    duration_s: float | None = None,
+    cpus: str | None = None,
+    timeout_s: int = 60,
+) -> HeyRun:
+    """One closed-loop hey run; `requests` (-n) or `duration_s` (-z)."""
+    if (requests is None) == (duration_s is None):
+        raise ValueError("give exactly one of requests or duration_s")
+    if requests is not None and requests < concurrency:
+        raise ValueError(f"hey needs requests ({requests}) >= concurrency ({concurrency})")
+    with tempfile.NamedTemporaryFile(suffix=".json") as body_file:
+        body_file.write(body)
+        body_file.flush()
+        argv = hey_command(
+            url,
+            Path(body_file.name),
+            requests=requests,
+            duration_s=duration_s,
+            concurrency=concurrency,
+            timeout_s=timeout_s,
+        )
+        limit = (duration_s or 0) + 600
+        started = time.perf_counter()
+        result = subprocess.run(pinned(argv, cpus), capture_output=True, text=True, timeout=limit)
+        wall = time.perf_counter() - started
+    if result.returncode != 0:
+        raise HeyError(f"hey failed ({result.returncode}): {result.stderr.strip()[-500:]}")
+    records = parse_csv(result.stdout)
+    # With -z, hey sends as many as it can: every record is a request asked for.
+    asked = requests if requests is not None else len(records)
+    return HeyRun(records=records, requested=asked, concurrency=concurrency, wall_s=wall)
+
+
+def render_summary(run: HeyRun, buckets: int = 10) -> str:
+    """A summary in hey's own layout, computed from its per-request records.
+
+    hey prints either CSV or its summary; the study keeps the CSV and renders this view of it.
+    """
+    frame = run.records
+    lines = ["", "Summary:"]
+    if frame.empty:
+        return "\n".join([*lines, "  no answers", f"  errors: {run.errors}"])
+    times = frame["response_time_s"]
+    lines += [
+        f"  Total:\t{run.total_s:.4f} secs",
+        f"  Slowest:\t{times.max():.4f} secs",
+        f"  Fastest:\t{times.min():.4f} secs",
+        f"  Average:\t{times.mean():.4f} secs",
+        f"  Requests/sec:\t{run.answered / run.total_s:.4f}",
+        "",
+        "Response time histogram:",
+    ]
+    fastest, slowest = float(times.min()), float(times.max())
+    step = (slowest - fastest) / buckets
+    edges = [fastest + step * i for i in range(buckets + 1)]
+    counts = [0] * (buckets + 1)
+    for value in times:
+        index = next(i for i, edge in enumerate(edges) if value <= edge or i == buckets)
+        counts[index] += 1
+    peak = max(counts)
+    for edge, count in zip(edges, counts, strict=True):
+        bar = "■" * (count * 40 // peak if peak else 0)
+        lines.append(f"  {edge:.3f} [{count}]\t|{bar}")
+    lines += ["", "Latency distribution:"]
+    for q in (10, 25, 50, 75, 90, 95, 99):
+        lines.append(f"  {q}% in {times.quantile(q / 100):.4f} secs")
+    lines += ["", "Status code distribution:"]
+    for code, count in frame["status_code"].value_counts().sort_index().items():
+        lines.append(f"  [{code}]\t{count} responses")
+    if run.errors:
+        lines.append(f"  errors (no answer or non-2xx): {run.errors}")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,31 @@
+"""Where things live in the project tree."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+ROOT = Path(os.environ.get("SERVEBENCH_ROOT", Path(__file__).resolve().parents[2]))
+VENV = Path(os.environ.get("SERVEBENCH_VENV", ROOT / ".venv"))
+DATA = ROOT / "data"
+MODELS = DATA / "models"
+RUNS = DATA / "runs"
+FIGURES = ROOT / "figures"
+NOTEBOOKS = ROOT / "notebooks"
+CONFIGS = ROOT / "configs"
+SERVICE = ROOT / "service"
+PAYLOADS = DATA / "payloads"
+TOOLS_BIN = ROOT / ".tools" / "bin"
+
+
+def model_slug(model_id: str) -> str:
+    """A directory name for a model id: 'org/name' or a path becomes 'org--name'."""
+    name = model_id.rstrip("/")
+    if os.sep in name and Path(name).exists():
+        name = Path(name).name
+    return re.sub(r"[^A-Za-z0-9._-]+", "--", name)
+
+
+def default_model_dir(model_id: str) -> Path:
+    return MODELS / model_slug(model_id)

@@ -1,0 +1,167 @@
+"""Run the study end to end: the three notebooks in order with papermill, then one HTML report.
+
+    python -m servebench.pipeline --config quick --set repeats=1 --set services=python
+
+A run writes only into its own directory data/runs/<run-id>/. `INCOMPLETE` marks it until
+it finishes; `data/runs/latest` moves to it only then. Whatever happens, no service
+process started by the run is left behind.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import nbformat
+
+from servebench import config, metadata, paths
+from servebench.process import RUN_TAG, kill_tagged
+
+KERNEL = "servebench"
+NOTEBOOKS = ("01_export_model.ipynb", "02_load_test.ipynb", "03_report.ipynb")
+MODEL_KEYS = ("model_id", "opset")
+
+
+class PipelineError(RuntimeError):
+    pass
+
+
+def new_run_id(parameters: dict[str, Any]) -> str:
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    return f"{stamp}-{paths.model_slug(str(parameters['model_id']))}-{parameters.get('config', 'custom')}"
+
+
+def notebook_parameters(name: str, parameters: dict[str, Any], run_dir: Path) -> dict[str, Any]:
+    """What each notebook's `parameters` cell receives."""
+    model_dir = str(paths.default_model_dir(str(parameters["model_id"])))
+    if name.startswith("01"):
+        model = {key: parameters[key] for key in MODEL_KEYS}
+        return {**model, "output_dir": model_dir, "run_dir": str(run_dir)}
+    if name.startswith("02"):
+        keys = {k: v for k, v in parameters.items() if k not in ("opset", "config")}
+        return {**keys, "model_dir": model_dir, "run_dir": str(run_dir)}
+    return {"run_dir": str(run_dir), "figures_dir": str(paths.FIGURES)}
+
+
+def update_latest(run_dir: Path) -> Path:
+    """Point data/runs/latest at run_dir atomically (a symlink swapped by rename)."""
+    latest = run_dir.parent / "latest"
+    tmp = run_dir.parent / f".latest-{os.getpid()}"
+    if tmp.is_symlink() or tmp.exists():
+        tmp.unlink()
+    tmp.symlink_to(run_dir.name, target_is_directory=True)
+    tmp.replace(latest)
+    return latest
+
+
+def render_report(run_dir: Path, executed: list[Path]) -> Path:
+    """The executed notebooks, concatenated, as one self-contained HTML page."""
+    from nbconvert import HTMLExporter
+
+    combined = nbformat.v4.new_notebook()
+    for path in executed:
+        notebook = nbformat.read(path, as_version=4)
+        combined.cells.extend(notebook.cells)
+        combined.metadata = combined.metadata or notebook.metadata
+    exporter = HTMLExporter()
+    body, _ = exporter.from_notebook_node(combined)
+    target = run_dir / "report.html"
+    target.write_text(body)
+    return target
+
+
+def run_notebooks(parameters: dict[str, Any], run_dir: Path, kernel: str = KERNEL) -> list[Path]:
+    import papermill
+
+    executed_dir = run_dir / "notebooks"
+    executed_dir.mkdir(parents=True, exist_ok=True)
+    executed = []
+    for name in NOTEBOOKS:
+        output = executed_dir / name
+        print(f"== {name} ==", file=sys.stderr, flush=True)
+        started = time.perf_counter()
+        papermill.execute_notebook(
+            str(paths.NOTEBOOKS / name),
+            str(output),
+            parameters=notebook_parameters(name, parameters, run_dir),
+            kernel_name=kernel,
+            cwd=str(paths.ROOT),
+            log_output=True,
+            progress_bar=False,
+        )
+        executed.append(output)
+        print(f"== {name} done in {time.perf_counter() - started:.0f} s", file=sys.stderr)
+    return executed
+
+
+def run(parameters: dict[str, Any], runs_dir: Path = paths.RUNS, kernel: str = KERNEL) -> Path:
+    """Run the study; returns the finished run directory, or raises PipelineError."""
+    config.validate(parameters)
+    run_id = new_run_id(parameters)
+    run_dir = runs_dir / run_id
+    if run_dir.exists():
+        raise PipelineError(f"{run_dir} exists already; a finished run is never overwritten")
+    run_dir.mkdir(parents=True)
+    (run_dir / "INCOMPLETE").write_text(
+        "this run has not finished (or failed); see metadata.json\n"
+    )
+    metadata.update(
+        run_dir, run_id=run_id, status="running", started=metadata.now_iso(), parameters=parameters
+    )
+    os.environ[RUN_TAG] = run_id
+    print(f"run directory: {run_dir}", file=sys.stderr, flush=True)
+    try:
+        executed = run_notebooks(parameters, run_dir, kernel)
+        report = render_report(run_dir, executed)
+    except BaseException as error:
+        metadata.update(
+            run_dir, status="failed", finished=metadata.now_iso(), error=str(error)[:2000]
+        )
+        raise PipelineError(
+            f"run {run_id} failed: {first_line(error)}\n"
+            f"partial data and the executed notebooks are in {run_dir}"
+        ) from error
+    finally:
+        leftovers = kill_tagged(run_id)
+        if leftovers:
+            print(f"stopped {len(leftovers)} leftover process(es): {leftovers}", file=sys.stderr)
+    (run_dir / "INCOMPLETE").unlink()
+    metadata.update(run_dir, status="complete", finished=metadata.now_iso())
+    latest = update_latest(run_dir)
+    print(f"report: {report}\nlatest: {latest}", file=sys.stderr)
+    return run_dir
+
+
+def first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    # papermill wraps the failing cell's exception; its last line names the cause.
+    lines = [line for line in text.splitlines() if line.strip()]
+    return lines[-1] if lines else type(error).__name__
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", default="default", help="configs/<name>.yaml or a path")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--kernel", default=KERNEL)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        parameters = config.with_overrides(config.load(args.config), args.set)
+        run(parameters, kernel=args.kernel)
+    except (config.ConfigError, PipelineError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

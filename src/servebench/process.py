@@ -1,0 +1,251 @@
+"""Start, check and stop service processes so that none outlives the run that started it.
+
+Three layers make sure of that: a context manager that stops the service on any exit
+(including KeyboardInterrupt), the kernel's parent-death signal (the service gets SIGTERM
+if the Python process that started it dies), and a tag in every service's environment
+(`SERVEBENCH_RUN`) that lets the pipeline find and kill leftovers after a crash.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from servebench import registry
+from servebench.registry import Service
+
+RUN_TAG = "SERVEBENCH_RUN"
+PR_SET_PDEATHSIG = 1
+
+
+class ServiceError(RuntimeError):
+    """A service could not be started, never became ready, or died."""
+
+
+class PortBusyError(ServiceError):
+    pass
+
+
+class ServiceDiedError(ServiceError):
+    pass
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def port_is_free(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+        return True
+
+
+def _die_with_parent() -> None:
+    libc = ctypes.CDLL("libc.so.6", use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def pinned(argv: list[str], cpus: str | None) -> list[str]:
+    """Prefix a command with taskset when a CPU list is given."""
+    return ["taskset", "-c", cpus, *argv] if cpus else argv
+
+
+def current_run_tag() -> str:
+    return os.environ.get(RUN_TAG, f"pid{os.getpid()}")
+
+
+def tagged_processes(tag: str) -> list[int]:
+    """Live processes whose environment carries SERVEBENCH_RUN=<tag>."""
+    needle = f"{RUN_TAG}={tag}".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes()
+            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if state != "Z" and needle in environ.split(b"\0"):
+            found.append(int(entry.name))
+    return found
+
+
+def kill_tagged(tag: str, grace_s: float = 5.0) -> list[int]:
+    """SIGTERM, then SIGKILL, every live process tagged with this run; returns their pids."""
+    victims = tagged_processes(tag)
+    for pid in victims:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace_s
+    while time.monotonic() < deadline and tagged_processes(tag):
+        time.sleep(0.1)
+    for pid in tagged_processes(tag):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    return victims
+
+
+def http_get_json(url: str, timeout: float = 2.0) -> tuple[int, Any]:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return response.status, json.loads(response.read() or b"null")
+    except urllib.error.HTTPError as error:
+        return error.code, None
+
+
+@dataclass
+class ServiceProcess:
+    """One running service; use as a context manager (`with ServiceProcess(...) as svc:`)."""
+
+    service: Service
+    model_dir: Path
+    log_path: Path
+    host: str = "127.0.0.1"
+    port: int = 0
+    threads: int = 1
+    workers: int = 1
+    cpus: str | None = None
+    ready_timeout_s: float = 120.0
+    extra_env: dict[str, str] = field(default_factory=dict)
+    popen: subprocess.Popen[bytes] | None = None
+    spawned_at: float = 0.0
+    ready_at: float = 0.0
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def pid(self) -> int:
+        if self.popen is None:
+            raise ServiceError(f"{self.service.name} is not running")
+        return self.popen.pid
+
+    def start(self) -> ServiceProcess:
+        if self.port == 0:
+            self.port = free_port(self.host)
+        elif not port_is_free(self.host, self.port):
+            raise PortBusyError(
+                f"port {self.port} on {self.host} is already in use; stop whatever listens "
+                f"there (`ss -ltnp 'sport = :{self.port}'`) or choose another port"
+            )
+        binary = self.service.binary_path()
+        if binary is not None and not binary.is_file():
+            raise ServiceError(
+                f"{self.service.name}: {binary} is not built; run `make build` "
+                "(or the pipeline's build step) first"
+            )
+        argv, env = registry.launch_command(
+            self.service,
+            model_dir=self.model_dir,
+            host=self.host,
+            port=self.port,
+            threads=self.threads,
+            workers=self.workers,
+        )
+        env[RUN_TAG] = current_run_tag()
+        env.update(self.extra_env)
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        log = self.log_path.open("ab")
+        self.spawned_at = time.perf_counter()
+        self.popen = subprocess.Popen(
+            pinned(argv, self.cpus),
+            cwd=registry.paths.ROOT,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=_die_with_parent,
+        )
+        log.close()
+        return self
+
+    def log_tail(self, lines: int = 15) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+        return "\n".join(text.splitlines()[-lines:])
+
+    def check_alive(self) -> None:
+        if self.popen is not None and self.popen.poll() is not None:
+            raise ServiceDiedError(
+                f"service {self.service.name} exited with code {self.popen.returncode}; "
+                f"last lines of {self.log_path}:\n{self.log_tail()}"
+            )
+
+    def wait_ready(self) -> float:
+        """Poll the readiness route; returns seconds from spawn to ready."""
+        deadline = time.monotonic() + self.ready_timeout_s
+        url = self.url + self.service.ready
+        while time.monotonic() < deadline:
+            self.check_alive()
+            with contextlib.suppress(OSError, ValueError):
+                status, _ = http_get_json(url, timeout=1.0)
+                if status == 200:
+                    self.ready_at = time.perf_counter()
+                    return self.ready_at - self.spawned_at
+            time.sleep(0.05)
+        self.stop()
+        raise ServiceError(
+            f"service {self.service.name} did not answer {url} within {self.ready_timeout_s:.0f} s; "
+            f"last lines of {self.log_path}:\n{self.log_tail()}"
+        )
+
+    def stop(self, grace_s: float = 5.0) -> int | None:
+        """SIGTERM the service's process group, SIGKILL it after the grace period."""
+        if self.popen is None:
+            return None
+        popen, self.popen = self.popen, None
+        if popen.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(popen.pid, signal.SIGTERM)
+            try:
+                popen.wait(timeout=grace_s)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(popen.pid, signal.SIGKILL)
+                popen.wait()
+        # Workers that outlived their parent (e.g. uvicorn children) share the group.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(popen.pid, signal.SIGKILL)
+        return popen.returncode
+
+    def __enter__(self) -> ServiceProcess:
+        self.start()
+        try:
+            self.wait_ready()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+@contextlib.contextmanager
+def running(
+    service: Service, model_dir: Path, log_path: Path, **options: Any
+) -> Iterator[ServiceProcess]:
+    with ServiceProcess(service, model_dir, log_path, **options) as proc:
+        yield proc

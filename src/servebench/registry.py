@@ -1,0 +1,195 @@
+"""The service registry (service/registry.yaml): how to build, launch and check each service."""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from servebench import paths
+
+REGISTRY_FILE = paths.SERVICE / "registry.yaml"
+
+
+class RegistryError(RuntimeError):
+    """An unknown service, or a registry entry that cannot be used."""
+
+
+class BuildError(RuntimeError):
+    """A service could not be built; the message says what to install or fix."""
+
+
+@dataclass(frozen=True)
+class BuildStep:
+    command: list[str]
+    cwd: str
+    env: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Service:
+    name: str
+    label: str
+    language: str
+    profile: str
+    folder: str
+    command: list[str]
+    ready: str = "/health"
+    binary: str | None = None
+    build: BuildStep | None = None
+    env: dict[str, str] = field(default_factory=dict)
+    size_paths: list[str] = field(default_factory=list)
+    size_packages: list[str] = field(default_factory=list)
+
+    def binary_path(self) -> Path | None:
+        return paths.ROOT / self.binary if self.binary else None
+
+
+def venv_python() -> Path:
+    return paths.VENV / "bin" / "python"
+
+
+def site_packages() -> Path:
+    found = sorted((paths.VENV / "lib").glob("python3*/site-packages"))
+    if not found:
+        raise RegistryError(f"no site-packages under {paths.VENV}; run `make setup` first")
+    return found[0]
+
+
+def onnxruntime_library() -> Path:
+    """The libonnxruntime.so.<version> inside the venv's onnxruntime wheel (shared with Rust)."""
+    pattern = str(site_packages() / "onnxruntime" / "capi" / "libonnxruntime.so.*")
+    candidates = sorted(glob.glob(pattern))
+    if not candidates:
+        raise RegistryError(
+            f"no ONNX Runtime shared library matches {pattern}; "
+            "install the pinned requirements (`make setup`)"
+        )
+    return Path(candidates[-1])
+
+
+def placeholders(**extra: Any) -> dict[str, str]:
+    values = {
+        "root": str(paths.ROOT),
+        "venv": str(paths.VENV),
+        "python": str(venv_python()),
+        "PATH": os.environ.get("PATH", ""),
+    }
+    values.update({key: str(value) for key, value in extra.items()})
+    return values
+
+
+def render(template: str, values: dict[str, str]) -> str:
+    try:
+        return template.format(**values)
+    except KeyError as missing:
+        raise RegistryError(f"registry placeholder {missing} has no value") from None
+
+
+def _parse(name: str, entry: dict[str, Any]) -> Service:
+    build = entry.get("build")
+    size = entry.get("size") or {}
+    return Service(
+        name=name,
+        label=str(entry.get("label", name)),
+        language=str(entry["language"]),
+        profile=str(entry.get("profile", "-")),
+        folder=str(entry["folder"]),
+        command=[str(part) for part in entry["command"]],
+        ready=str(entry.get("ready", "/health")),
+        binary=entry.get("binary"),
+        build=BuildStep(
+            command=[str(p) for p in build["command"]],
+            cwd=str(build.get("cwd", ".")),
+            env={str(k): str(v) for k, v in (build.get("env") or {}).items()},
+        )
+        if build
+        else None,
+        env={str(k): str(v) for k, v in (entry.get("env") or {}).items()},
+        size_paths=[str(p) for p in size.get("paths", [])],
+        size_packages=[str(p) for p in size.get("packages", [])],
+    )
+
+
+def load_registry(path: Path = REGISTRY_FILE) -> dict[str, Service]:
+    document = yaml.safe_load(path.read_text())
+    return {name: _parse(name, entry) for name, entry in document["services"].items()}
+
+
+def select(
+    names: list[str] | str | None, registry: dict[str, Service] | None = None
+) -> list[Service]:
+    """Services by name, in the order given; None or 'all' means every registered service."""
+    registry = registry if registry is not None else load_registry()
+    if names is None or names == "all" or names == ["all"]:
+        return list(registry.values())
+    if isinstance(names, str):
+        names = [n.strip() for n in names.split(",") if n.strip()]
+    unknown = [n for n in names if n not in registry]
+    if unknown:
+        raise RegistryError(
+            f"unknown service(s) {', '.join(unknown)}; known: {', '.join(registry)}"
+        )
+    return [registry[n] for n in names]
+
+
+def launch_command(
+    service: Service, *, model_dir: Path, host: str, port: int, threads: int, workers: int
+) -> tuple[list[str], dict[str, str]]:
+    """The argv and environment that start one service."""
+    values = placeholders(
+        model_dir=model_dir.resolve(),
+        host=host,
+        port=port,
+        threads=threads,
+        workers=workers,
+        binary=service.binary_path() or "",
+        ort_lib=onnxruntime_library() if "{ort_lib}" in " ".join(service.command) else "",
+    )
+    argv = [render(part, values) for part in service.command]
+    env = dict(os.environ)
+    env.update({key: render(value, values) for key, value in service.env.items()})
+    # One thread for everything the service does besides its intra-op pool.
+    env.setdefault("TOKENIZERS_PARALLELISM", "false")
+    env.setdefault("OMP_NUM_THREADS", str(threads))
+    return argv, env
+
+
+def build(service: Service, *, log: Any = sys.stderr) -> float:
+    """Build a service if it has a build step; returns seconds taken (fast when cached)."""
+    if service.build is None:
+        return 0.0
+    step = service.build
+    if step.command[0] == "cargo" and shutil.which("cargo") is None:
+        raise BuildError(
+            "cargo is not installed: install Rust with rustup (https://rustup.rs) or "
+            "`conda env create -f environment.yml`, then run `make setup`"
+        )
+    values = placeholders()
+    env = dict(os.environ)
+    env.update({key: render(value, values) for key, value in step.env.items()})
+    started = time.perf_counter()
+    print(f"building {service.name}: {' '.join(step.command)}", file=log, flush=True)
+    result = subprocess.run(
+        step.command,
+        cwd=paths.ROOT / step.cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    if result.returncode != 0:
+        tail = "\n".join(result.stdout.splitlines()[-30:])
+        raise BuildError(f"building {service.name} failed ({' '.join(step.command)}):\n{tail}")
+    binary = service.binary_path()
+    if binary is not None and not binary.is_file():
+        raise BuildError(f"building {service.name} succeeded but {binary} is missing")
+    return time.perf_counter() - started

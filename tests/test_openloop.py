@@ -1,0 +1,211 @@
+"""openloop.py against a real vegeta and a real (tiny) HTTP server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+import urllib.request
+
+import pytest
+
+from servebench import openloop
+from servebench.openloop import (
+    OPENLOOP_COLUMNS,
+    AttackResult,
+    VegetaNotFoundError,
+    attack,
+    find_max_rate,
+    openloop_rows,
+    percentile,
+    vegeta_path,
+)
+
+# Threaded HTTP/1.1 server: every POST sleeps 20 ms, then answers a small JSON document.
+SERVER = textwrap.dedent(
+    """
+    import json, sys, time
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True  # else Nagle + delayed ACK add ~40 ms per answer
+
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            time.sleep(0.02)
+            out = json.dumps({"label": "POSITIVE", "echo": len(body)}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(out)))
+            self.end_headers()
+            self.wfile.write(out)
+
+        def log_message(self, *args):
+            pass
+
+    class Server(ThreadingHTTPServer):
+        request_queue_size = 1024
+        daemon_threads = True
+
+    Server(("127.0.0.1", int(sys.argv[1])), Handler).serve_forever()
+    """
+)
+BODY = json.dumps({"text": "I love this movie"}).encode()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _vegeta_available() -> bool:
+    try:
+        vegeta_path()
+    except VegetaNotFoundError:
+        return False
+    return True
+
+
+needs_vegeta = pytest.mark.skipif(
+    not _vegeta_available(), reason="vegeta missing: run scripts/install_vegeta.sh"
+)
+
+
+@pytest.fixture(scope="module")
+def server_url():
+    port = _free_port()
+    proc = subprocess.Popen([sys.executable, "-c", SERVER, str(port)])
+    url = f"http://127.0.0.1:{port}/predict"
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                req = urllib.request.Request(url, data=BODY, method="POST")
+                with urllib.request.urlopen(req, timeout=1) as resp:
+                    assert resp.status == 200
+                break
+            except OSError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise
+                time.sleep(0.05)
+        yield url
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+@needs_vegeta
+def test_attack_fixed_rate(server_url):
+    result = attack(server_url, BODY, rate=20, duration_s=2, timeout_s=5)
+    assert 38 <= result.requests <= 41
+    assert result.success == 1.0
+    assert result.ok == result.requests
+    assert result.errors == {}
+    assert 0.02 <= result.p50_s <= result.p90_s <= result.p99_s <= result.max_s < 1.0
+    assert 15 <= result.throughput <= 22
+    assert result.send_lag_max_s < 0.05  # the pacer kept its schedule
+    assert result.meets(0.5)
+    assert not result.meets(0.01)
+    seqs = [r.seq for r in result.records]
+    assert seqs == list(range(len(seqs)))
+    assert all(r.status == 200 for r in result.records)
+    corrected = result.latency_from_intended_s()
+    assert all(c >= r.latency_s for c, r in zip(corrected, result.records, strict=True))
+
+
+@needs_vegeta
+def test_attack_pinned_and_connection_errors(server_url):
+    pinned = attack(server_url, BODY, rate=10, duration_s=1, cpus="0")
+    assert pinned.cpus == "0" and pinned.success == 1.0
+    dead = f"http://127.0.0.1:{_free_port()}/predict"  # nobody listens there
+    failed = attack(dead, BODY, rate=10, duration_s=1, timeout_s=1)
+    assert failed.requests >= 9
+    assert failed.success == 0.0
+    assert all(r.status == 0 for r in failed.records)
+    assert any("refused" in e for e in failed.errors)
+    assert not failed.meets(10.0)
+
+
+@needs_vegeta
+def test_find_max_rate(server_url):
+    t0 = time.perf_counter()
+    best, results = find_max_rate(
+        server_url,
+        BODY,
+        bound_s=0.1,
+        start_rate=200,  # python's threaded server holds ~2000 req/s here: grows, then bisects
+        duration_s=1,
+        max_steps=6,
+        pause_s=0.3,
+        timeout_s=5,
+    )
+    elapsed = time.perf_counter() - t0
+    assert best > 0
+    assert 1 <= len(results) <= 6
+    assert [r.rate for r in results][:2] == [200.0, 400.0][: len(results)]
+    passing = [r.rate for r in results if r.meets(0.1)]
+    assert best == max(passing)
+    assert all(r.rate > best for r in results if not r.meets(0.1))
+    rows = openloop_rows("python", "short", results, bound_s=0.1)
+    assert len(rows) == len(results)
+    assert all(tuple(row) == OPENLOOP_COLUMNS for row in rows)
+    assert sum(row["meets_bound"] for row in rows) == len(passing)
+    assert elapsed < 25
+
+
+def _fake(rate_limit: float):
+    """An attack stand-in: meets the bound up to rate_limit."""
+
+    def fake_attack(url, body, rate, duration_s, timeout_s=10.0, cpus=None) -> AttackResult:
+        p99 = 0.05 if rate <= rate_limit else 0.5
+        n = int(rate * duration_s)
+        return AttackResult(url, rate, duration_s, n, n, 1.0, rate, 0.01, 0.02, p99, p99,
+                            0.0, 0.0, duration_s, cpus)  # fmt: skip
+
+    return fake_attack
+
+
+@pytest.mark.parametrize("limit", [0.5, 7, 10, 37, 160, 1000])
+def test_search_logic(limit):
+    best, results = find_max_rate(
+        "http://x", b"{}", bound_s=0.1, start_rate=10, duration_s=1, max_steps=12,
+        pause_s=0, attack_fn=_fake(limit),
+    )  # fmt: skip
+    assert best <= limit
+    assert best >= 0.95 * limit - 1  # within the search resolution
+    assert len(results) <= 12
+    assert best == max((r.rate for r in results if r.meets(0.1)), default=0.0)
+
+
+def test_percentile_nearest_rank():
+    values = [float(v) for v in range(1, 101)]
+    assert percentile(values, 50) == 50.0
+    assert percentile(values, 99) == 99.0
+    assert percentile(values, 100) == 100.0
+    assert percentile([3.0], 99) == 3.0
+    assert percentile([], 50) != percentile([], 50)  # nan
+
+
+def test_rate_flag():
+    assert openloop._rate_flag(20) == "20/1s"
+    assert openloop._rate_flag(12.5) == "12500/1000s"
+    with pytest.raises(ValueError):
+        openloop._rate_flag(0)
+
+
+def test_missing_vegeta_gives_clear_error(monkeypatch, tmp_path):
+    monkeypatch.setenv(openloop.VEGETA_ENV, str(tmp_path / "nope" / "vegeta"))
+    with pytest.raises(VegetaNotFoundError, match=r"scripts/install_vegeta\.sh / make setup"):
+        vegeta_path()
+    with pytest.raises(VegetaNotFoundError):
+        attack("http://127.0.0.1:1/", b"{}", rate=1, duration_s=1)
+
+
+@needs_vegeta
+def test_vegeta_version():
+    assert openloop.vegeta_version() == openloop.VEGETA_VERSION
