@@ -28,8 +28,18 @@ SERVICES: dict[str, tuple[str, str, str, float]] = {
 }
 PAYLOAD_FACTOR = {"seed": 1.0, "short": 0.7, "medium": 1.6, "long": 4.0}
 REQUEST_COLUMNS = [
-    "service", "payload", "concurrency", "repeat", "response_time_s", "dns_dialup_s", "dns_s",
-    "request_write_s", "response_delay_s", "response_read_s", "status_code", "offset_s",
+    "service",
+    "payload",
+    "concurrency",
+    "repeat",
+    "response_time_s",
+    "dns_dialup_s",
+    "dns_s",
+    "request_write_s",
+    "response_delay_s",
+    "response_read_s",
+    "status_code",
+    "offset_s",
 ]
 OPTIONAL = ("services", "parity", "stages", "ceiling", "openloop", "soak", "hey")
 
@@ -86,24 +96,45 @@ def make_run_dir(
             "kernel": "6.1.0-test",
             "hostname": "testhost",
         },
-        "pinning": {"server_cpus": server_cpus, "loadgen_cpus": loadgen_cpus,
-                    "threads": 1, "workers": 1, "pinned": True},
+        "pinning": {
+            "server_cpus": server_cpus,
+            "loadgen_cpus": loadgen_cpus,
+            "threads": 1,
+            "workers": 1,
+            "pinned": True,
+        },
         "versions": {
-            "python": "3.11.9", "rustc": "1.90.0", "cargo": "1.90.0", "onnxruntime": "1.32.0",
-            "transformers": "4.60.0", "optimum": "2.0.0", "tokenizers": "0.23.1",
-            "torch": "2.9.0", "fastapi": "0.120.0", "uvicorn": "0.38.0", "hey": "0.1.4",
+            "python": "3.11.9",
+            "rustc": "1.90.0",
+            "cargo": "1.90.0",
+            "onnxruntime": "1.32.0",
+            "transformers": "4.60.0",
+            "optimum": "2.0.0",
+            "tokenizers": "0.23.1",
+            "torch": "2.9.0",
+            "fastapi": "0.120.0",
+            "uvicorn": "0.38.0",
+            "hey": "0.1.4",
             "vegeta": "12.12.0",
         },
         "git": {"commit": "0123456789abcdef0123456789abcdef01234567", "dirty": False},
-        "model": {"id": "test/minilm-sentiment", "dir": "data/models/test--minilm-sentiment",
-                  "parity": {"ok": True, "max_abs_diff": 1e-6}},
+        "model": {
+            "id": "test/minilm-sentiment",
+            "dir": "data/models/test--minilm-sentiment",
+            "parity": {"ok": True, "max_abs_diff": 1e-6},
+        },
     }
     (run / "metadata.json").write_text(json.dumps(metadata, indent=2))
 
     requests: list[pd.DataFrame] = []
     loadtests: list[dict] = []
-    combos = [(s, p, c, r) for s in services for p in payloads for c in concurrencies
-              for r in range(repeats)]
+    combos = [
+        (s, p, c, r)
+        for s in services
+        for p in payloads
+        for c in concurrencies
+        for r in range(repeats)
+    ]
     order = rng.permutation(len(combos))
     for k, (service, payload, c, r) in enumerate(combos):
         work = SERVICES.get(service, ("", "", "", 0.015))[3] * PAYLOAD_FACTOR.get(payload, 1.0)
@@ -121,44 +152,82 @@ def make_run_dir(
             rows = n - 1  # one request lost at the connection level: not in hey's CSV
         write = rng.uniform(5e-6, 2e-5, n)
         read = rng.uniform(5e-6, 2e-5, n)
-        df = pd.DataFrame({
-            "service": service, "payload": payload, "concurrency": c, "repeat": r,
-            "response_time_s": lat, "dns_dialup_s": rng.uniform(0, 1e-4, n), "dns_s": 0.0,
-            "request_write_s": write, "response_delay_s": lat - write - read,
-            "response_read_s": read, "status_code": status, "offset_s": offsets,
-        })[:rows]
+        df = pd.DataFrame(
+            {
+                "service": service,
+                "payload": payload,
+                "concurrency": c,
+                "repeat": r,
+                "response_time_s": lat,
+                "dns_dialup_s": rng.uniform(0, 1e-4, n),
+                "dns_s": 0.0,
+                "request_write_s": write,
+                "response_delay_s": lat - write - read,
+                "response_read_s": read,
+                "status_code": status,
+                "offset_s": offsets,
+            }
+        )[:rows]
         requests.append(df[REQUEST_COLUMNS])
         cpu = total * rng.uniform(0.85, 0.98)
         errors = int((status[:rows] >= 300).sum()) + (n - rows)
-        loadtests.append({
-            "service": service, "payload": payload, "concurrency": c, "repeat": r,
-            "order": int(order[k]), "n": n, "errors": errors, "total_s": total,
-            "rps": rows / total, "cpu_s": cpu, "cpu_s_per_req": cpu / n,
-            "peak_rss_mb": 300 + 50 * rng.random() if "ffi" in service or service == "python"
-            else 120 + 20 * rng.random(),
-            "rss_after_mb": 290.0, "started": f"2026-01-01T12:{k % 60:02d}:00+00:00",
-        })
+        loadtests.append(
+            {
+                "service": service,
+                "payload": payload,
+                "concurrency": c,
+                "repeat": r,
+                "order": int(order[k]),
+                "n": n,
+                "errors": errors,
+                "total_s": total,
+                "rps": rows / total,
+                "cpu_s": cpu,
+                "cpu_s_per_req": cpu / n,
+                "peak_rss_mb": 300 + 50 * rng.random()
+                if "ffi" in service or service == "python"
+                else 120 + 20 * rng.random(),
+                "rss_after_mb": 290.0,
+                "started": f"2026-01-01T12:{k % 60:02d}:00+00:00",
+            }
+        )
     pd.concat(requests).to_csv(run / "requests.csv.gz", index=False)
     pd.DataFrame(loadtests).to_csv(run / "loadtests.csv", index=False)
 
     if "services" in optional:
-        pd.DataFrame([
-            {"service": s, "label": SERVICES.get(s, (s,))[0],
-             "language": SERVICES.get(s, ("", "python"))[1],
-             "build": SERVICES.get(s, ("", "", "-"))[2],
-             "cold_start_s": float(rng.uniform(0.5, 4.0)),
-             "size_mb": float(rng.uniform(5, 900)),
-             "binary": f"service/{s}"}
-            for s in services
-        ]).to_csv(run / "services.csv", index=False)
+        pd.DataFrame(
+            [
+                {
+                    "service": s,
+                    "label": SERVICES.get(s, (s,))[0],
+                    "language": SERVICES.get(s, ("", "python"))[1],
+                    "build": SERVICES.get(s, ("", "", "-"))[2],
+                    "cold_start_s": float(rng.uniform(0.5, 4.0)),
+                    "size_mb": float(rng.uniform(5, 900)),
+                    "binary": f"service/{s}",
+                }
+                for s in services
+            ]
+        ).to_csv(run / "services.csv", index=False)
 
     if "parity" in optional:
-        pd.DataFrame([
-            {"service": s, "sentence_id": i, "kind": kind, "label": "POSITIVE",
-             "score": 0.99, "expected_label": "POSITIVE", "expected_score": 0.99,
-             "abs_diff": 1e-7, "ok": True}
-            for s in services for i, kind in enumerate(("short", "long", "truncated"))
-        ]).to_csv(run / "parity.csv", index=False)
+        pd.DataFrame(
+            [
+                {
+                    "service": s,
+                    "sentence_id": i,
+                    "kind": kind,
+                    "label": "POSITIVE",
+                    "score": 0.99,
+                    "expected_label": "POSITIVE",
+                    "expected_score": 0.99,
+                    "abs_diff": 1e-7,
+                    "ok": True,
+                }
+                for s in services
+                for i, kind in enumerate(("short", "long", "truncated"))
+            ]
+        ).to_csv(run / "parity.csv", index=False)
 
     if "stages" in optional:
         rows_st = []
@@ -171,10 +240,17 @@ def make_run_dir(
                         tok = 0.15 * work * rng.lognormal(0, 0.1)
                         inf = 0.75 * work * rng.lognormal(0, 0.1)
                         handler = tok + inf + 0.1 * work * rng.lognormal(0, 0.1)
-                        rows_st.append({"service": s, "payload": p, "repeat": r,
-                                        "client_us": handler + rng.uniform(300, 900),
-                                        "tokenization_us": tok, "inference_us": inf,
-                                        "handler_us": handler})
+                        rows_st.append(
+                            {
+                                "service": s,
+                                "payload": p,
+                                "repeat": r,
+                                "client_us": handler + rng.uniform(300, 900),
+                                "tokenization_us": tok,
+                                "inference_us": inf,
+                                "handler_us": handler,
+                            }
+                        )
         pd.DataFrame(rows_st).to_csv(run / "stages.csv", index=False)
 
     if "ceiling" in optional:
@@ -184,9 +260,16 @@ def make_run_dir(
                 for it in range(100):
                     tok = 0.15 * w * PAYLOAD_FACTOR.get(p, 1.0) * 1e6 * rng.lognormal(0, 0.05)
                     inf = 0.8 * w * PAYLOAD_FACTOR.get(p, 1.0) * 1e6 * rng.lognormal(0, 0.05)
-                    rows_c.append({"impl": impl, "payload": p, "iteration": it,
-                                   "tokenization_us": tok, "inference_us": inf,
-                                   "total_us": tok + inf})
+                    rows_c.append(
+                        {
+                            "impl": impl,
+                            "payload": p,
+                            "iteration": it,
+                            "tokenization_us": tok,
+                            "inference_us": inf,
+                            "total_us": tok + inf,
+                        }
+                    )
         pd.DataFrame(rows_c).to_csv(run / "ceiling.csv", index=False)
 
     if "openloop" in optional:
@@ -197,20 +280,40 @@ def make_run_dir(
                 load = rate / cap
                 p50 = SERVICES.get(s, ("", "", "", 0.015))[3] / max(1 - min(load, 0.98), 0.02)
                 p99 = p50 * (3 if load < 1 else 30)
-                rows_o.append({"service": s, "payload": "seed", "rate": rate,
-                               "duration_s": 30, "requests": rate * 30,
-                               "success": 1.0 if load < 1.1 else 0.9,
-                               "throughput": min(rate, cap), "p50_s": p50,
-                               "p90_s": p50 * 2, "p99_s": p99, "max_s": p99 * 1.5,
-                               "meets_bound": bool(p99 <= 0.1 and load < 1.1)})
+                rows_o.append(
+                    {
+                        "service": s,
+                        "payload": "seed",
+                        "rate": rate,
+                        "duration_s": 30,
+                        "requests": rate * 30,
+                        "success": 1.0 if load < 1.1 else 0.9,
+                        "throughput": min(rate, cap),
+                        "p50_s": p50,
+                        "p90_s": p50 * 2,
+                        "p99_s": p99,
+                        "max_s": p99 * 1.5,
+                        "meets_bound": bool(p99 <= 0.1 and load < 1.1),
+                    }
+                )
         pd.DataFrame(rows_o).to_csv(run / "openloop.csv", index=False)
 
     if "soak" in optional:
-        pd.DataFrame([
-            {"service": s, "duration_s": 300, "concurrency": 8, "requests": 20000,
-             "non_2xx": 0, "rss_warm_mb": 200.0, "rss_end_mb": 201.0, "rss_growth": 0.005}
-            for s in services
-        ]).to_csv(run / "soak.csv", index=False)
+        pd.DataFrame(
+            [
+                {
+                    "service": s,
+                    "duration_s": 300,
+                    "concurrency": 8,
+                    "requests": 20000,
+                    "non_2xx": 0,
+                    "rss_warm_mb": 200.0,
+                    "rss_end_mb": 201.0,
+                    "rss_growth": 0.005,
+                }
+                for s in services
+            ]
+        ).to_csv(run / "soak.csv", index=False)
 
     if "hey" in optional:
         (run / "hey").mkdir(exist_ok=True)

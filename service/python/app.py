@@ -93,6 +93,10 @@ def is_json_content_type(header: str | None) -> bool:
     return header.split(";", 1)[0].strip().lower() == "application/json"
 
 
+def reject_constant(name: str) -> None:
+    raise ValueError(f"{name} is not valid JSON")
+
+
 def parse_inputs(content_type: str | None, body: bytes) -> str:
     """Validate a request in the contract's order and return the text to classify."""
     if not is_json_content_type(content_type):
@@ -102,8 +106,10 @@ def parse_inputs(content_type: str | None, body: bytes) -> str:
     if not body:
         raise BadRequest(400, "request body is empty")
     try:
-        document = json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        document = json.loads(body.decode("utf-8"), parse_constant=reject_constant)
+    except (ValueError, RecursionError) as exc:
+        # ValueError covers JSONDecodeError, UnicodeDecodeError, NaN/Infinity and integers
+        # over Python's digit limit; RecursionError very deep nesting.
         raise BadRequest(400, f"malformed JSON: {exc}") from None
     if not isinstance(document, dict):
         raise BadRequest(422, "request body must be a JSON object")
@@ -112,6 +118,11 @@ def parse_inputs(content_type: str | None, body: bytes) -> str:
     text = document["inputs"]
     if not isinstance(text, str):
         raise BadRequest(422, "field 'inputs' must be a string")
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise BadRequest(400, "malformed JSON: unpaired surrogate in 'inputs'") from None
     if not text.strip():
         raise BadRequest(422, "field 'inputs' must not be empty")
     return text
@@ -157,8 +168,11 @@ def create_app(classifier: Classifier) -> FastAPI:
     async def age(request: Request) -> JSONResponse:
         started = time.perf_counter_ns()
         try:
+            content_type = request.headers.get("content-type")
+            if not is_json_content_type(content_type):  # the contract checks it before size
+                raise BadRequest(415, "content type must be application/json")
             body = await read_limited_body(request)
-            text = parse_inputs(request.headers.get("content-type"), body)
+            text = parse_inputs(content_type, body)
         except BadRequest as bad:
             return error_response(bad.status, bad.message)
         # Inference runs in the thread pool so the event loop keeps accepting
@@ -210,6 +224,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.workers == 1:
         app: Any = create_app(classifier)
     else:
+        # Worker processes import this module by name, so its folder must be importable.
+        here = str(Path(__file__).resolve().parent)
+        os.environ["PYTHONPATH"] = os.pathsep.join(
+            filter(None, [here, os.environ.get("PYTHONPATH")])
+        )
         os.environ.update(MODEL_DIR=str(args.model_dir), ORT_THREADS=str(args.threads))
         app = "app:app_from_environment"
     config = uvicorn.Config(
@@ -220,7 +239,6 @@ def main(argv: list[str] | None = None) -> int:
         factory=args.workers > 1,
         access_log=False,
         log_level="warning",
-        app_dir=str(Path(__file__).resolve().parent),
         timeout_graceful_shutdown=3,
     )
     server = uvicorn.Server(config)
@@ -228,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
         from uvicorn.supervisors import Multiprocess
 
         sock = config.bind_socket()
-        Multiprocess(config, target=server.run, sockets=[sock]).run()
+        Multiprocess(config, sockets=[sock]).run()  # (it takes no `target` argument)
         return 0
     server.run()
     # uvicorn returns (instead of raising) when the port is taken.

@@ -1,1 +1,2 @@
-"""servebench: the harness of the study "Rust vs Python — an ML web service using ONNX Runtime and Transformers"."""
+"""servebench: the harness of the study "Rust vs Python: an ML web service
+using ONNX Runtime and Transformers"."""

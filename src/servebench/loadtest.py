@@ -485,6 +485,7 @@ def run_extended_phase(
                 proc.url + "/age",
                 body,
                 bound_s=bound_s,
+                start_rate=openloop_start_rate(plan, service, writer.run_dir),
                 duration_s=float(parameters["openloop_duration_s"]),
                 max_steps=int(parameters["openloop_max_steps"]),
                 cpus=plan.pinning.loadgen_cpus,
@@ -494,9 +495,24 @@ def run_extended_phase(
                 "openloop.csv",
                 openloop.openloop_rows(service.name, plan.seed_payload, attacks, bound_s),
             )
-            say(
-                f"  {service.name:<20} open loop: {best:.1f} req/s with p99 <= {bound_s * 1000:.0f} ms"
-            )
+            bound_ms = bound_s * 1000
+            say(f"  {service.name:<20} open loop: {best:.1f} req/s with p99 <= {bound_ms:.0f} ms")
+
+
+def openloop_start_rate(plan: Plan, service: Service, run_dir: Path) -> float:
+    """Half the closed-loop throughput at the seed point: the search then needs few steps."""
+    path = run_dir / "loadtests.csv"
+    if not path.exists():
+        return 10.0
+    runs = pd.read_csv(path)
+    seed_point = runs[
+        (runs["service"] == service.name)
+        & (runs["payload"] == plan.seed_payload)
+        & (runs["concurrency"] == plan.seed_concurrency)
+    ]
+    if seed_point.empty:
+        return 10.0
+    return max(1.0, round(float(seed_point["rps"].median()) / 2))
 
 
 def build_services(services: list[Service], *, need_ceiling_binary: bool) -> dict[str, float]:

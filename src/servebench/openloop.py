@@ -60,6 +60,8 @@ OPENLOOP_COLUMNS = (
     "p99_s",
     "max_s",
     "meets_bound",
+    "bound_s",
+    "send_lag_p99_s",
 )
 
 
@@ -357,6 +359,8 @@ def openloop_row(service: str, payload: str, result: AttackResult, bound_s: floa
         "p99_s": result.p99_s,
         "max_s": result.max_s,
         "meets_bound": result.meets(bound_s),
+        "bound_s": bound_s,
+        "send_lag_p99_s": result.send_lag_p99_s,
     }
 
 

@@ -33,7 +33,8 @@ class PipelineError(RuntimeError):
 
 def new_run_id(parameters: dict[str, Any]) -> str:
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    return f"{stamp}-{paths.model_slug(str(parameters['model_id']))}-{parameters.get('config', 'custom')}"
+    model = paths.model_slug(str(parameters["model_id"]))
+    return f"{stamp}-{model}-{parameters.get('config', 'custom')}"
 
 
 def notebook_parameters(name: str, parameters: dict[str, Any], run_dir: Path) -> dict[str, Any]:

@@ -207,7 +207,8 @@ class ServiceProcess:
             time.sleep(0.05)
         self.stop()
         raise ServiceError(
-            f"service {self.service.name} did not answer {url} within {self.ready_timeout_s:.0f} s; "
+            f"service {self.service.name} did not answer {url} "
+            f"within {self.ready_timeout_s:.0f} s; "
             f"last lines of {self.log_path}:\n{self.log_tail()}"
         )
 

@@ -48,14 +48,41 @@ BASELINE = "python"
 UNSTABLE_PCT = stats.DEFAULT_UNSTABLE_PCT
 
 SUMMARY_COLUMNS: list[str] = [
-    "service", "label", "n", "errors", "total_s", "slowest_s", "fastest_s", "average_s",
-    "rps", "rps_min", "rps_max", "p50_s", "p90_s", "p99_s", "p999_s", "difference_pct",
-    "repeats", "spread_pct", "unstable", "ceiling_rps", "efficiency", "overhead_ms",
-    "cpu_s_per_req", "peak_rss_mb", "cold_start_s", "size_mb", "max_rate_under_bound",
+    "service",
+    "label",
+    "n",
+    "errors",
+    "total_s",
+    "slowest_s",
+    "fastest_s",
+    "average_s",
+    "rps",
+    "rps_min",
+    "rps_max",
+    "p50_s",
+    "p90_s",
+    "p99_s",
+    "p999_s",
+    "difference_pct",
+    "repeats",
+    "spread_pct",
+    "unstable",
+    "ceiling_rps",
+    "efficiency",
+    "overhead_ms",
+    "cpu_s_per_req",
+    "peak_rss_mb",
+    "cold_start_s",
+    "size_mb",
+    "max_rate_under_bound",
 ]
 
 SERVICE_ORDER: list[str] = [
-    "python", "rust-ffi-debug", "rust-ffi-release", "rust-native-debug", "rust-native-release",
+    "python",
+    "rust-ffi-debug",
+    "rust-ffi-release",
+    "rust-native-debug",
+    "rust-native-release",
 ]
 
 #: One fixed colour per service in every figure: Python blue, Rust+PyO3 orange, native
@@ -74,36 +101,85 @@ _EXTRA_COLORS = ["#2ca02c", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf
 #: The seed's Rust services called Python through PyO3, so they map to our rust-ffi-*.
 SEED_PUBLISHED: dict[str, Any] = {
     "source": "seed README, 'Results CPU' (g4dn.xlarge, hey -n 1000 -c 50, single run)",
-    "columns": {"Python": "python", "Rust Debug": "rust-ffi-debug",
-                "Rust Release": "rust-ffi-release"},
+    "columns": {
+        "Python": "python",
+        "Rust Debug": "rust-ffi-debug",
+        "Rust Release": "rust-ffi-release",
+    },
     "rows": {
-        "Total": {"Python": 19.6106, "Rust Debug": 15.1139, "Rust Release": 12.4402,
-                  "Difference": -36.47},
-        "Slowest": {"Python": 1.2322, "Rust Debug": 1.3775, "Rust Release": 0.6992,
-                    "Difference": -43.12},
-        "Fastest": {"Python": 0.0631, "Rust Debug": 0.0153, "Rust Release": 0.0145,
-                    "Difference": -76.33},
-        "Average": {"Python": 0.9287, "Rust Debug": 0.7399, "Rust Release": 0.6069,
-                    "Difference": -34.45},
-        "Requests/sec": {"Python": 50.9929, "Rust Debug": 80.2993, "Rust Release": 80.3849,
-                         "Difference": 57.46},
+        "Total": {
+            "Python": 19.6106,
+            "Rust Debug": 15.1139,
+            "Rust Release": 12.4402,
+            "Difference": -36.47,
+        },
+        "Slowest": {
+            "Python": 1.2322,
+            "Rust Debug": 1.3775,
+            "Rust Release": 0.6992,
+            "Difference": -43.12,
+        },
+        "Fastest": {
+            "Python": 0.0631,
+            "Rust Debug": 0.0153,
+            "Rust Release": 0.0145,
+            "Difference": -76.33,
+        },
+        "Average": {
+            "Python": 0.9287,
+            "Rust Debug": 0.7399,
+            "Rust Release": 0.6069,
+            "Difference": -34.45,
+        },
+        "Requests/sec": {
+            "Python": 50.9929,
+            "Rust Debug": 80.2993,
+            "Rust Release": 80.3849,
+            "Difference": 57.46,
+        },
     },
 }
 
 #: Seed-table row -> summary.csv column.
 SEED_ROWS: dict[str, str] = {
-    "Total": "total_s", "Slowest": "slowest_s", "Fastest": "fastest_s",
-    "Average": "average_s", "Requests/sec": "rps",
+    "Total": "total_s",
+    "Slowest": "slowest_s",
+    "Fastest": "fastest_s",
+    "Average": "average_s",
+    "Requests/sec": "rps",
 }
 
 ESSENTIAL_COLUMNS: dict[str, list[str]] = {
-    "loadtests.csv": ["service", "payload", "concurrency", "repeat", "n", "errors", "total_s",
-                      "rps", "cpu_s_per_req", "peak_rss_mb"],
-    "requests.csv.gz": ["service", "payload", "concurrency", "repeat", "response_time_s",
-                        "status_code", "offset_s"],
+    "loadtests.csv": [
+        "service",
+        "payload",
+        "concurrency",
+        "repeat",
+        "n",
+        "errors",
+        "total_s",
+        "rps",
+        "cpu_s_per_req",
+        "peak_rss_mb",
+    ],
+    "requests.csv.gz": [
+        "service",
+        "payload",
+        "concurrency",
+        "repeat",
+        "response_time_s",
+        "status_code",
+        "offset_s",
+    ],
 }
-OPTIONAL_FILES = ("services.csv", "parity.csv", "stages.csv", "ceiling.csv", "openloop.csv",
-                  "soak.csv")
+OPTIONAL_FILES = (
+    "services.csv",
+    "parity.csv",
+    "stages.csv",
+    "ceiling.csv",
+    "openloop.csv",
+    "soak.csv",
+)
 
 
 class RunDataError(RuntimeError):
@@ -175,6 +251,15 @@ class Run:
         ordered = [s for s in SERVICE_ORDER if s in present]
         return ordered + sorted(present - set(ordered))
 
+    def payloads_in_order(self) -> list[str]:
+        """Seed payload first, then the order of ``parameters.payloads``, then the rest."""
+        present = list(dict.fromkeys(self.loadtests["payload"]))
+        listed = (self.metadata.get("parameters") or {}).get("payloads") or []
+        known = ["seed", "short", "medium", "long"]
+        ordered = [self.seed_payload, *[str(p) for p in listed], *known]
+        out = [p for p in dict.fromkeys(ordered) if p in present]
+        return out + sorted(set(present) - set(out))
+
     def label(self, service: str) -> str:
         if self.services is not None and "label" in self.services:
             hit = self.services.loc[self.services["service"] == service, "label"]
@@ -226,8 +311,9 @@ def load_run(
     path = Path(run_dir)
     if not path.is_dir():
         raise RunDataError(f"run directory {path} does not exist")
-    missing = [f for f in ("metadata.json", "loadtests.csv", "requests.csv.gz")
-               if not (path / f).is_file()]
+    missing = [
+        f for f in ("metadata.json", "loadtests.csv", "requests.csv.gz") if not (path / f).is_file()
+    ]
     if missing:
         raise RunDataError(
             f"{path} lacks essential file(s) {', '.join(missing)}; the load test did not "
@@ -276,8 +362,10 @@ def load_run(
             + (" and INCOMPLETE is present" if (path / "INCOMPLETE").exists() else "")
             + ": numbers may be partial"
         )
-    seed_rows = run.loadtests[(run.loadtests["payload"] == run.seed_payload)
-                              & (run.loadtests["concurrency"] == run.seed_concurrency)]
+    seed_rows = run.loadtests[
+        (run.loadtests["payload"] == run.seed_payload)
+        & (run.loadtests["concurrency"] == run.seed_concurrency)
+    ]
     if seed_rows.empty:
         have = run.loadtests[["payload", "concurrency"]].drop_duplicates().to_records(index=False)
         raise RunDataError(
@@ -331,13 +419,19 @@ def per_run(run: Run | str | Path) -> pd.DataFrame:
         pct = stats.percentiles(req["response_time_s"].to_numpy(float))
         row = dict(zip(KEY, key, strict=True))
         row.update(
-            order=getattr(lt, "order", np.nan), n=int(lt.n),
+            order=getattr(lt, "order", np.nan),
+            n=int(lt.n),
             errors=max(hey.errors, int(lt.errors) if not pd.isna(lt.errors) else 0),
-            responses=hey.responses, total_s=hey.total_s, slowest_s=hey.slowest_s,
-            fastest_s=hey.fastest_s, average_s=hey.average_s, rps=hey.rps,
+            responses=hey.responses,
+            total_s=hey.total_s,
+            slowest_s=hey.slowest_s,
+            fastest_s=hey.fastest_s,
+            average_s=hey.average_s,
+            rps=hey.rps,
             rps_hey=float(lt.rps),
             **{f"{k}_s": v for k, v in pct.items()},
-            cpu_s_per_req=float(lt.cpu_s_per_req), peak_rss_mb=float(lt.peak_rss_mb),
+            cpu_s_per_req=float(lt.cpu_s_per_req),
+            peak_rss_mb=float(lt.peak_rss_mb),
         )
         rows.append(row)
     extra = set(groups) - {tuple(r[k] for k in KEY) for r in rows}
@@ -367,22 +461,37 @@ def per_config(run: Run | str | Path, write: bool = False) -> pd.DataFrame:
             row: dict[str, Any] = dict(zip(CONFIG, key, strict=True))
             row["label"] = run.label(key[0])
             row.update(
-                repeats=int(g["repeat"].nunique()), n=int(g["n"].median()),
+                repeats=int(g["repeat"].nunique()),
+                n=int(g["n"].median()),
                 errors=int(g["errors"].sum()),
-                **{c: float(g[c].median()) for c in
-                   ("total_s", "slowest_s", "fastest_s", "average_s")},
-                rps=rps.median, rps_min=rps.min, rps_max=rps.max, rps_ci_low=rps.ci_low,
-                rps_ci_high=rps.ci_high, spread_pct=rps.spread_pct, unstable=rps.unstable,
+                **{
+                    c: float(g[c].median())
+                    for c in ("total_s", "slowest_s", "fastest_s", "average_s")
+                },
+                rps=rps.median,
+                rps_min=rps.min,
+                rps_max=rps.max,
+                rps_ci_low=rps.ci_low,
+                rps_ci_high=rps.ci_high,
+                spread_pct=rps.spread_pct,
+                unstable=rps.unstable,
                 **{f"{k}_s": float(g[f"{k}_s"].median()) for k in stats.PERCENTILES},
-                p99_min_s=p99.min, p99_max_s=p99.max, p99_spread_pct=p99.spread_pct,
+                p99_min_s=p99.min,
+                p99_max_s=p99.max,
+                p99_spread_pct=p99.spread_pct,
                 cpu_s_per_req=float(g["cpu_s_per_req"].median()),
                 peak_rss_mb=float(g["peak_rss_mb"].max()),
             )
             rows.append(row)
         df = pd.DataFrame(rows)
-        order = {s: i for i, s in enumerate(run.services_in_order())}
-        df = df.sort_values(["service", "payload", "concurrency"],
-                            key=lambda c: c.map(order) if c.name == "service" else c)
+        order = {
+            "service": {s: i for i, s in enumerate(run.services_in_order())},
+            "payload": {p: i for i, p in enumerate(run.payloads_in_order())},
+        }
+        df = df.sort_values(
+            ["service", "payload", "concurrency"],
+            key=lambda c: c.map(order[c.name]) if c.name in order else c,
+        )
         run._cache["per_config"] = df.reset_index(drop=True)
     df = run._cache["per_config"]
     if write:
@@ -396,8 +505,16 @@ def ceilings(run: Run | str | Path) -> pd.DataFrame:
     Empty frame (with a note) when ceiling.csv is missing.
     """
     run = load_run(run)
-    cols = ["impl", "payload", "iterations", "tokenization_us", "inference_us", "total_us",
-            "server_cores", "ceiling_rps"]
+    cols = [
+        "impl",
+        "payload",
+        "iterations",
+        "tokenization_us",
+        "inference_us",
+        "total_us",
+        "server_cores",
+        "ceiling_rps",
+    ]
     if run.ceiling is None:
         return pd.DataFrame(columns=cols)
     g = run.ceiling.groupby(["impl", "payload"], sort=True)
@@ -428,13 +545,15 @@ def _ceiling_for(run: Run, service: str) -> tuple[float, float]:
 def _latency_c1(run: Run, service: str) -> float:
     """Median latency (s) at concurrency 1, seed payload: from hey runs, else stages.csv."""
     pc = per_config(run)
-    hit = pc[(pc["service"] == service) & (pc["payload"] == run.seed_payload)
-             & (pc["concurrency"] == 1)]
+    hit = pc[
+        (pc["service"] == service) & (pc["payload"] == run.seed_payload) & (pc["concurrency"] == 1)
+    ]
     if not hit.empty:
         return float(hit["p50_s"].iloc[0])
     if run.stages is not None:
-        st = run.stages[(run.stages["service"] == service)
-                        & (run.stages["payload"] == run.seed_payload)]
+        st = run.stages[
+            (run.stages["service"] == service) & (run.stages["payload"] == run.seed_payload)
+        ]
         if not st.empty:
             run.note("no hey run at concurrency 1: overhead_ms uses stages.csv client_us")
             return float(st["client_us"].median()) / 1e6
@@ -490,23 +609,41 @@ def build_summary(run_dir: str | Path | Run, write: bool = True) -> pd.DataFrame
         ol = math.nan
         if ol_payload is not None:
             ol = stats.max_rate_under_bound(
-                run.openloop[(run.openloop["service"] == r.service)
-                             & (run.openloop["payload"] == ol_payload)]
+                run.openloop[
+                    (run.openloop["service"] == r.service) & (run.openloop["payload"] == ol_payload)
+                ]
             )
-        rows.append({
-            "service": r.service, "label": r.label, "n": r.n, "errors": r.errors,
-            "total_s": r.total_s, "slowest_s": r.slowest_s, "fastest_s": r.fastest_s,
-            "average_s": r.average_s, "rps": r.rps, "rps_min": r.rps_min,
-            "rps_max": r.rps_max, "p50_s": r.p50_s, "p90_s": r.p90_s, "p99_s": r.p99_s,
-            "p999_s": r.p999_s, "difference_pct": stats.difference_pct(r.rps, base_rps),
-            "repeats": r.repeats, "spread_pct": r.spread_pct, "unstable": r.unstable,
-            "ceiling_rps": ceiling, "efficiency": stats.efficiency(r.rps, ceiling),
-            "overhead_ms": stats.overhead_ms(_latency_c1(run, r.service), inproc_us),
-            "cpu_s_per_req": r.cpu_s_per_req, "peak_rss_mb": r.peak_rss_mb,
-            "cold_start_s": float(svc.get("cold_start_s", math.nan)),
-            "size_mb": float(svc.get("size_mb", math.nan)),
-            "max_rate_under_bound": ol,
-        })
+        rows.append(
+            {
+                "service": r.service,
+                "label": r.label,
+                "n": r.n,
+                "errors": r.errors,
+                "total_s": r.total_s,
+                "slowest_s": r.slowest_s,
+                "fastest_s": r.fastest_s,
+                "average_s": r.average_s,
+                "rps": r.rps,
+                "rps_min": r.rps_min,
+                "rps_max": r.rps_max,
+                "p50_s": r.p50_s,
+                "p90_s": r.p90_s,
+                "p99_s": r.p99_s,
+                "p999_s": r.p999_s,
+                "difference_pct": stats.difference_pct(r.rps, base_rps),
+                "repeats": r.repeats,
+                "spread_pct": r.spread_pct,
+                "unstable": r.unstable,
+                "ceiling_rps": ceiling,
+                "efficiency": stats.efficiency(r.rps, ceiling),
+                "overhead_ms": stats.overhead_ms(_latency_c1(run, r.service), inproc_us),
+                "cpu_s_per_req": r.cpu_s_per_req,
+                "peak_rss_mb": r.peak_rss_mb,
+                "cold_start_s": float(svc.get("cold_start_s", math.nan)),
+                "size_mb": float(svc.get("size_mb", math.nan)),
+                "max_rate_under_bound": ol,
+            }
+        )
     summary = pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
     if write:
         summary.to_csv(run.path / "summary.csv", index=False)
@@ -528,9 +665,7 @@ def seed_table(summary: pd.DataFrame, baseline: str = BASELINE) -> pd.DataFrame:
     the seed compared its best Rust build with Python. Per-service differences:
     :func:`difference_table`.
     """
-    table = pd.DataFrame(
-        {row: summary.set_index("label")[col] for row, col in SEED_ROWS.items()}
-    ).T
+    table = pd.DataFrame({row: summary.set_index("label")[col] for row, col in SEED_ROWS.items()}).T
     table.columns.name = None
     best = _best_rust(summary, baseline)
     base = summary[summary["service"] == baseline]
@@ -551,8 +686,9 @@ def difference_table(summary: pd.DataFrame, baseline: str = BASELINE) -> pd.Data
     for s in summary.itertuples(index=False):
         if s.service == baseline:
             continue
-        out[s.label] = {row: stats.difference_pct(getattr(s, c), b[c])
-                        for row, c in SEED_ROWS.items()}
+        out[s.label] = {
+            row: stats.difference_pct(getattr(s, c), b[c]) for row, c in SEED_ROWS.items()
+        }
     return pd.DataFrame(out)
 
 
@@ -589,8 +725,17 @@ def seed_comparison(summary: pd.DataFrame, baseline: str = BASELINE) -> pd.DataF
 def unstable_configs(run: Run | str | Path) -> pd.DataFrame:
     """Configurations whose Requests/sec repeats spread more than the threshold."""
     pc = per_config(load_run(run))
-    cols = ["service", "payload", "concurrency", "repeats", "rps", "rps_min", "rps_max",
-            "spread_pct", "p99_spread_pct"]
+    cols = [
+        "service",
+        "payload",
+        "concurrency",
+        "repeats",
+        "rps",
+        "rps_min",
+        "rps_max",
+        "spread_pct",
+        "p99_spread_pct",
+    ]
     return pc.loc[pc["unstable"].astype(bool), cols].reset_index(drop=True)
 
 
@@ -617,8 +762,16 @@ def metadata_tables(run: Run | str | Path) -> dict[str, pd.DataFrame]:
 # --------------------------------------------------------------------------- figures
 
 
-FIGURES = ("histograms", "latency_cdf", "rps_bars", "throughput_latency", "decomposition",
-           "openloop", "resources", "payloads")
+FIGURES = (
+    "histograms",
+    "latency_cdf",
+    "rps_bars",
+    "throughput_latency",
+    "decomposition",
+    "openloop",
+    "resources",
+    "payloads",
+)
 
 
 def _out_dirs(out_dir: str | Path | Sequence[str | Path]) -> list[Path]:
@@ -635,8 +788,14 @@ def _save(fig: Figure, out_dir: str | Path | Sequence[str | Path], name: str) ->
     return paths[0]
 
 
-def _figure(run: Run, title: str, ncols: int = 1, nrows: int = 1,
-            size: tuple[float, float] = (9, 5), **kw: Any) -> tuple[Figure, np.ndarray]:
+def _figure(
+    run: Run,
+    title: str,
+    ncols: int = 1,
+    nrows: int = 1,
+    size: tuple[float, float] = (9, 5),
+    **kw: Any,
+) -> tuple[Figure, np.ndarray]:
     fig = Figure(figsize=size, layout="constrained")
     axes = fig.subplots(nrows, ncols, squeeze=False, **kw)
     fig.suptitle(f"{title}\n{run.context}", fontsize=11)
@@ -675,8 +834,11 @@ def _seed_requests(run: Run) -> pd.DataFrame:
 def _representative_repeat(run: Run, service: str) -> int:
     """The repeat whose rps is the median one (lower middle for an even count)."""
     pr = per_run(run)
-    g = pr[(pr["service"] == service) & (pr["payload"] == run.seed_payload)
-           & (pr["concurrency"] == run.seed_concurrency)].sort_values("rps")
+    g = pr[
+        (pr["service"] == service)
+        & (pr["payload"] == run.seed_payload)
+        & (pr["concurrency"] == run.seed_concurrency)
+    ].sort_values("rps")
     return int(g["repeat"].iloc[(len(g) - 1) // 2])
 
 
@@ -692,9 +854,12 @@ def fig_histograms(run: Run | str | Path, out_dir: str | Path | Sequence[str | P
     ncols = min(3, len(services))
     nrows = math.ceil(len(services) / ncols)
     fig, axes = _figure(
-        run, f"Response-time histograms, hey style (payload {run.seed_payload!r}, "
+        run,
+        f"Response-time histograms, hey style (payload {run.seed_payload!r}, "
         f"c={run.seed_concurrency}, median-rps repeat)",
-        ncols=ncols, nrows=nrows, size=(4.2 * ncols, 3.4 * nrows),
+        ncols=ncols,
+        nrows=nrows,
+        size=(4.2 * ncols, 3.4 * nrows),
     )
     req = _seed_requests(run)
     for ax, service in zip(axes.flat, services, strict=False):
@@ -712,7 +877,7 @@ def fig_histograms(run: Run | str | Path, out_dir: str | Path | Sequence[str | P
         ax.set_title(f"{run.label(service)} (repeat {rep}, n={len(lat)})", fontsize=9)
         ax.set_xlabel("answers", fontsize=8)
         ax.set_ylabel("bucket upper mark (ms)", fontsize=8)
-    for ax in list(axes.flat)[len(services):]:
+    for ax in list(axes.flat)[len(services) :]:
         ax.set_visible(False)
     return _save(fig, out_dir, "histograms")
 
@@ -725,8 +890,13 @@ def fig_latency_cdf(run: Run | str | Path, out_dir: str | Path | Sequence[str | 
     """
     run = load_run(run)
     colors = run.colors()
-    fig, axes = _figure(run, f"Latency distribution (payload {run.seed_payload!r}, "
-                        f"c={run.seed_concurrency}, repeats pooled)", ncols=2, size=(12, 5))
+    fig, axes = _figure(
+        run,
+        f"Latency distribution (payload {run.seed_payload!r}, "
+        f"c={run.seed_concurrency}, repeats pooled)",
+        ncols=2,
+        size=(12, 5),
+    )
     ax_cdf, ax_pct = axes[0]
     req = _seed_requests(run)
     for service in run.services_in_order():
@@ -738,8 +908,9 @@ def fig_latency_cdf(run: Run | str | Path, out_dir: str | Path | Sequence[str | 
         tail = -np.log10(np.clip(1 - (np.arange(lat.size) + 0.5) / lat.size, 1e-6, 1))
         ax_pct.plot(tail, lat, color=colors[service], label=run.label(service))
         for q in stats.PERCENTILES.values():
-            ax_pct.plot(-math.log10(1 - q / 100), stats.percentile(lat, q), "o",
-                        ms=3, color=colors[service])
+            ax_pct.plot(
+                -math.log10(1 - q / 100), stats.percentile(lat, q), "o", ms=3, color=colors[service]
+            )
     ax_cdf.set_xscale("log")
     _log_ms(ax_cdf.xaxis)
     ax_cdf.set_xlabel("latency (ms, log scale)")
@@ -765,15 +936,26 @@ def fig_rps_bars(run: Run | str | Path, out_dir: str | Path | Sequence[str | Pat
     run = load_run(run)
     summary = build_summary(run, write=False)
     colors = run.colors()
-    fig, axes = _figure(run, f"Requests/sec, payload {run.seed_payload!r}, "
-                        f"c={run.seed_concurrency} (bar: median; whiskers: min–max of "
-                        f"{int(summary['repeats'].max())} repeats)", size=(10, 5.5))
+    fig, axes = _figure(
+        run,
+        f"Requests/sec, payload {run.seed_payload!r}, "
+        f"c={run.seed_concurrency} (bar: median; whiskers: min–max of "
+        f"{int(summary['repeats'].max())} repeats)",
+        size=(10, 5.5),
+    )
     ax = axes[0, 0]
     x = np.arange(len(summary))
     rps = summary["rps"].to_numpy(float)
     err = np.vstack([rps - summary["rps_min"], summary["rps_max"] - rps])
-    ax.bar(x, rps, yerr=err, capsize=5, color=[colors[s] for s in summary["service"]],
-           edgecolor="black", linewidth=0.5)
+    ax.bar(
+        x,
+        rps,
+        yerr=err,
+        capsize=5,
+        color=[colors[s] for s in summary["service"]],
+        edgecolor="black",
+        linewidth=0.5,
+    )
     for xi, r in zip(x, summary.itertuples(index=False), strict=True):
         text = f"{r.rps:.1f}"
         if not pd.isna(r.efficiency):
@@ -787,9 +969,13 @@ def fig_rps_bars(run: Run | str | Path, out_dir: str | Path | Sequence[str | Pat
     ce = ce[ce["payload"] == run.seed_payload]
     styles = {"python": "--", "rust": ":"}
     for c in ce.itertuples(index=False):
-        ax.axhline(c.ceiling_rps, linestyle=styles.get(c.impl, "-."), color="grey",
-                   label=f"{c.impl} in-process ceiling: {c.ceiling_rps:.0f} rps "
-                   f"({c.total_us / 1e3:.1f} ms × {c.server_cores} CPU)")
+        ax.axhline(
+            c.ceiling_rps,
+            linestyle=styles.get(c.impl, "-."),
+            color="grey",
+            label=f"{c.impl} in-process ceiling: {c.ceiling_rps:.0f} rps "
+            f"({c.total_us / 1e3:.1f} ms × {c.server_cores} CPU)",
+        )
     if ce.empty:
         run.note("ceiling.csv missing: requests/sec bars drawn without the ceiling")
     ax.set_xticks(x, summary["label"], rotation=15)
@@ -801,8 +987,9 @@ def fig_rps_bars(run: Run | str | Path, out_dir: str | Path | Sequence[str | Pat
     return _save(fig, out_dir, "rps_bars")
 
 
-def fig_throughput_latency(run: Run | str | Path,
-                           out_dir: str | Path | Sequence[str | Path]) -> Path:
+def fig_throughput_latency(
+    run: Run | str | Path, out_dir: str | Path | Sequence[str | Path]
+) -> Path:
     """Throughput against latency over the concurrency sweep (seed payload), p50 and p99.
 
     One line per service; each point a concurrency level (median of repeats), labelled c=.
@@ -811,9 +998,14 @@ def fig_throughput_latency(run: Run | str | Path,
     pc = per_config(run)
     pc = pc[pc["payload"] == run.seed_payload]
     colors = run.colors()
-    fig, axes = _figure(run, f"Throughput vs latency over concurrency (payload "
-                        f"{run.seed_payload!r}, medians of repeats)", ncols=2,
-                        size=(12, 5), sharey=True)
+    fig, axes = _figure(
+        run,
+        f"Throughput vs latency over concurrency (payload "
+        f"{run.seed_payload!r}, medians of repeats)",
+        ncols=2,
+        size=(12, 5),
+        sharey=True,
+    )
     for ax, col, name in ((axes[0, 0], "p50_s", "p50"), (axes[0, 1], "p99_s", "p99")):
         for service in run.services_in_order():
             g = pc[pc["service"] == service].sort_values("concurrency")
@@ -821,8 +1013,13 @@ def fig_throughput_latency(run: Run | str | Path,
                 continue
             ax.plot(g["rps"], g[col], "o-", color=colors[service], label=run.label(service))
             for r in g.itertuples(index=False):
-                ax.annotate(f"c={r.concurrency}", (r.rps, getattr(r, col)), fontsize=7,
-                            xytext=(3, 3), textcoords="offset points")
+                ax.annotate(
+                    f"c={r.concurrency}",
+                    (r.rps, getattr(r, col)),
+                    fontsize=7,
+                    xytext=(3, 3),
+                    textcoords="offset points",
+                )
         ax.set_yscale("log")
         _log_ms(ax.yaxis)
         ax.set_xlabel("requests/sec")
@@ -841,8 +1038,9 @@ STAGE_STYLE = {
 }
 
 
-def fig_decomposition(run: Run | str | Path,
-                      out_dir: str | Path | Sequence[str | Path]) -> Path | None:
+def fig_decomposition(
+    run: Run | str | Path, out_dir: str | Path | Sequence[str | Path]
+) -> Path | None:
     """Where one request's time goes at concurrency 1: stacked medians from stages.csv.
 
     One panel per payload; bars per service split into network/HTTP, handler overhead,
@@ -853,17 +1051,19 @@ def fig_decomposition(run: Run | str | Path,
         run.note("stages.csv missing: latency decomposition figure skipped")
         return None
     dec = stats.decompose_stages(run.stages)
-    payloads = list(dict.fromkeys(dec["payload"]))
-    if run.seed_payload in payloads:
-        payloads.remove(run.seed_payload)
-        payloads.insert(0, run.seed_payload)
+    payloads = [p for p in run.payloads_in_order() if p in set(dec["payload"])]
+    payloads += sorted(set(dec["payload"]) - set(payloads))
     services = [s for s in run.services_in_order() if s in set(dec["service"])]
     services += sorted(set(dec["service"]) - set(services))
     ncols = min(2, len(payloads))
     nrows = math.ceil(len(payloads) / ncols)
-    fig, axes = _figure(run, "Latency decomposition at concurrency 1 (medians of stages.csv)",
-                        ncols=ncols, nrows=nrows, size=(6.5 * ncols, 0.6 * len(services)
-                                                        * nrows + 1.8 * nrows))
+    fig, axes = _figure(
+        run,
+        "Latency decomposition at concurrency 1 (medians of stages.csv)",
+        ncols=ncols,
+        nrows=nrows,
+        size=(6.5 * ncols, 0.6 * len(services) * nrows + 1.8 * nrows),
+    )
     for ax, payload in zip(axes.flat, payloads, strict=False):
         d = dec[dec["payload"] == payload].set_index("service").reindex(services)
         y = np.arange(len(services))
@@ -871,8 +1071,7 @@ def fig_decomposition(run: Run | str | Path,
         for comp, (name, color) in STAGE_STYLE.items():
             v = np.clip(d[comp].to_numpy(float), 0, None) / 1e3
             v = np.nan_to_num(v)
-            ax.barh(y, v, left=left, color=color, edgecolor="black", linewidth=0.4,
-                    label=name)
+            ax.barh(y, v, left=left, color=color, edgecolor="black", linewidth=0.4, label=name)
             left += v
         for yi, tot in zip(y, d["client_us"].to_numpy(float) / 1e3, strict=True):
             if not np.isnan(tot):
@@ -882,7 +1081,7 @@ def fig_decomposition(run: Run | str | Path,
         ax.set_xlim(0, np.nanmax(left) * 1.18 if np.nanmax(left) > 0 else 1)
         ax.set_xlabel("ms (median)")
         ax.set_title(f"payload {payload!r}", fontsize=9)
-    for ax in list(axes.flat)[len(payloads):]:
+    for ax in list(axes.flat)[len(payloads) :]:
         ax.set_visible(False)
     handles, labels = axes.flat[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside lower center", ncols=4, fontsize=8)
@@ -902,8 +1101,7 @@ def latency_bound_s(run: Run) -> float:
     return math.nan
 
 
-def fig_openloop(run: Run | str | Path,
-                 out_dir: str | Path | Sequence[str | Path]) -> Path | None:
+def fig_openloop(run: Run | str | Path, out_dir: str | Path | Sequence[str | Path]) -> Path | None:
     """Open-loop (vegeta) p99 against offered rate, with the latency bound.
 
     Filled markers: the attack met the bound; hollow: it did not. Right panel: achieved
@@ -916,8 +1114,9 @@ def fig_openloop(run: Run | str | Path,
         return None
     ol = run.openloop[run.openloop["payload"] == payload]
     colors = run.colors()
-    fig, axes = _figure(run, f"Open-loop (fixed arrival rate) latency, payload {payload!r}",
-                        ncols=2, size=(12, 5))
+    fig, axes = _figure(
+        run, f"Open-loop (fixed arrival rate) latency, payload {payload!r}", ncols=2, size=(12, 5)
+    )
     ax, ax_t = axes[0]
     services = [s for s in run.services_in_order() if s in set(ol["service"])]
     services += sorted(set(ol["service"]) - set(services))
@@ -961,14 +1160,25 @@ def fig_resources(run: Run | str | Path, out_dir: str | Path | Sequence[str | Pa
         ("cold_start_s", 1, "cold start: spawn → first answer (s)"),
         ("size_mb", 1, "size on disk (MB)"),
     ]
-    fig, axes = _figure(run, f"Resources (payload {run.seed_payload!r}, "
-                        f"c={run.seed_concurrency})", ncols=2, nrows=2, size=(11, 7))
+    fig, axes = _figure(
+        run,
+        f"Resources (payload {run.seed_payload!r}, c={run.seed_concurrency})",
+        ncols=2,
+        nrows=2,
+        size=(11, 7),
+    )
     y = np.arange(len(summary))
     for ax, (col, scale, name) in zip(axes.flat, panels, strict=True):
         v = summary[col].to_numpy(float) * scale
         if np.all(np.isnan(v)):
-            ax.text(0.5, 0.5, "not measured (services.csv missing)", ha="center",
-                    va="center", transform=ax.transAxes)
+            ax.text(
+                0.5,
+                0.5,
+                "not measured (services.csv missing)",
+                ha="center",
+                va="center",
+                transform=ax.transAxes,
+            )
         ax.barh(y, np.nan_to_num(v), color=colors, edgecolor="black", linewidth=0.4)
         for yi, vi in zip(y, v, strict=True):
             if not np.isnan(vi):
@@ -986,7 +1196,7 @@ def fig_payloads(run: Run | str | Path, out_dir: str | Path | Sequence[str | Pat
     run = load_run(run)
     pc = per_config(run)
     pc = pc[pc["concurrency"] == run.seed_concurrency]
-    payloads = list(dict.fromkeys(pc["payload"]))
+    payloads = [p for p in run.payloads_in_order() if p in set(pc["payload"])]
     services = [s for s in run.services_in_order() if s in set(pc["service"])]
     colors = run.colors()
     fig, axes = _figure(run, f"Per payload at c={run.seed_concurrency}", ncols=2, size=(13, 5))
@@ -996,11 +1206,28 @@ def fig_payloads(run: Run | str | Path, out_dir: str | Path | Sequence[str | Pat
         g = pc[pc["service"] == s].set_index("payload").reindex(payloads)
         pos = x - 0.4 + width * (i + 0.5)
         err = np.vstack([g["rps"] - g["rps_min"], g["rps_max"] - g["rps"]])
-        axes[0, 0].bar(pos, g["rps"], width, yerr=np.nan_to_num(err), capsize=2,
-                       color=colors[s], edgecolor="black", linewidth=0.4, label=run.label(s))
+        axes[0, 0].bar(
+            pos,
+            g["rps"],
+            width,
+            yerr=np.nan_to_num(err),
+            capsize=2,
+            color=colors[s],
+            edgecolor="black",
+            linewidth=0.4,
+            label=run.label(s),
+        )
         err99 = np.vstack([g["p99_s"] - g["p99_min_s"], g["p99_max_s"] - g["p99_s"]])
-        axes[0, 1].bar(pos, g["p99_s"], width, yerr=np.nan_to_num(err99), capsize=2,
-                       color=colors[s], edgecolor="black", linewidth=0.4)
+        axes[0, 1].bar(
+            pos,
+            g["p99_s"],
+            width,
+            yerr=np.nan_to_num(err99),
+            capsize=2,
+            color=colors[s],
+            edgecolor="black",
+            linewidth=0.4,
+        )
     for ax, name in ((axes[0, 0], "requests/sec"), (axes[0, 1], "p99 latency (ms)")):
         ax.set_xticks(x, payloads)
         ax.set_xlabel("payload")

@@ -61,9 +61,7 @@ def percentile(values: ArrayLike, q: float) -> float:
     return float(x[lo] + (h - lo) * (x[hi] - x[lo]))
 
 
-def percentiles(
-    values: ArrayLike, qs: dict[str, float] | None = None
-) -> dict[str, float]:
+def percentiles(values: ArrayLike, qs: dict[str, float] | None = None) -> dict[str, float]:
     """Several percentiles at once: by default ``{"p50", "p90", "p99", "p999"}``."""
     qs = PERCENTILES if qs is None else qs
     return {name: percentile(values, q) for name, q in qs.items()}
@@ -359,9 +357,7 @@ def as_bool(values: pd.Series) -> pd.Series:
     """Booleans from a CSV column that may hold True/False, 'true'/'false', 1/0."""
     if values.dtype == bool:
         return values
-    mapped = values.map(
-        lambda v: str(v).strip().lower() in {"true", "1", "yes", "y", "t", "1.0"}
-    )
+    mapped = values.map(lambda v: str(v).strip().lower() in {"true", "1", "yes", "y", "t", "1.0"})
     return mapped.astype(bool)
 
 

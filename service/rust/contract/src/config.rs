@@ -66,8 +66,17 @@ mod tests {
     #[test]
     fn flags_override_defaults() {
         let cli = Cli::try_parse_from([
-            "svc", "--model-dir", "/m", "--host", "::1", "--port", "9001", "--threads", "4",
-            "--workers", "2",
+            "svc",
+            "--model-dir",
+            "/m",
+            "--host",
+            "::1",
+            "--port",
+            "9001",
+            "--threads",
+            "4",
+            "--workers",
+            "2",
         ])
         .unwrap();
         assert_eq!(cli.service.port, 9001);

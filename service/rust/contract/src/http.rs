@@ -1,5 +1,6 @@
 //! The actix-web server of the contract, generic over a [`Predictor`].
 
+use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -7,6 +8,7 @@ use actix_web::error::PayloadError;
 use actix_web::http::header;
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use serde::Serialize;
+use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::config::ServiceArgs;
 use crate::error::ApiError;
@@ -30,24 +32,75 @@ struct AgeResponse {
     score: f64,
 }
 
-/// Binds `host:port`, serves until SIGTERM/SIGINT, then returns. Runs its own actix system:
-/// call it from `main`, outside any async runtime.
-pub fn run<P: Predictor + 'static>(args: &ServiceArgs, predictor: P) -> Result<(), ServeError> {
-    let predictor: Arc<dyn Predictor> = Arc::new(predictor);
+/// Listening sockets for `host:port`, bound before the model is loaded so that a port in
+/// use fails at once; connections wait in the backlog until [`serve`] starts accepting.
+#[derive(Debug)]
+pub struct Listeners {
+    address: String,
+    sockets: Vec<TcpListener>,
+}
+
+/// Actix's default listen backlog.
+pub const BACKLOG: i32 = 1024;
+
+/// Binds every address `host` resolves to (as actix's `bind` does); fails if none binds.
+pub fn bind(args: &ServiceArgs) -> Result<Listeners, ServeError> {
     let address = args.address();
+    let fail = |e: &std::io::Error| ServeError::Bind { address: address.clone(), reason: bind_reason(e) };
+    let addrs: Vec<SocketAddr> =
+        (args.host.as_str(), args.port).to_socket_addrs().map_err(|e| fail(&e))?.collect();
+    let mut sockets = Vec::new();
+    let mut last_error = None;
+    for addr in addrs {
+        match listen(addr) {
+            Ok(socket) => sockets.push(socket),
+            Err(e) => last_error = Some(e),
+        }
+    }
+    match (sockets.is_empty(), last_error) {
+        (false, _) => Ok(Listeners { address, sockets }),
+        (true, Some(e)) => Err(fail(&e)),
+        (true, None) => {
+            Err(ServeError::Bind { address: address.clone(), reason: "host resolves to no address".into() })
+        }
+    }
+}
+
+fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(BACKLOG)?;
+    Ok(socket.into())
+}
+
+/// Serves on `listeners` until SIGTERM (graceful, at most [`SHUTDOWN_TIMEOUT`]) or SIGINT.
+/// Runs its own actix system: call it from `main`, outside any async runtime.
+pub fn serve<P: Predictor + 'static>(
+    args: &ServiceArgs,
+    listeners: Listeners,
+    predictor: P,
+) -> Result<(), ServeError> {
+    let predictor: Arc<dyn Predictor> = Arc::new(predictor);
     let workers = args.workers.get();
-    let bind_to = (args.host.clone(), args.port);
+    let Listeners { address, sockets } = listeners;
     actix_web::rt::System::new().block_on(async move {
-        let server = HttpServer::new(move || App::new().configure(routes(predictor.clone())))
+        let mut server = HttpServer::new(move || App::new().configure(routes(predictor.clone())))
             .workers(workers)
-            .shutdown_timeout(SHUTDOWN_TIMEOUT.as_secs())
-            .bind(bind_to)
-            .map_err(|e| ServeError::Bind { address: address.clone(), reason: bind_reason(&e) })?;
+            .shutdown_timeout(SHUTDOWN_TIMEOUT.as_secs());
+        for socket in sockets {
+            server = server.listen(socket)?;
+        }
         eprintln!("listening on http://{address} (workers {workers})");
         server.run().await?;
         eprintln!("stopped");
         Ok(())
     })
+}
+
+/// [`bind`] then [`serve`].
+pub fn run<P: Predictor + 'static>(args: &ServiceArgs, predictor: P) -> Result<(), ServeError> {
+    serve(args, bind(args)?, predictor)
 }
 
 fn bind_reason(error: &std::io::Error) -> String {
@@ -149,7 +202,7 @@ mod tests {
             if text == "boom" {
                 return Err(PredictError::Backend("secret detail".into()));
             }
-            let label = if text.len() % 2 == 0 { "POSITIVE" } else { "NEGATIVE" };
+            let label = if text.len().is_multiple_of(2) { "POSITIVE" } else { "NEGATIVE" };
             Ok(Prediction { label: label.into(), score: 0.75, tokenization_us: 12, inference_us: 34 })
         }
     }
@@ -215,13 +268,22 @@ mod tests {
         assert_error(post("[1, 2]"), 422, "request body must be a JSON object").await;
         assert_error(post(r#"{"text": "x"}"#), 422, "missing field 'inputs'").await;
         for bad in ["1", "null", "[\"x\"]", "{}", "false"] {
-            assert_error(post(format!(r#"{{"inputs": {bad}}}"#)), 422, "field 'inputs' must be a string").await;
+            assert_error(post(format!(r#"{{"inputs": {bad}}}"#)), 422, "field 'inputs' must be a string")
+                .await;
         }
         assert_error(post(r#"{"inputs": " \n "}"#), 422, "field 'inputs' must not be empty").await;
         assert_error(post(vec![b' '; MAX_BODY_BYTES + 1]), 413, "request body exceeds 1048576 bytes").await;
-        assert_error(TestRequest::post().uri("/age").set_payload(r#"{"inputs": "x"}"#), 415, "content type must be application/json").await;
         assert_error(
-            TestRequest::post().uri("/age").insert_header((header::CONTENT_TYPE, "text/plain")).set_payload(r#"{"inputs": "x"}"#),
+            TestRequest::post().uri("/age").set_payload(r#"{"inputs": "x"}"#),
+            415,
+            "content type must be application/json",
+        )
+        .await;
+        assert_error(
+            TestRequest::post()
+                .uri("/age")
+                .insert_header((header::CONTENT_TYPE, "text/plain"))
+                .set_payload(r#"{"inputs": "x"}"#),
             415,
             "content type must be application/json",
         )
@@ -255,6 +317,22 @@ mod tests {
     async fn predictor_failure_is_a_bare_500() {
         let (status, _, json) = call(post(r#"{"inputs": "boom"}"#)).await;
         assert_eq!((status, json), (500, serde_json::json!({"error": "internal error"})));
+    }
+
+    #[test]
+    fn binding_a_busy_port_fails_with_a_one_line_reason() {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Cli {
+            #[command(flatten)]
+            service: ServiceArgs,
+        }
+        let args =
+            |port: u16| Cli::parse_from(["t", "--model-dir", "/m", "--port", &port.to_string()]).service;
+        let first = bind(&args(0)).unwrap();
+        let port = first.sockets[0].local_addr().unwrap().port();
+        let error = bind(&args(port)).unwrap_err();
+        assert_eq!(error.to_string(), format!("cannot bind 127.0.0.1:{port}: address in use"));
     }
 
     #[actix_web::test]

@@ -16,7 +16,7 @@ pub mod request;
 
 pub use config::ServiceArgs;
 pub use error::ApiError;
-pub use http::{ServeError, run};
+pub use http::{Listeners, ServeError, bind, run, serve};
 pub use model::{ModelDir, ModelError};
 pub use predict::{PredictError, Prediction, Predictor};
 pub use request::RequestError;

@@ -46,8 +46,8 @@ impl ModelDir {
         let config_path = path.join("config.json");
         let config = read_json(&config_path)?;
         let tokenizer_config = read_json(&path.join("tokenizer_config.json"))?;
-        let labels = labels(&config)
-            .map_err(|reason| ModelError::Invalid { path: config_path.clone(), reason })?;
+        let labels =
+            labels(&config).map_err(|reason| ModelError::Invalid { path: config_path.clone(), reason })?;
         let max_length = max_sequence_length(&config, &tokenizer_config)
             .map_err(|reason| ModelError::Invalid { path: config_path, reason })?;
         Ok(Self { path, labels, max_length })
@@ -77,16 +77,11 @@ pub fn check_files(dir: &Path) -> Result<(), ModelError> {
     }
     let files: Vec<&'static str> =
         REQUIRED_FILES.into_iter().filter(|name| !dir.join(name).is_file()).collect();
-    if files.is_empty() {
-        Ok(())
-    } else {
-        Err(ModelError::MissingFiles { dir: dir.to_path_buf(), files })
-    }
+    if files.is_empty() { Ok(()) } else { Err(ModelError::MissingFiles { dir: dir.to_path_buf(), files }) }
 }
 
 fn read_json(path: &Path) -> Result<Value, ModelError> {
-    let text =
-        fs::read_to_string(path).map_err(|source| ModelError::Read { path: path.into(), source })?;
+    let text = fs::read_to_string(path).map_err(|source| ModelError::Read { path: path.into(), source })?;
     serde_json::from_str(&text).map_err(|source| ModelError::Json { path: path.into(), source })
 }
 
@@ -98,12 +93,9 @@ pub fn labels(config: &Value) -> Result<Vec<String>, String> {
         .ok_or_else(|| "id2label is missing or not an object".to_string())?;
     let mut labels = vec![None; map.len()];
     for (key, value) in map {
-        let index: usize =
-            key.parse().map_err(|_| format!("id2label key {key:?} is not a class id"))?;
+        let index: usize = key.parse().map_err(|_| format!("id2label key {key:?} is not a class id"))?;
         let label = value.as_str().ok_or_else(|| format!("id2label[{key}] is not a string"))?;
-        let slot = labels
-            .get_mut(index)
-            .ok_or_else(|| format!("id2label ids are not 0..{}", map.len()))?;
+        let slot = labels.get_mut(index).ok_or_else(|| format!("id2label ids are not 0..{}", map.len()))?;
         *slot = Some(label.to_string());
     }
     let labels: Option<Vec<String>> = labels.into_iter().collect();
@@ -132,10 +124,8 @@ pub fn max_sequence_length(config: &Value, tokenizer_config: &Value) -> Result<u
         Some(v) => match (v.as_u64(), v.as_f64()) {
             (Some(0), _) => None,
             (Some(n), _) => Some(usize::try_from(n).unwrap_or(usize::MAX)),
-            (None, Some(f)) if f >= 1.0 => {
-                Some(if f >= usize::MAX as f64 { usize::MAX } else { f as usize })
-            }
-            (None, Some(f)) if f == 0.0 => None,
+            (None, Some(f)) if f >= 1.0 => Some(if f >= usize::MAX as f64 { usize::MAX } else { f as usize }),
+            (None, Some(0.0)) => None,
             _ => return Err(format!("tokenizer_config model_max_length {v} is not a positive integer")),
         },
     };
@@ -153,22 +143,38 @@ mod tests {
 
     #[test]
     fn max_length_is_the_smaller_of_the_two() {
-        assert_eq!(max_len(json!({"max_position_embeddings": 512}), json!({"model_max_length": 512})), Ok(512));
-        assert_eq!(max_len(json!({"max_position_embeddings": 512}), json!({"model_max_length": 128})), Ok(128));
-        assert_eq!(max_len(json!({"max_position_embeddings": 256}), json!({"model_max_length": 512})), Ok(256));
+        assert_eq!(
+            max_len(json!({"max_position_embeddings": 512}), json!({"model_max_length": 512})),
+            Ok(512)
+        );
+        assert_eq!(
+            max_len(json!({"max_position_embeddings": 512}), json!({"model_max_length": 128})),
+            Ok(128)
+        );
+        assert_eq!(
+            max_len(json!({"max_position_embeddings": 256}), json!({"model_max_length": 512})),
+            Ok(256)
+        );
     }
 
     #[test]
     fn max_length_ignores_the_transformers_sentinel() {
-        let sentinel: Value = serde_json::from_str(r#"{"model_max_length": 1000000000000000019884624838656}"#).unwrap();
+        let sentinel: Value =
+            serde_json::from_str(r#"{"model_max_length": 1000000000000000019884624838656}"#).unwrap();
         assert_eq!(max_len(json!({"max_position_embeddings": 514}), sentinel), Ok(514));
-        assert_eq!(max_len(json!({"max_position_embeddings": 512}), json!({"model_max_length": 1e30})), Ok(512));
+        assert_eq!(
+            max_len(json!({"max_position_embeddings": 512}), json!({"model_max_length": 1e30})),
+            Ok(512)
+        );
     }
 
     #[test]
     fn max_length_defaults() {
         assert_eq!(max_len(json!({}), json!({})), Ok(512));
-        assert_eq!(max_len(json!({"max_position_embeddings": 128}), json!({"model_max_length": null})), Ok(128));
+        assert_eq!(
+            max_len(json!({"max_position_embeddings": 128}), json!({"model_max_length": null})),
+            Ok(128)
+        );
         assert_eq!(max_len(json!({"max_position_embeddings": 128}), json!({"model_max_length": 0})), Ok(128));
         assert!(max_len(json!({"max_position_embeddings": "x"}), json!({})).is_err());
         assert!(max_len(json!({}), json!({"model_max_length": -3})).is_err());
@@ -203,7 +209,10 @@ mod tests {
         let err = ModelDir::open(&dir).unwrap_err();
         assert_eq!(
             err.to_string(),
-            format!("model directory {} lacks model.onnx, tokenizer.json, tokenizer_config.json", dir.display())
+            format!(
+                "model directory {} lacks model.onnx, tokenizer.json, tokenizer_config.json",
+                dir.display()
+            )
         );
         fs::remove_dir_all(&dir).unwrap();
     }

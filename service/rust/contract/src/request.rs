@@ -35,9 +35,8 @@ pub enum RequestError {
 
 /// `Content-Type` is `application/json`, parameters (`; charset=utf-8`) allowed, any case.
 pub fn check_content_type(content_type: Option<&[u8]>) -> Result<(), RequestError> {
-    let value = content_type
-        .and_then(|v| std::str::from_utf8(v).ok())
-        .ok_or(RequestError::UnsupportedMediaType)?;
+    let value =
+        content_type.and_then(|v| std::str::from_utf8(v).ok()).ok_or(RequestError::UnsupportedMediaType)?;
     let essence = value.split(';').next().unwrap_or_default().trim();
     if essence.eq_ignore_ascii_case("application/json") {
         Ok(())
@@ -94,14 +93,26 @@ mod tests {
 
     #[test]
     fn content_type_with_parameters_and_any_case_is_json() {
-        for ct in ["application/json", "application/json; charset=utf-8", "Application/JSON;charset=UTF-8", " application/json "] {
+        for ct in [
+            "application/json",
+            "application/json; charset=utf-8",
+            "Application/JSON;charset=UTF-8",
+            " application/json ",
+        ] {
             assert_eq!(check_content_type(Some(ct.as_bytes())), Ok(()), "{ct}");
         }
     }
 
     #[test]
     fn row_content_type_missing_or_wrong_is_415() {
-        for ct in [None, Some(&b"text/plain"[..]), Some(b"application/x-www-form-urlencoded"), Some(b"application/jsonx"), Some(b""), Some(b"\xff")] {
+        for ct in [
+            None,
+            Some(&b"text/plain"[..]),
+            Some(b"application/x-www-form-urlencoded"),
+            Some(b"application/jsonx"),
+            Some(b""),
+            Some(b"\xff"),
+        ] {
             assert_eq!(parse_request(ct, br#"{"inputs": "x"}"#), Err(RequestError::UnsupportedMediaType));
         }
     }
@@ -126,7 +137,15 @@ mod tests {
 
     #[test]
     fn row_malformed_json_or_invalid_utf8_is_400() {
-        for body in [&b"{"[..], b"not json", b"{\"inputs\": \"x\"", b"{'inputs': 'x'}", b"   ", b"{\"inputs\": \"\xff\xfe\"}", b"\xff"] {
+        for body in [
+            &b"{"[..],
+            b"not json",
+            b"{\"inputs\": \"x\"",
+            b"{'inputs': 'x'}",
+            b"   ",
+            b"{\"inputs\": \"\xff\xfe\"}",
+            b"\xff",
+        ] {
             let err = parse(body).unwrap_err();
             assert!(matches!(err, RequestError::MalformedJson(_)), "{body:?}: {err:?}");
             assert!(err.to_string().starts_with("malformed JSON"));
@@ -149,14 +168,25 @@ mod tests {
 
     #[test]
     fn row_inputs_not_a_string_is_422() {
-        for body in [&br#"{"inputs": 1}"#[..], br#"{"inputs": null}"#, br#"{"inputs": ["x"]}"#, br#"{"inputs": {"a": "x"}}"#, br#"{"inputs": true}"#] {
+        for body in [
+            &br#"{"inputs": 1}"#[..],
+            br#"{"inputs": null}"#,
+            br#"{"inputs": ["x"]}"#,
+            br#"{"inputs": {"a": "x"}}"#,
+            br#"{"inputs": true}"#,
+        ] {
             assert_eq!(parse(body), Err(RequestError::InputsNotString), "{body:?}");
         }
     }
 
     #[test]
     fn row_inputs_empty_or_whitespace_is_422() {
-        for body in [&br#"{"inputs": ""}"#[..], br#"{"inputs": "   "}"#, br#"{"inputs": "\n\t "}"#, r#"{"inputs": "\u3000"}"#.as_bytes()] {
+        for body in [
+            &br#"{"inputs": ""}"#[..],
+            br#"{"inputs": "   "}"#,
+            br#"{"inputs": "\n\t "}"#,
+            r#"{"inputs": "\u3000"}"#.as_bytes(),
+        ] {
             assert_eq!(parse(body), Err(RequestError::EmptyInputs), "{body:?}");
         }
     }
@@ -165,7 +195,10 @@ mod tests {
     fn checks_apply_in_contract_order() {
         // content type before everything
         assert_eq!(parse_request(None, b""), Err(RequestError::UnsupportedMediaType));
-        assert_eq!(parse_request(Some(b"text/plain"), &vec![b'x'; MAX_BODY_BYTES + 1]), Err(RequestError::UnsupportedMediaType));
+        assert_eq!(
+            parse_request(Some(b"text/plain"), &vec![b'x'; MAX_BODY_BYTES + 1]),
+            Err(RequestError::UnsupportedMediaType)
+        );
         // size before syntax
         assert_eq!(parse(&vec![b'x'; MAX_BODY_BYTES + 1]), Err(RequestError::TooLarge));
         // field before type before emptiness

@@ -1,1 +1,109 @@
-fn main(){}
+//! `rust-ffi`: the contract served by actix-web, inference by the Python code of
+//! `service/python/inference.py` called through PyO3 (the seed study's design).
+
+mod error;
+mod python;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::Parser;
+use contract::{ModelDir, ServiceArgs};
+
+use crate::error::FfiError;
+use crate::python::PythonPredictor;
+
+#[derive(Parser)]
+#[command(
+    name = "rust-ffi",
+    version,
+    about = "The HTTP contract served by actix-web calling service/python/inference.py through PyO3."
+)]
+struct Cli {
+    #[command(flatten)]
+    service: ServiceArgs,
+
+    /// Directory holding inference.py (service/python).
+    #[arg(long, env = "HANDLER_DIR", value_name = "DIR")]
+    handler_dir: Option<PathBuf>,
+
+    /// The project virtualenv whose site-packages the embedded interpreter must use.
+    /// When given, the interpreter starts as <venv>/bin/python (PYTHONEXECUTABLE) and
+    /// start-up fails unless sys.prefix is that venv.
+    #[arg(long, env = "VIRTUAL_ENV", value_name = "DIR")]
+    venv: Option<PathBuf>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match serve(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn serve(cli: Cli) -> Result<(), FfiError> {
+    let handler_dir = cli.handler_dir.ok_or(FfiError::NoHandlerDir)?;
+    if !handler_dir.join("inference.py").is_file() {
+        return Err(FfiError::NoHandler(handler_dir));
+    }
+    ModelDir::open(&cli.service.model_dir)?;
+    if let Some(venv) = &cli.venv {
+        use_venv(venv)?;
+    }
+    let listeners = contract::bind(&cli.service)?;
+
+    let interpreter = python::interpreter()?;
+    if let Some(venv) = &cli.venv {
+        check_prefix(venv, &interpreter.prefix)?;
+    }
+    eprintln!(
+        "rust-ffi: Python {} (prefix {}, executable {})",
+        interpreter.version, interpreter.prefix, interpreter.executable
+    );
+    let predictor = PythonPredictor::load(&handler_dir, &cli.service.model_dir, cli.service.threads.get())
+        .map_err(|error| match error {
+            // The usual cause of a missing module: started outside the venv.
+            FfiError::Python(message)
+                if cli.venv.is_none() && !Path::new(&interpreter.prefix).join("pyvenv.cfg").exists() =>
+            {
+                FfiError::Python(format!(
+                    "{message} (prefix {} is not a virtualenv: pass --venv DIR or set VIRTUAL_ENV)",
+                    interpreter.prefix
+                ))
+            }
+            other => other,
+        })?;
+    eprintln!(
+        "rust-ffi: inference.Classifier({}, {}) from {}",
+        cli.service.model_dir.display(),
+        cli.service.threads,
+        handler_dir.display()
+    );
+    contract::serve(&cli.service, listeners, predictor)?;
+    Ok(())
+}
+
+/// Python computes `sys.prefix` at start-up from the executable it believes it is: naming the
+/// venv's `bin/python` makes it read `pyvenv.cfg` and use the venv's site-packages.
+fn use_venv(venv: &Path) -> Result<(), FfiError> {
+    let python = venv.join("bin").join("python");
+    if !python.exists() {
+        return Err(FfiError::NoVenvPython(venv.to_path_buf()));
+    }
+    // SAFETY: called from `main` before the interpreter, the server or any other thread starts.
+    unsafe { std::env::set_var("PYTHONEXECUTABLE", &python) };
+    Ok(())
+}
+
+fn check_prefix(venv: &Path, prefix: &str) -> Result<(), FfiError> {
+    let canonical = |p: &Path| p.canonicalize().unwrap_or_else(|_| p.to_path_buf());
+    if canonical(venv) == canonical(Path::new(prefix)) {
+        Ok(())
+    } else {
+        Err(FfiError::WrongPrefix { expected: venv.to_path_buf(), actual: prefix.to_string() })
+    }
+}

@@ -1,0 +1,24 @@
+//! Start-up failures of `rust-ffi`; each prints as one line after `error: `.
+
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum FfiError {
+    #[error(
+        "no handler directory given: pass --handler-dir DIR or set HANDLER_DIR (the directory holding inference.py, e.g. service/python)"
+    )]
+    NoHandlerDir,
+    #[error("handler directory {0} has no inference.py")]
+    NoHandler(PathBuf),
+    #[error("virtual environment {0} has no bin/python (--venv / VIRTUAL_ENV)")]
+    NoVenvPython(PathBuf),
+    #[error("embedded Python runs from prefix {actual}, not the virtual environment {expected}")]
+    WrongPrefix { expected: PathBuf, actual: String },
+    #[error(transparent)]
+    Model(#[from] contract::ModelError),
+    /// A Python exception while importing `inference` or building the classifier.
+    #[error("Python: {0}")]
+    Python(String),
+    #[error(transparent)]
+    Serve(#[from] contract::ServeError),
+}

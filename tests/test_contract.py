@@ -1,0 +1,354 @@
+"""service/CONTRACT.md against every registered service, as a real process over real HTTP.
+
+Each test runs once per service (the session `service` fixture). Bad inputs must be
+answered with the contract's exact status and a JSON `{"error": "<prefix>..."}` body,
+and the service must still classify correctly right afterwards.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import re
+import sys
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from servebench import paths
+from servebench.client import Answer, Client
+from servebench.process import ServiceProcess
+
+sys.path.insert(0, str(paths.SERVICE / "python"))
+from inference import Classifier, softmax
+
+SEED = "I love you. I like you. I am your friend."
+MAX_BODY = 1_048_576
+TOLERANCE = 1e-4
+JSON = {"Content-Type": "application/json"}
+
+SENTENCES = [
+    SEED,
+    "This is the worst film I have ever seen. I hate it.",
+    "The food was cold and the service was terrible.",
+    "What a wonderful, delightful surprise!",
+    "The meeting is at ten o'clock.",
+    "café ☕ naïve résumé — 日本語のテキスト 🙂",
+    "a",
+    "  leading and trailing spaces  ",
+]
+
+# Something a path or a traceback would show; no error message may contain these.
+LEAK = re.compile(r"Traceback|File \"|/work/|/home/|/usr/|/root/|site-packages|\.py\b|\.rs\b")
+
+
+def json_body(document: Any) -> bytes:
+    return json.dumps(document).encode()
+
+
+def sized_body(size: int) -> bytes:
+    """`{"inputs": "aaa..."}` of exactly `size` bytes."""
+    head, tail = b'{"inputs": "', b'"}'
+    return head + b"a" * (size - len(head) - len(tail)) + tail
+
+
+@dataclass(frozen=True)
+class Bad:
+    """One bad request and the contract's answer to it."""
+
+    id: str
+    status: int
+    prefix: str
+    body: bytes | None = None
+    headers: dict[str, str] | None = None
+    method: str = "POST"
+    path: str = "/age"
+
+    def send(self, client: Client) -> Answer:
+        headers = JSON if self.headers is None else self.headers
+        return client.request(self.method, self.path, self.body, headers)
+
+
+MALFORMED = "malformed JSON"
+NOT_OBJECT = "request body must be a JSON object"
+MISSING = "missing field 'inputs'"
+NOT_STRING = "field 'inputs' must be a string"
+EMPTY = "field 'inputs' must not be empty"
+TOO_LARGE = "request body exceeds 1048576 bytes"
+MEDIA = "content type must be application/json"
+GOOD = json_body({"inputs": SEED})
+TEXT_PLAIN = {"Content-Type": "text/plain"}
+
+BAD_REQUESTS = [
+    Bad("empty-body", 400, "request body is empty", b""),
+    Bad("malformed-json", 400, MALFORMED, b'{"inputs": "I love it"'),
+    Bad("single-quotes", 400, MALFORMED, b"{'inputs': 'I love it'}"),
+    Bad("nan-constant", 400, MALFORMED, b'{"inputs": "I love it", "x": NaN}'),
+    Bad("invalid-utf8", 400, MALFORMED, b'{"inputs": "I love \xff\xfe it"}'),
+    Bad("not-object-list", 422, NOT_OBJECT, json_body([{"inputs": "I love it"}])),
+    Bad("not-object-string", 422, NOT_OBJECT, json_body("I love it")),
+    Bad("not-object-number", 422, NOT_OBJECT, b"42"),
+    Bad("not-object-null", 422, NOT_OBJECT, b"null"),
+    Bad("missing-inputs", 422, MISSING, json_body({"text": "I love it"})),
+    Bad("empty-object", 422, MISSING, b"{}"),
+    Bad("inputs-number", 422, NOT_STRING, json_body({"inputs": 1})),
+    Bad("inputs-null", 422, NOT_STRING, json_body({"inputs": None})),
+    Bad("inputs-list", 422, NOT_STRING, json_body({"inputs": ["I love it"]})),
+    Bad("inputs-object", 422, NOT_STRING, json_body({"inputs": {"text": "I love it"}})),
+    Bad("inputs-bool", 422, NOT_STRING, json_body({"inputs": True})),
+    Bad("inputs-empty", 422, EMPTY, json_body({"inputs": ""})),
+    Bad("inputs-whitespace", 422, EMPTY, json_body({"inputs": " \t\n\r  \u3000"})),
+    Bad("body-over-1mib", 413, TOO_LARGE, sized_body(MAX_BODY + 1)),
+    Bad("body-2mib-whitespace", 413, TOO_LARGE, b" " * (2 * MAX_BODY)),
+    Bad("content-type-text-plain", 415, MEDIA, GOOD, TEXT_PLAIN),
+    Bad("content-type-missing", 415, MEDIA, GOOD, {}),
+    Bad("content-type-form", 415, MEDIA, b"inputs=x", {"Content-Type": "multipart/form-data"}),
+    Bad("content-type-jsonx", 415, MEDIA, GOOD, {"Content-Type": "application/jsonx"}),
+    # Checks apply in the contract's order.
+    Bad("order-type-before-size", 415, MEDIA, b"x" * (MAX_BODY + 1), TEXT_PLAIN),
+    Bad("order-type-before-empty", 415, MEDIA, b"", {}),
+    Bad("order-size-before-syntax", 413, TOO_LARGE, b"{" * (MAX_BODY + 1)),
+    Bad("order-field-before-type", 422, MISSING, json_body({"input": 1})),
+    Bad("method-get-age", 405, "method not allowed", method="GET", headers={}),
+    Bad("method-put-age", 405, "method not allowed", GOOD, method="PUT"),
+    Bad("method-post-health", 405, "method not allowed", GOOD, path="/health"),
+    Bad("unknown-path-get", 404, "not found", method="GET", path="/nope", headers={}),
+    Bad("unknown-path-post", 404, "not found", GOOD, path="/predict"),
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def reference(model_dir: Path) -> Classifier:
+    """The Python inference code on the same model, outside any service."""
+    return Classifier(model_dir)
+
+
+@pytest.fixture(scope="module")
+def id2label(model_dir: Path) -> dict[str, str]:
+    return json.loads((model_dir / "config.json").read_text())["id2label"]
+
+
+@pytest.fixture()
+def client(service: ServiceProcess) -> Iterator[Client]:
+    with Client(service.host, service.port, timeout=60) as c:
+        yield c
+
+
+def assert_error(answer: Answer, status: int, prefix: str) -> None:
+    assert answer.status == status, f"expected {status} {prefix!r}, got {answer}"
+    assert answer.headers.get("content-type", "").split(";")[0] == "application/json", answer
+    assert isinstance(answer.body, dict) and set(answer.body) == {"error"}, answer.body
+    message = answer.body["error"]
+    assert isinstance(message, str) and message.startswith(prefix), answer.body
+    assert not LEAK.search(message), f"error message leaks internals: {message!r}"
+
+
+def assert_seed_answer(answer: Answer) -> None:
+    assert answer.status == 200, answer
+    assert answer.body["label"] == "POSITIVE", answer.body
+    assert 0.5 < answer.body["score"] <= 1.0, answer.body
+
+
+def assert_still_serving(service: ServiceProcess) -> None:
+    service.check_alive()
+    with Client(service.host, service.port, timeout=60) as fresh:
+        assert_seed_answer(fresh.classify(SEED))
+
+
+# --- good answers ---------------------------------------------------------------------
+
+
+def test_health(client: Client) -> None:
+    answer = client.request("GET", "/health")
+    assert answer.status == 200
+    assert answer.body == {"status": "ok"}
+
+
+def test_seed_sentence_is_positive(client: Client, id2label: dict[str, str]) -> None:
+    answer = client.classify(SEED)
+    assert_seed_answer(answer)
+    assert set(answer.body) == {"label", "score"}
+    assert answer.body["label"] in id2label.values()
+    assert answer.headers["content-type"].split(";")[0] == "application/json"
+
+
+def test_stage_timing_headers(client: Client) -> None:
+    answer = client.classify(SEED)
+    assert answer.status == 200
+    times = {}
+    for name in ("x-tokenization-time", "x-inference-time", "x-total-time"):
+        value = answer.headers.get(name)
+        assert value is not None and re.fullmatch(r"\d+", value), f"{name}: {value!r}"
+        times[name] = int(value)
+    assert times["x-total-time"] >= times["x-inference-time"], times
+    assert times["x-total-time"] >= times["x-tokenization-time"], times
+    assert times["x-total-time"] <= answer.elapsed_us, (times, answer.elapsed_us)
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    ["application/json; charset=utf-8", "Application/JSON", "application/json;charset=UTF-8"],
+)
+def test_content_type_parameters_and_case_are_accepted(client: Client, content_type: str) -> None:
+    answer = client.request(
+        "POST", "/age", json_body({"inputs": SEED}), {"Content-Type": content_type}
+    )
+    assert_seed_answer(answer)
+
+
+def test_other_keys_are_ignored(client: Client) -> None:
+    body = json_body({"parameters": {"top_k": 3}, "inputs": SEED, "extra": [1, None]})
+    assert_seed_answer(client.request("POST", "/age", body, JSON))
+
+
+def test_body_of_exactly_1mib_is_accepted(client: Client) -> None:
+    body = sized_body(MAX_BODY)
+    assert len(body) == MAX_BODY
+    answer = client.request("POST", "/age", body, JSON)
+    assert answer.status == 200, answer
+
+
+def long_text() -> str:
+    """100,000 characters: > 512 tokens of praise first, then only abuse. Truncation
+    on the right keeps the praise; any other treatment changes the answer."""
+    praise = " ".join([SEED, "What a wonderful, delightful day."] * 50)
+    abuse = " This is awful, I hate it, the worst thing ever."
+    text = praise + abuse * (100_000 // len(abuse) + 1)
+    return text[:100_000]
+
+
+def classify_truncated(reference: Classifier, text: str) -> tuple[str, float]:
+    """Tokenize without truncation, keep the first max_length-1 tokens plus [SEP], run."""
+    tokenizer = reference.tokenizer
+    ids = tokenizer(text, truncation=False, verbose=False)["input_ids"]
+    assert len(ids) > reference.max_length, "the long text must need truncation"
+    ids = [*ids[: reference.max_length - 1], tokenizer.sep_token_id]
+    feed = {
+        "input_ids": np.array([ids], dtype=np.int64),
+        "attention_mask": np.ones((1, len(ids)), dtype=np.int64),
+        "token_type_ids": np.zeros((1, len(ids)), dtype=np.int64),
+    }
+    feed = {name: feed[name] for name in reference.input_names}
+    logits = reference.session.run(["logits"], feed)[0][0]
+    probabilities = softmax(logits.astype(np.float64))
+    best = int(np.argmax(probabilities))
+    return reference.id2label[best], float(probabilities[best])
+
+
+def test_100k_characters_are_truncated_not_rejected(client: Client, reference: Classifier) -> None:
+    text = long_text()
+    assert len(text) == 100_000
+    assert reference.max_length == 512
+    label, score = classify_truncated(reference, text)
+    answer = client.classify(text)
+    assert answer.status == 200, answer
+    assert answer.body["label"] == label == "POSITIVE", answer.body
+    assert answer.body["score"] == pytest.approx(score, abs=TOLERANCE)
+
+
+# --- bad inputs -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("bad", BAD_REQUESTS, ids=[b.id for b in BAD_REQUESTS])
+def test_bad_request_gets_contract_error(service: ServiceProcess, bad: Bad) -> None:
+    with Client(service.host, service.port, timeout=60) as c:
+        answer = bad.send(c)
+    assert_error(answer, bad.status, bad.prefix)
+    assert_still_serving(service)
+
+
+EDGE_BODIES = {
+    "lone-surrogate": b'{"inputs": "I love \\ud800 it"}',
+    "huge-integer": b'{"inputs": "I love it", "n": ' + b"7" * 5000 + b"}",
+    "deep-nesting": b"[" * 100_000,
+    "deep-nesting-inside-object": b'{"inputs": "x", "n": ' + b"[" * 5000 + b"]" * 5000 + b"}",
+    "nul-byte-text": b'{"inputs": "\\u0000"}',
+    "utf8-bom": b'\xef\xbb\xbf{"inputs": "I love it"}',
+}
+
+
+@pytest.mark.parametrize(("name", "body"), EDGE_BODIES.items(), ids=list(EDGE_BODIES))
+def test_edge_bodies_never_get_a_server_error(
+    service: ServiceProcess, name: str, body: bytes
+) -> None:
+    with Client(service.host, service.port, timeout=60) as c:
+        answer = c.request("POST", "/age", body, JSON)
+    assert answer.status < 500, f"{name}: {answer}"
+    if answer.status != 200:
+        assert isinstance(answer.body, dict) and set(answer.body) == {"error"}, answer
+        assert not LEAK.search(answer.body["error"]), answer.body
+    assert_still_serving(service)
+
+
+def test_concurrent_bad_and_good_requests(service: ServiceProcess, reference: Classifier) -> None:
+    """200 requests from 16 threads, every other one bad: the good ones stay correct."""
+    goods = [(text, reference.classify(text).label) for text in SENTENCES[:5]]
+    bads = [b for b in BAD_REQUESTS if len(b.body or b"") < 10_000]
+
+    def one(i: int) -> tuple[int, str, int, Any]:
+        with Client(service.host, service.port, timeout=120) as c:
+            if i % 2:
+                bad = bads[i % len(bads)]
+                answer = bad.send(c)
+                return i, bad.id, answer.status, answer.body
+            text, _ = goods[(i // 2) % len(goods)]
+            answer = c.classify(text)
+            return i, text, answer.status, answer.body
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        results = list(pool.map(one, range(200)))
+
+    expected_bad = {b.id: b.status for b in bads}
+    expected_good = dict(goods)
+    for i, what, status, body in results:
+        if i % 2:
+            assert status == expected_bad[what], (what, status, body)
+        else:
+            assert status == 200, (what, status, body)
+            assert body["label"] == expected_good[what], (what, body)
+    assert_still_serving(service)
+
+
+# --- agreement ------------------------------------------------------------------------
+
+# name -> the answers it gave; each service compares itself with every one recorded before.
+ANSWERS: dict[str, list[tuple[str, float]]] = {}
+
+
+def test_answers_agree_with_reference_and_other_services(
+    service: ServiceProcess, reference: Classifier
+) -> None:
+    with Client(service.host, service.port, timeout=60) as c:
+        answers = []
+        for text in SENTENCES:
+            answer = c.classify(text)
+            assert answer.status == 200, (text, answer)
+            answers.append((answer.body["label"], answer.body["score"]))
+    for text, (label, score) in zip(SENTENCES, answers, strict=True):
+        expected = reference.classify(text)
+        assert label == expected.label, (service.service.name, text, label, expected)
+        assert score == pytest.approx(expected.score, abs=TOLERANCE), (text, score, expected)
+    for other, theirs in ANSWERS.items():
+        for text, mine, their in zip(SENTENCES, answers, theirs, strict=True):
+            assert mine[0] == their[0], (service.service.name, other, text, mine, their)
+            assert mine[1] == pytest.approx(their[1], abs=TOLERANCE), (other, text, mine, their)
+    ANSWERS[service.service.name] = answers
+
+
+def test_connection_close_is_honoured(service: ServiceProcess) -> None:
+    """A request with `Connection: close` is answered (not dropped) before the close."""
+    connection = http.client.HTTPConnection(service.host, service.port, timeout=60)
+    try:
+        connection.request(
+            "POST", "/age", json_body({"inputs": SEED}), {**JSON, "Connection": "close"}
+        )
+        response = connection.getresponse()
+        assert response.status == 200
+        assert json.loads(response.read())["label"] == "POSITIVE"
+    finally:
+        connection.close()

@@ -1,0 +1,113 @@
+"""The whole study through papermill (quick configuration), and what a failing run leaves."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from conftest import pipeline_command
+
+from servebench import paths, pipeline
+from servebench.process import RUN_TAG, tagged_processes
+
+pytestmark = pytest.mark.e2e
+
+SUMMARY_COLUMNS = [
+    "service", "n", "errors", "total_s", "slowest_s", "fastest_s", "average_s", "rps",
+    "p50_s", "p90_s", "p99_s", "efficiency", "overhead_ms", "cpu_s_per_req", "peak_rss_mb",
+    "cold_start_s", "size_mb",
+]  # fmt: skip
+
+
+def test_quick_run_produces_report_summary_and_figures(quick_run: Path) -> None:
+    assert not (quick_run / "INCOMPLETE").exists()
+    meta = json.loads((quick_run / "metadata.json").read_text())
+    assert meta["status"] == "complete"
+    report = (quick_run / "report.html").read_text()
+    assert "Requests/sec" in report and "<img" in report
+    figures = list((quick_run / "figures").glob("*.png"))
+    assert len(figures) >= 4
+    summary = pd.read_csv(quick_run / "summary.csv")
+    assert [c for c in SUMMARY_COLUMNS if c not in summary.columns] == []
+    assert set(summary["service"]) == set(meta["parameters"]["services"])
+    assert (summary["errors"] == 0).all()
+    assert (summary["rps"] > 0).all()
+    assert summary["efficiency"].between(0, 1.5).all()
+
+
+def test_quick_run_keeps_raw_records_and_metadata(quick_run: Path) -> None:
+    requests = pd.read_csv(quick_run / "requests.csv.gz")
+    assert {"service", "payload", "concurrency", "repeat", "response_time_s"} <= set(requests)
+    meta = json.loads((quick_run / "metadata.json").read_text())
+    for key in ("machine", "versions", "git", "pinning", "parameters"):
+        assert meta[key], key
+    parity = pd.read_csv(quick_run / "parity.csv")
+    assert parity["ok"].all() and parity["abs_diff"].max() <= 1e-4
+
+
+def test_failed_run_is_marked_and_leaves_nothing_running(tmp_path: Path) -> None:
+    """Kill the service mid-run: the run fails fast naming it, keeps its data, starts nothing."""
+    command = pipeline_command(tmp_path, "services=[python]", "soak_s=30", "openloop=false")
+    runner = subprocess.Popen(command, cwd=paths.ROOT, stderr=subprocess.PIPE, text=True)
+    victim = wait_for_service(timeout_s=300)
+    time.sleep(3)  # let it get into the load test
+    os.kill(victim, signal.SIGKILL)
+    _, stderr = runner.communicate(timeout=300)
+    assert runner.returncode != 0
+    assert "python" in stderr and "exited" in stderr
+    (run_dir,) = [p for p in tmp_path.iterdir() if p.is_dir()]
+    assert (run_dir / "INCOMPLETE").exists()
+    assert json.loads((run_dir / "metadata.json").read_text())["status"] == "failed"
+    assert not (tmp_path / "latest").exists()
+    assert tagged_processes(run_dir.name) == []
+
+
+def test_unreachable_hub_model_fails_with_a_clear_message(tmp_path: Path) -> None:
+    command = pipeline_command(tmp_path, "model_id=distilbert-base-uncased-finetuned-sst-2-english")
+    result = subprocess.run(command, cwd=paths.ROOT, capture_output=True, text=True, timeout=600)
+    assert result.returncode != 0
+    assert "hub" in result.stderr.lower()
+    (run_dir,) = [p for p in tmp_path.iterdir() if p.is_dir()]
+    assert tagged_processes(run_dir.name) == []
+
+
+def pipeline_tag(environ: bytes) -> str | None:
+    """The run tag of a process started by a pipeline run (not by this test session)."""
+    prefix = f"{RUN_TAG}=".encode()
+    for item in environ.split(b"\0"):
+        if item.startswith(prefix) and not item[len(prefix) :].startswith(b"pid"):
+            return item[len(prefix) :].decode()
+    return None
+
+
+def wait_for_service(timeout_s: float) -> int:
+    """The pid of the first pipeline-started Python service (uvicorn running app.py)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                cmdline = (entry / "cmdline").read_bytes().split(b"\0")
+                environ = (entry / "environ").read_bytes()
+            except OSError:
+                continue
+            is_app = any(part.endswith(b"app.py") for part in cmdline)
+            if is_app and b"taskset" not in cmdline[0] and pipeline_tag(environ):
+                return int(entry.name)
+        time.sleep(0.2)
+    raise AssertionError("no service process appeared")
+
+
+def test_latest_is_swapped_atomically(tmp_path: Path) -> None:
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    pipeline.update_latest(tmp_path / "a")
+    pipeline.update_latest(tmp_path / "b")
+    assert (tmp_path / "latest").resolve() == (tmp_path / "b").resolve()
