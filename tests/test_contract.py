@@ -8,7 +8,9 @@ and the service must still classify correctly right afterwards.
 from __future__ import annotations
 
 import http.client
+import importlib
 import json
+import os
 import re
 import sys
 from collections.abc import Iterator
@@ -23,9 +25,6 @@ import pytest
 from servebench import paths
 from servebench.client import Answer, Client
 from servebench.process import ServiceProcess
-
-sys.path.insert(0, str(paths.SERVICE / "python"))
-from inference import Classifier, softmax
 
 SEED = "I love you. I like you. I am your friend."
 MAX_BODY = 1_048_576
@@ -82,6 +81,7 @@ EMPTY = "field 'inputs' must not be empty"
 TOO_LARGE = "request body exceeds 1048576 bytes"
 MEDIA = "content type must be application/json"
 GOOD = json_body({"inputs": SEED})
+DEEP = b'{"inputs": "x", "n": ' + b"[" * 200 + b"]" * 200 + b"}"
 TEXT_PLAIN = {"Content-Type": "text/plain"}
 
 BAD_REQUESTS = [
@@ -90,6 +90,10 @@ BAD_REQUESTS = [
     Bad("single-quotes", 400, MALFORMED, b"{'inputs': 'I love it'}"),
     Bad("nan-constant", 400, MALFORMED, b'{"inputs": "I love it", "x": NaN}'),
     Bad("invalid-utf8", 400, MALFORMED, b'{"inputs": "I love \xff\xfe it"}'),
+    # Strict JSON, the same in every service (serde_json's rules).
+    Bad("number-out-of-range", 400, MALFORMED, b'{"inputs": "I love it", "x": 1e400}'),
+    Bad("nesting-over-127", 400, MALFORMED, DEEP),
+    Bad("lone-surrogate-other-key", 400, MALFORMED, b'{"inputs": "I love it", "x": "\\ud800"}'),
     Bad("not-object-list", 422, NOT_OBJECT, json_body([{"inputs": "I love it"}])),
     Bad("not-object-string", 422, NOT_OBJECT, json_body("I love it")),
     Bad("not-object-number", 422, NOT_OBJECT, b"42"),
@@ -122,10 +126,23 @@ BAD_REQUESTS = [
 ]  # fmt: skip
 
 
+def import_inference() -> Any:
+    """service/python/inference.py, imported without letting it change this process's
+    environment (it sets USE_TORCH=0, which would break a later model export here)."""
+    saved = dict(os.environ)
+    sys.path.insert(0, str(paths.SERVICE / "python"))
+    try:
+        return importlib.import_module("inference")
+    finally:
+        sys.path.remove(str(paths.SERVICE / "python"))
+        os.environ.clear()
+        os.environ.update(saved)
+
+
 @pytest.fixture(scope="module")
-def reference(model_dir: Path) -> Classifier:
-    """The Python inference code on the same model, outside any service."""
-    return Classifier(model_dir)
+def reference(model_dir: Path) -> Any:
+    """The Python inference code (its Classifier) on the same model, outside any service."""
+    return import_inference().Classifier(model_dir)
 
 
 @pytest.fixture(scope="module")
@@ -201,6 +218,19 @@ def test_content_type_parameters_and_case_are_accepted(client: Client, content_t
     assert_seed_answer(answer)
 
 
+@pytest.mark.parametrize(("arrays", "status"), [(126, 200), (127, 400)])
+def test_nesting_limit_is_serde_jsons(client: Client, arrays: int, status: int) -> None:
+    """127 levels (the object plus 126 arrays) are accepted; a 128th is malformed."""
+    body = b'{"inputs": "I love it", "n": ' + b"[" * arrays + b"]" * arrays + b"}"
+    assert client.request("POST", "/age", body, JSON).status == status
+
+
+def test_control_characters_are_text_not_whitespace(client: Client) -> None:
+    """U+001C..U+001F are not Unicode White_Space: a text of them is classified, not refused."""
+    answer = client.request("POST", "/age", json_body({"inputs": "\x1c\x1f"}), JSON)
+    assert answer.status == 200, answer
+
+
 def test_other_keys_are_ignored(client: Client) -> None:
     body = json_body({"parameters": {"top_k": 3}, "inputs": SEED, "extra": [1, None]})
     assert_seed_answer(client.request("POST", "/age", body, JSON))
@@ -222,7 +252,7 @@ def long_text() -> str:
     return text[:100_000]
 
 
-def classify_truncated(reference: Classifier, text: str) -> tuple[str, float]:
+def classify_truncated(reference: Any, text: str) -> tuple[str, float]:
     """Tokenize without truncation, keep the first max_length-1 tokens plus [SEP], run."""
     tokenizer = reference.tokenizer
     ids = tokenizer(text, truncation=False, verbose=False)["input_ids"]
@@ -235,12 +265,12 @@ def classify_truncated(reference: Classifier, text: str) -> tuple[str, float]:
     }
     feed = {name: feed[name] for name in reference.input_names}
     logits = reference.session.run(["logits"], feed)[0][0]
-    probabilities = softmax(logits.astype(np.float64))
+    probabilities = import_inference().softmax(logits.astype(np.float64))
     best = int(np.argmax(probabilities))
     return reference.id2label[best], float(probabilities[best])
 
 
-def test_100k_characters_are_truncated_not_rejected(client: Client, reference: Classifier) -> None:
+def test_100k_characters_are_truncated_not_rejected(client: Client, reference: Any) -> None:
     text = long_text()
     assert len(text) == 100_000
     assert reference.max_length == 512
@@ -285,7 +315,7 @@ def test_edge_bodies_never_get_a_server_error(
     assert_still_serving(service)
 
 
-def test_concurrent_bad_and_good_requests(service: ServiceProcess, reference: Classifier) -> None:
+def test_concurrent_bad_and_good_requests(service: ServiceProcess, reference: Any) -> None:
     """200 requests from 16 threads, every other one bad: the good ones stay correct."""
     goods = [(text, reference.classify(text).label) for text in SENTENCES[:5]]
     bads = [b for b in BAD_REQUESTS if len(b.body or b"") < 10_000]
@@ -321,7 +351,7 @@ ANSWERS: dict[str, list[tuple[str, float]]] = {}
 
 
 def test_answers_agree_with_reference_and_other_services(
-    service: ServiceProcess, reference: Classifier
+    service: ServiceProcess, reference: Any
 ) -> None:
     with Client(service.host, service.port, timeout=60) as c:
         answers = []

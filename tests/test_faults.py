@@ -275,35 +275,39 @@ def test_sigkill_under_load_is_detected_and_cleaned_up(
     stop = threading.Event()
     answered: list[int] = []
     threads: list[threading.Thread] = []
-    with pytest.raises(RuntimeError, match="raised inside the with block"):  # noqa: SIM117
-        with ServiceProcess(
-            built_services[name], model_dir, log, workers=2, ready_timeout_s=180
-        ) as proc:
-            assert proc.pid in tagged_processes(run_tag)
-            threads = [
-                threading.Thread(target=load, args=(proc.host, proc.port, stop, answered))
-                for _ in range(4)
-            ]
-            for thread in threads:
-                thread.start()
-            deadline = time.monotonic() + 30
-            while len(answered) < 8 and time.monotonic() < deadline:
-                time.sleep(0.02)
-            assert len(answered) >= 8 and set(answered) == {200}, answered
-            print(f"{name}: {len(tagged_processes(run_tag))} tagged processes before SIGKILL")
-            os.kill(proc.pid, signal.SIGKILL)
-            with pytest.raises(ServiceDiedError) as info:
-                deadline = time.monotonic() + 5
-                while time.monotonic() < deadline:
-                    proc.check_alive()
+    try:
+        with pytest.raises(RuntimeError, match="raised inside the with block"):  # noqa: SIM117
+            with ServiceProcess(
+                built_services[name], model_dir, log, workers=2, ready_timeout_s=180
+            ) as proc:
+                assert proc.pid in tagged_processes(run_tag)
+                threads = [
+                    threading.Thread(
+                        target=load, args=(proc.host, proc.port, stop, answered), daemon=True
+                    )
+                    for _ in range(4)
+                ]
+                for thread in threads:
+                    thread.start()
+                deadline = time.monotonic() + 30
+                while len(answered) < 8 and time.monotonic() < deadline:
                     time.sleep(0.02)
-            message = str(info.value)
-            assert f"service {name} " in message and "code -9" in message, message
-            stop.set()
-            raise RuntimeError("raised inside the with block")
-    stop.set()
-    for thread in threads:
-        thread.join(timeout=70)
+                assert len(answered) >= 8 and set(answered) == {200}, answered
+                tagged = len(tagged_processes(run_tag))
+                print(f"{name}: {tagged} tagged processes before SIGKILL")
+                os.kill(proc.pid, signal.SIGKILL)
+                with pytest.raises(ServiceDiedError) as info:
+                    deadline = time.monotonic() + 5
+                    while time.monotonic() < deadline:
+                        proc.check_alive()
+                        time.sleep(0.02)
+                message = str(info.value)
+                assert f"service {name} " in message and "code -9" in message, message
+                raise RuntimeError("raised inside the with block")
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=70)
     left = wait_untagged(run_tag)
     assert left == [], f"{name}: left behind {describe(left)}"
 

@@ -149,6 +149,9 @@ def fuzz_target(service: ServiceProcess, request: pytest.FixtureRequest):
     print(f"{request.node.name}: statuses {dict(sorted(SEEN.items()))}")
     service.check_alive()
     assert health(service) == 200, f"{service.service.name} unhealthy after fuzzing"
+
+
+def assert_enough_requests() -> None:
     assert SEEN.total() >= MAX_EXAMPLES, f"only {SEEN.total()} requests were sent"
 
 
@@ -164,6 +167,7 @@ def test_arbitrary_bytes(fuzz_target: ServiceProcess) -> None:
         assert_sane(fuzz_target, body, *post(fuzz_target, body))
 
     check()
+    assert_enough_requests()
 
 
 def test_arbitrary_json_values(fuzz_target: ServiceProcess) -> None:
@@ -184,6 +188,7 @@ def test_arbitrary_json_values(fuzz_target: ServiceProcess) -> None:
         check()
     finally:
         sys.set_int_max_str_digits(limit)
+    assert_enough_requests()
 
 
 def test_objects_with_random_keys_and_values(fuzz_target: ServiceProcess) -> None:
@@ -215,3 +220,4 @@ def test_objects_with_random_keys_and_values(fuzz_target: ServiceProcess) -> Non
             assert status == 415, (body, status, raw)
 
     check()
+    assert_enough_requests()

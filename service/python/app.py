@@ -22,6 +22,8 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+# torch is installed for the exporter only; keep transformers from importing it here.
+os.environ.setdefault("USE_TORCH", "0")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from inference import Classifier, ModelDirError
 
@@ -97,6 +99,40 @@ def reject_constant(name: str) -> None:
     raise ValueError(f"{name} is not valid JSON")
 
 
+# Unicode White_Space, as Rust's str::trim uses: Python's str.strip() also strips the
+# control characters U+001C..U+001F, which would make the services disagree.
+UNICODE_WHITESPACE = (
+    "\t\n\x0b\x0c\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006"
+    "\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+)
+# serde_json refuses a 128th level of nesting: so does this service.
+MAX_JSON_DEPTH = 127
+
+
+def finite_float(literal: str) -> float:
+    value = float(literal)
+    if value in (float("inf"), float("-inf")):
+        raise ValueError(f"number out of range: {literal[:20]}")
+    return value
+
+
+def check_document(document: Any) -> None:
+    """Refuse what strict JSON parsers refuse: deep nesting and unpaired surrogates."""
+    stack: list[tuple[Any, int]] = [(document, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, str):
+            if not value.isascii():
+                value.encode("utf-8")  # raises UnicodeEncodeError on a lone surrogate
+            continue
+        if not isinstance(value, dict | list):
+            continue
+        if depth > MAX_JSON_DEPTH:
+            raise ValueError(f"nesting deeper than {MAX_JSON_DEPTH}")
+        items = [*value.keys(), *value.values()] if isinstance(value, dict) else value
+        stack.extend((item, depth + 1) for item in items)
+
+
 def parse_inputs(content_type: str | None, body: bytes) -> str:
     """Validate a request in the contract's order and return the text to classify."""
     if not is_json_content_type(content_type):
@@ -106,10 +142,13 @@ def parse_inputs(content_type: str | None, body: bytes) -> str:
     if not body:
         raise BadRequest(400, "request body is empty")
     try:
-        document = json.loads(body.decode("utf-8"), parse_constant=reject_constant)
+        document = json.loads(
+            body.decode("utf-8"), parse_constant=reject_constant, parse_float=finite_float
+        )
+        check_document(document)
     except (ValueError, RecursionError) as exc:
-        # ValueError covers JSONDecodeError, UnicodeDecodeError, NaN/Infinity and integers
-        # over Python's digit limit; RecursionError very deep nesting.
+        # ValueError covers JSONDecodeError, UnicodeDecodeError/EncodeError, NaN/Infinity,
+        # out-of-range numbers and integers over Python's digit limit.
         raise BadRequest(400, f"malformed JSON: {exc}") from None
     if not isinstance(document, dict):
         raise BadRequest(422, "request body must be a JSON object")
@@ -118,12 +157,7 @@ def parse_inputs(content_type: str | None, body: bytes) -> str:
     text = document["inputs"]
     if not isinstance(text, str):
         raise BadRequest(422, "field 'inputs' must be a string")
-    if not text.isascii():
-        try:
-            text.encode("utf-8")
-        except UnicodeEncodeError:
-            raise BadRequest(400, "malformed JSON: unpaired surrogate in 'inputs'") from None
-    if not text.strip():
+    if not text.strip(UNICODE_WHITESPACE):
         raise BadRequest(422, "field 'inputs' must not be empty")
     return text
 

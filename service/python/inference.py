@@ -13,9 +13,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-# transformers imports torch whenever it is installed (it is: optimum's exporter needs it).
-# torch adds ~0.9 GB of RSS and ~8 s of start-up and plays no part in serving.
-os.environ.setdefault("USE_TORCH", "0")
+# transformers imports torch whenever it is installed (it is: optimum's exporter needs it),
+# adding ~0.9 GB of RSS and ~8 s of start-up that play no part in serving. The services set
+# USE_TORCH=0 before this import; a process that also exports (tests) may not.
 os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
 
 import numpy as np

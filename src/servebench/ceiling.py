@@ -90,7 +90,11 @@ def measure(
     for payload, payload_file in payloads.items():
         commands = ceiling_commands(model_dir, payload_file, iterations, warmup, threads)
         for impl in impls:
-            env = {"TOKENIZERS_PARALLELISM": "false", "OMP_NUM_THREADS": str(threads)}
+            env = {
+                "TOKENIZERS_PARALLELISM": "false",
+                "OMP_NUM_THREADS": str(threads),
+                "USE_TORCH": "0",
+            }
             result = subprocess.run(
                 pinned(commands[impl], cpus),
                 capture_output=True,

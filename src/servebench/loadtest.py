@@ -515,6 +515,19 @@ def openloop_start_rate(plan: Plan, service: Service, run_dir: Path) -> float:
     return max(1.0, round(float(seed_point["rps"].median()) / 2))
 
 
+def model_record(parameters: dict[str, Any], model_dir: Path) -> dict[str, Any]:
+    """Which model was served: id, directory, and what the export wrote about it."""
+    record: dict[str, Any] = {"id": parameters.get("model_id"), "dir": str(model_dir)}
+    for name in ("export.json", "parity.json"):
+        path = model_dir / name
+        if path.is_file():
+            document = json.loads(path.read_text())
+            if name == "parity.json" and isinstance(document, dict):
+                document = {k: v for k, v in document.items() if not isinstance(v, list)}
+            record[name.removesuffix(".json")] = document
+    return record
+
+
 def build_services(services: list[Service], *, need_ceiling_binary: bool) -> dict[str, float]:
     """Build what the run needs (cargo caches it in service/rust/target/)."""
     seconds = {}
@@ -536,7 +549,12 @@ def run_load_test(
 
     plan = Plan.from_parameters(parameters, model_dir)
     writer = RunWriter(run_dir)
-    metadata.update(run_dir, pinning=plan.pinning.as_dict(), **metadata.collect(parameters))
+    metadata.update(
+        run_dir,
+        pinning=plan.pinning.as_dict(),
+        model=model_record(parameters, model_dir),
+        **metadata.collect(parameters),
+    )
 
     progress(f"building {len(plan.services)} service(s)")
     metadata.update(run_dir, build_s=build_services(plan.services, need_ceiling_binary=True))

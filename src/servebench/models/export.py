@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -21,7 +22,7 @@ from servebench.models import builtin
 from servebench.models.source import DEFAULT_CACHE_DIR, prepare_source, source_kind
 from servebench.models.tokenizer import normalize_tokenizer_files
 
-DEFAULT_OPSET = 18
+DEFAULT_OPSET = 17  # what configs/default.yaml, the CLI and tests use; ORT 1.32 runs it
 EXPORT_FILE = "export.json"
 EXPORT_LAYOUT = 1  # bump when the directory layout or post-processing changes
 REQUIRED_FILES = ("model.onnx", "config.json", "tokenizer.json", "tokenizer_config.json")
@@ -66,9 +67,24 @@ def resolve_output_dir(model_id: str, output_dir: str | Path | None) -> Path:
 
 
 def export_fingerprint(model_id: str, opset: int | None) -> dict[str, Any]:
-    """What makes two exports the same: model id, opset and (built-ins) the recipe hash."""
-    recipe = builtin.recipe_key(model_id) if builtin.is_builtin(model_id) else None
+    """What makes two exports the same: model id, opset and the recipe (built-in) or files."""
+    kind = source_kind(model_id)
+    recipe = None
+    if kind == "builtin":
+        recipe = builtin.recipe_key(model_id)
+    elif kind == "local":
+        recipe = _directory_stamp(Path(model_id).expanduser())
     return {"model_id": model_id, "opset": opset, "recipe": recipe, "layout": EXPORT_LAYOUT}
+
+
+def _directory_stamp(directory: Path) -> str:
+    """A cheap fingerprint of a local model directory: file names, sizes and mtimes."""
+    stats = sorted(
+        (str(f.relative_to(directory)), f.stat().st_size, f.stat().st_mtime_ns)
+        for f in directory.rglob("*")
+        if f.is_file()
+    )
+    return hashlib.sha256(json.dumps(stats).encode()).hexdigest()[:16]
 
 
 def existing_export(output_dir: Path, fingerprint: dict[str, Any]) -> ExportResult | None:
@@ -110,6 +126,7 @@ def export_model(
         }
         result = _describe(model_id, source, scratch, opset, fingerprint, timings)
         result.output_dir = str(target)
+        result.timings["total_s"] = round(time.perf_counter() - started, 3)
         (scratch / EXPORT_FILE).write_text(json.dumps(result.to_dict(), indent=2) + "\n")
         _replace_dir(scratch, target)
     finally:
@@ -135,11 +152,13 @@ def _run_exporter(source: Path | str, output: Path, opset: int | None) -> None:
         raise RuntimeError(f"exported config.json of {source} has no id2label")
 
 
-def _graph_io(model_path: Path) -> tuple[list[str], list[str]]:
-    graph = onnx.load(str(model_path), load_external_data=False).graph
-    initializers = {i.name for i in graph.initializer}
-    inputs = [i.name for i in graph.input if i.name not in initializers]
-    return inputs, [o.name for o in graph.output]
+def _graph_facts(model_path: Path) -> tuple[list[str], list[str], int | None]:
+    """Input names, output names and default-domain opset of an ONNX file."""
+    proto = onnx.load(str(model_path), load_external_data=False)
+    initializers = {i.name for i in proto.graph.initializer}
+    inputs = [i.name for i in proto.graph.input if i.name not in initializers]
+    opsets = [o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")]
+    return inputs, [o.name for o in proto.graph.output], opsets[0] if opsets else None
 
 
 def _count_parameters(source: Path | str, info: dict[str, Any] | None) -> int:
@@ -159,16 +178,13 @@ def _describe(
 ) -> ExportResult:
     kind = source_kind(model_id)
     info = builtin.source_info(Path(source)) if kind == "builtin" else None
-    inputs, outputs = _graph_io(directory / "model.onnx")
-    opset_used = onnx.load(str(directory / "model.onnx"), load_external_data=False)
+    inputs, outputs, opset_used = _graph_facts(directory / "model.onnx")
     return ExportResult(
         model_id=model_id,
         output_dir=str(directory),
         source=str(source),
         source_kind=kind,
-        opset=next(
-            (o.version for o in opset_used.opset_import if o.domain in ("", "ai.onnx")), opset
-        ),
+        opset=opset_used or opset,
         onnx_bytes=sum(f.stat().st_size for f in directory.glob("model.onnx*")),
         parameters=_count_parameters(source, info),
         inputs=inputs,

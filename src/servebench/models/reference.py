@@ -8,13 +8,32 @@ the service must cut it at the model's maximum length).
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, fields
 
 
-class ReferenceSentence(NamedTuple):
+@dataclass(frozen=True)
+class ReferenceSentence(Mapping[str, str]):
+    """One sentence; reads as attributes (`s.text`) or as a mapping (`s["text"]`, `dict(s)`)."""
+
     id: str
     kind: str  # "short" | "long" | "truncated"
     text: str
+
+    def __getitem__(self, key: str) -> str:
+        if key not in self._keys():
+            raise KeyError(key)
+        return getattr(self, key)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._keys())
+
+    def __len__(self) -> int:
+        return len(self._keys())
+
+    @classmethod
+    def _keys(cls) -> tuple[str, ...]:
+        return tuple(f.name for f in fields(cls))
 
 
 SEED_SENTENCE = "I love you. I like you. I am your friend."
