@@ -97,3 +97,15 @@ def test_real_hey_counts_refused_connections_as_errors() -> None:
 
     run = hey.run_hey(f"http://127.0.0.1:{free_port()}/age", b"{}", concurrency=2, requests=6)
     assert run.errors == 6
+
+
+def test_hey_sends_n_rounded_down_to_a_multiple_of_c() -> None:
+    assert hey.requests_sent(1000, 16, answered=992) == 992
+    assert hey.requests_sent(1000, 50, answered=1000) == 1000
+    assert hey.requests_sent(None, 16, answered=1234) == 1234
+
+
+def test_real_hey_with_n_not_a_multiple_of_c_has_no_errors(echo_url: str) -> None:
+    run = hey.run_hey(echo_url, b'{"inputs": "x"}', concurrency=16, requests=100)
+    assert run.answered == run.requested == 96
+    assert run.errors == 0

@@ -130,9 +130,20 @@ def run_hey(
     if result.returncode != 0:
         raise HeyError(f"hey failed ({result.returncode}): {result.stderr.strip()[-500:]}")
     records = parse_csv(result.stdout)
-    # With -z, hey sends as many as it can: every record is a request asked for.
-    asked = requests if requests is not None else len(records)
-    return HeyRun(records=records, requested=asked, concurrency=concurrency, wall_s=wall)
+    return HeyRun(
+        records=records,
+        requested=requests_sent(requests, concurrency, len(records)),
+        concurrency=concurrency,
+        wall_s=wall,
+    )
+
+
+def requests_sent(requests: int | None, concurrency: int, answered: int) -> int:
+    """How many requests hey sends: each of its c workers sends n // c (so -n 1000 -c 16
+    sends 992); with -z every request sent is in the records."""
+    if requests is None:
+        return answered
+    return (requests // concurrency) * concurrency
 
 
 def render_summary(run: HeyRun, buckets: int = 10) -> str:

@@ -121,7 +121,10 @@ def run(parameters: dict[str, Any], runs_dir: Path = paths.RUNS, kernel: str = K
         report = render_report(run_dir, executed)
     except BaseException as error:
         metadata.update(
-            run_dir, status="failed", finished=metadata.now_iso(), error=str(error)[:2000]
+            run_dir,
+            status="failed",
+            finished=metadata.now_iso(),
+            error=f"{type(error).__name__}: {error}"[:2000],
         )
         raise PipelineError(
             f"run {run_id} failed: {first_line(error)}\n"
