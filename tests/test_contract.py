@@ -8,11 +8,8 @@ and the service must still classify correctly right afterwards.
 from __future__ import annotations
 
 import http.client
-import importlib
 import json
-import os
 import re
-import sys
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -22,7 +19,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from servebench import paths
+from servebench import serving
 from servebench.client import Answer, Client
 from servebench.process import ServiceProcess
 
@@ -127,16 +124,8 @@ BAD_REQUESTS = [
 
 
 def import_inference() -> Any:
-    """service/python/inference.py, imported without letting it change this process's
-    environment (it sets USE_TORCH=0, which would break a later model export here)."""
-    saved = dict(os.environ)
-    sys.path.insert(0, str(paths.SERVICE / "python"))
-    try:
-        return importlib.import_module("inference")
-    finally:
-        sys.path.remove(str(paths.SERVICE / "python"))
-        os.environ.clear()
-        os.environ.update(saved)
+    """service/python/inference.py: the code the Python and PyO3 services run."""
+    return serving.inference()
 
 
 @pytest.fixture(scope="module")

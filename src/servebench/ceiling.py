@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from servebench import paths, registry
+from servebench import paths, registry, serving
 from servebench.process import pinned
 
 CSV_HEADER = "iteration,tokenization_us,inference_us,total_us"
@@ -31,10 +31,7 @@ class CeilingError(RuntimeError):
 
 
 def measure_python(model_dir: Path, text: str, iterations: int, warmup: int, threads: int) -> str:
-    sys.path.insert(0, str(paths.SERVICE / "python"))
-    from inference import Classifier
-
-    classifier = Classifier(model_dir, threads=threads)
+    classifier = serving.inference().Classifier(model_dir, threads=threads)
     for _ in range(warmup):
         classifier.classify(text)
     rows = [CSV_HEADER]

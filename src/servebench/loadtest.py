@@ -19,7 +19,7 @@ from typing import Any
 
 import pandas as pd
 
-from servebench import ceiling, config, hey, paths, registry, resources
+from servebench import ceiling, config, hey, paths, registry, resources, serving
 from servebench.client import Client, stage_times
 from servebench.process import ServiceDiedError, ServiceError, ServiceProcess
 from servebench.registry import Service
@@ -95,10 +95,7 @@ def reference_sentences() -> list[dict[str, str]]:
 
 def expected_predictions(model_dir: Path, sentences: list[dict[str, str]]) -> dict[str, Any]:
     """Direct ONNX Runtime in this process: the answers every service must give."""
-    sys.path.insert(0, str(paths.SERVICE / "python"))
-    from inference import Classifier
-
-    classifier = Classifier(model_dir, threads=1)
+    classifier = serving.inference().Classifier(model_dir, threads=1)
     return {row["id"]: classifier.classify(row["text"]) for row in sentences}
 
 

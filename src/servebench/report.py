@@ -1191,6 +1191,33 @@ def fig_resources(run: Run | str | Path, out_dir: str | Path | Sequence[str | Pa
     return _save(fig, out_dir, "resources")
 
 
+def _bars_with_range(
+    ax: Any,
+    pos: np.ndarray,
+    frame: pd.DataFrame,
+    column: str,
+    width: float,
+    color: str,
+    label: str | None = None,
+) -> None:
+    """Bars at the median with min–max whiskers (columns <c>, <c>_min/<c>_max or <x>_min_s)."""
+    stem = column.removesuffix("_s")
+    suffix = "_s" if column.endswith("_s") else ""
+    low, high = frame[f"{stem}_min{suffix}"], frame[f"{stem}_max{suffix}"]
+    err = np.vstack([frame[column] - low, high - frame[column]])
+    ax.bar(
+        pos,
+        frame[column],
+        width,
+        yerr=np.nan_to_num(err),
+        capsize=2,
+        color=color,
+        edgecolor="black",
+        linewidth=0.4,
+        label=label,
+    )
+
+
 def fig_payloads(run: Run | str | Path, out_dir: str | Path | Sequence[str | Path]) -> Path:
     """Requests/sec and p99 per payload at the seed concurrency (medians, min–max whiskers)."""
     run = load_run(run)
@@ -1205,29 +1232,8 @@ def fig_payloads(run: Run | str | Path, out_dir: str | Path | Sequence[str | Pat
     for i, s in enumerate(services):
         g = pc[pc["service"] == s].set_index("payload").reindex(payloads)
         pos = x - 0.4 + width * (i + 0.5)
-        err = np.vstack([g["rps"] - g["rps_min"], g["rps_max"] - g["rps"]])
-        axes[0, 0].bar(
-            pos,
-            g["rps"],
-            width,
-            yerr=np.nan_to_num(err),
-            capsize=2,
-            color=colors[s],
-            edgecolor="black",
-            linewidth=0.4,
-            label=run.label(s),
-        )
-        err99 = np.vstack([g["p99_s"] - g["p99_min_s"], g["p99_max_s"] - g["p99_s"]])
-        axes[0, 1].bar(
-            pos,
-            g["p99_s"],
-            width,
-            yerr=np.nan_to_num(err99),
-            capsize=2,
-            color=colors[s],
-            edgecolor="black",
-            linewidth=0.4,
-        )
+        _bars_with_range(axes[0, 0], pos, g, "rps", width, colors[s], run.label(s))
+        _bars_with_range(axes[0, 1], pos, g, "p99_s", width, colors[s])
     for ax, name in ((axes[0, 0], "requests/sec"), (axes[0, 1], "p99 latency (ms)")):
         ax.set_xticks(x, payloads)
         ax.set_xlabel("payload")

@@ -13,6 +13,7 @@ import onnxruntime as ort
 import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
+from servebench import serving
 from servebench.models.reference import REFERENCE_SENTENCES, ReferenceSentence
 
 PARITY_FILE = "parity.json"
@@ -43,12 +44,8 @@ class ParityResult:
 
 
 def max_sequence_length(model_dir: Path) -> int:
-    """min(tokenizer model_max_length, max_position_embeddings), as in the contract."""
-    config = json.loads((model_dir / "config.json").read_text())
-    tokenizer_config = json.loads((model_dir / "tokenizer_config.json").read_text())
-    positions = int(config.get("max_position_embeddings", 512))
-    declared = int(tokenizer_config.get("model_max_length", positions) or positions)
-    return min(declared, positions)
+    """The services' own rule (service/python/inference.py), so parity truncates as they do."""
+    return int(serving.inference().max_sequence_length(model_dir))
 
 
 class _Pair:

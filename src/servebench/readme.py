@@ -1,0 +1,144 @@
+"""Write a reference run's results into the README (between the RESULTS markers).
+
+    python -m servebench.readme data/runs/latest
+
+Numbers come from the run's summary.csv and metadata.json only; the run's summary and
+metadata are also copied to data/reference/ so the README's table has its data beside it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import shutil
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from servebench import paths, report
+
+BEGIN, END = "<!-- RESULTS:BEGIN -->", "<!-- RESULTS:END -->"
+
+
+def markdown_table(frame: pd.DataFrame) -> str:
+    header = "| " + " | ".join(str(c) for c in frame.columns) + " |"
+    rule = "|" + "|".join("---" for _ in frame.columns) + "|"
+    rows = ["| " + " | ".join(str(v) for v in row) + " |" for row in frame.itertuples(index=False)]
+    return "\n".join([header, rule, *rows])
+
+
+def _num(value: float, digits: int = 1) -> str:
+    return (
+        "–"
+        if value is None or (isinstance(value, float) and math.isnan(value))
+        else f"{value:.{digits}f}"
+    )
+
+
+def machine_line(meta: dict) -> str:
+    machine, pinning, versions = meta["machine"], meta["pinning"], meta["versions"]
+    return (
+        f"{machine['cpu_model']}, {machine['cores']} cores, {machine['memory_gb']} GB; "
+        f"servers pinned to CPU {pinning['server_cpus']}, load generator to CPU "
+        f"{pinning['loadgen_cpus']}; {pinning['workers']} worker × {pinning['threads']} "
+        f"ONNX Runtime thread; onnxruntime {versions.get('onnxruntime')}, "
+        f"Python {versions.get('python')}, {versions.get('rustc')}"
+    )
+
+
+def seed_style(summary: pd.DataFrame) -> pd.DataFrame:
+    table = report.seed_table(summary).reset_index(names="")
+    for column in table.columns[1:]:
+        digits = 1 if column.startswith("Difference") else 4
+        table[column] = [
+            f"{v:+.1f}%" if column.startswith("Difference") else _num(v, digits)
+            for v in table[column]
+        ]
+    return table
+
+
+def rigor_table(summary: pd.DataFrame) -> pd.DataFrame:
+    rows = []
+    for r in summary.itertuples(index=False):
+        rows.append(
+            {
+                "service": r.label,
+                "req/s (min–max)": f"{r.rps:.0f} ({r.rps_min:.0f}–{r.rps_max:.0f})",
+                "p50 ms": _num(r.p50_s * 1000),
+                "p99 ms": _num(r.p99_s * 1000),
+                "efficiency": f"{r.efficiency:.0%}" if not math.isnan(r.efficiency) else "–",
+                "overhead ms": _num(r.overhead_ms, 2),
+                "CPU ms/req": _num(r.cpu_s_per_req * 1000, 2),
+                "peak RSS MB": _num(r.peak_rss_mb, 0),
+                "cold start s": _num(r.cold_start_s, 2),
+                "size MB": _num(r.size_mb, 0),
+                "open loop req/s @p99≤bound": _num(r.max_rate_under_bound, 0),
+                "errors": int(r.errors),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def results_markdown(run_dir: Path, figures_prefix: str = "figures") -> str:
+    meta = json.loads((run_dir / "metadata.json").read_text())
+    summary = pd.read_csv(run_dir / "summary.csv")
+    parameters = meta["parameters"]
+    model = (meta.get("model") or {}).get("id") or parameters.get("model_id")
+    seed_point = (
+        f"`hey -n {parameters['n_requests']} -c {parameters['concurrency']}`, "
+        f"payload `{parameters['payload']}`"
+    )
+    figures = ["rps_bars", "histograms", "latency_cdf", "throughput_latency", "decomposition"]
+    lines = [
+        f"### Reference run `{meta['run_id']}` (model `{model}`)",
+        "",
+        f"Machine: {machine_line(meta)}. Commit `{(meta['git'].get('commit') or '?')[:10]}`. "
+        f"Seed point: {seed_point}; medians of {parameters['repeats']} repeats "
+        "(services in a shuffled order per repeat). Full data: "
+        "[`data/reference/`](data/reference/).",
+        "",
+        "**The seed's table, on this machine** (seconds; Difference: best Rust vs Python):",
+        "",
+        markdown_table(seed_style(summary)),
+        "",
+        "**Beyond the seed** (efficiency = req/s ÷ in-process ceiling on the same CPU; overhead = "
+        "median latency at concurrency 1 − in-process median):",
+        "",
+        markdown_table(rigor_table(summary)),
+        "",
+        *[f"![{name}]({figures_prefix}/{name}.png)" for name in figures],
+    ]
+    return "\n".join(lines)
+
+
+def update_readme(
+    run_dir: Path,
+    readme: Path = paths.ROOT / "README.md",
+    reference: Path = paths.DATA / "reference",
+) -> None:
+    text = readme.read_text()
+    if BEGIN not in text or END not in text:
+        raise ValueError(f"{readme} lacks the {BEGIN} ... {END} markers")
+    head, rest = text.split(BEGIN, 1)
+    _, tail = rest.split(END, 1)
+    readme.write_text(f"{head}{BEGIN}\n{results_markdown(run_dir)}\n{END}{tail}")
+    reference.mkdir(parents=True, exist_ok=True)
+    for name in ("summary.csv", "per_config.csv", "metadata.json", "services.csv"):
+        if (run_dir / name).exists():
+            shutil.copy2(run_dir / name, reference / name)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("run_dir", type=Path)
+    args = parser.parse_args(argv)
+    update_readme(args.run_dir.resolve())
+    print(f"README.md updated from {args.run_dir}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,52 @@
+"""The README's results section is generated from a run's data, never typed by hand."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from rundata import make_run_dir
+
+from servebench import readme, report
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    run = make_run_dir(tmp_path_factory.mktemp("run") / "r")
+    meta = json.loads((run / "metadata.json").read_text())
+    meta.setdefault("run_id", run.name)
+    (run / "metadata.json").write_text(json.dumps(meta))
+    report.build_summary(run)
+    return run
+
+
+def test_markdown_table_has_a_row_per_record() -> None:
+    table = readme.markdown_table(pd.DataFrame({"a": [1, 2], "b": ["x", "y"]}))
+    assert table.splitlines() == ["| a | b |", "|---|---|", "| 1 | x |", "| 2 | y |"]
+
+
+def test_results_show_every_service_with_its_measured_rps(run_dir: Path) -> None:
+    text = readme.results_markdown(run_dir)
+    summary = pd.read_csv(run_dir / "summary.csv")
+    for row in summary.itertuples():
+        assert f"| {row.label} | {row.rps:.0f} (" in text
+    assert "Requests/sec" in text and "Difference" in text
+
+
+def test_update_replaces_only_the_marked_section(run_dir: Path, tmp_path: Path) -> None:
+    target = tmp_path / "README.md"
+    target.write_text(f"intro\n{readme.BEGIN}\nstale numbers\n{readme.END}\noutro\n")
+    readme.update_readme(run_dir, readme=target, reference=tmp_path / "reference")
+    text = target.read_text()
+    assert text.startswith("intro\n") and text.endswith("outro\n")
+    assert "stale numbers" not in text and readme.results_markdown(run_dir) in text
+    copied = pd.read_csv(tmp_path / "reference" / "summary.csv")
+    assert copied.equals(pd.read_csv(run_dir / "summary.csv"))
+
+
+def test_update_refuses_a_readme_without_markers(run_dir: Path, tmp_path: Path) -> None:
+    (tmp_path / "plain.md").write_text("no markers")
+    with pytest.raises(ValueError, match="markers"):
+        readme.update_readme(run_dir, readme=tmp_path / "plain.md", reference=tmp_path / "ref")
