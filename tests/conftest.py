@@ -61,6 +61,9 @@ def pipeline_command(runs_dir: Path, *overrides: str) -> list[str]:
 def quick_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One end-to-end papermill run of the quick configuration (all services)."""
     runs = tmp_path_factory.mktemp("runs")
+    published = {p.name: p.stat().st_mtime_ns for p in paths.FIGURES.glob("*.png")}
     result = subprocess.run(pipeline_command(runs), cwd=paths.ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-4000:]
+    after = {p.name: p.stat().st_mtime_ns for p in paths.FIGURES.glob("*.png")}
+    assert after == published, "a run outside data/runs/ must leave the project's figures/ alone"
     return (runs / "latest").resolve()

@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -68,6 +69,24 @@ def test_failed_run_is_marked_and_leaves_nothing_running(tmp_path: Path) -> None
     assert tagged_processes(run_dir.name) == []
 
 
+def test_sigterm_to_the_pipeline_stops_its_services_and_marks_the_run(tmp_path: Path) -> None:
+    command = [
+        *("python", "-m", "servebench.pipeline", "--config", "quick", "--runs-dir", str(tmp_path)),
+        *("--set", "services=[python]", "--set", "openloop=false"),
+    ]
+    command[0] = sys.executable
+    runner = subprocess.Popen(command, cwd=paths.ROOT, stderr=subprocess.PIPE, text=True)
+    wait_for_service(timeout_s=300)
+    runner.send_signal(signal.SIGTERM)
+    _, stderr = runner.communicate(timeout=60)
+    assert runner.returncode != 0, stderr[-2000:]
+    (run_dir,) = [p for p in tmp_path.iterdir() if p.is_dir()]
+    assert (run_dir / "INCOMPLETE").exists()
+    assert json.loads((run_dir / "metadata.json").read_text())["status"] == "failed"
+    assert not (tmp_path / "latest").exists()
+    assert tagged_processes(run_dir.name) == []
+
+
 def test_unreachable_hub_model_fails_with_a_clear_message(tmp_path: Path) -> None:
     command = pipeline_command(tmp_path, "model_id=distilbert-base-uncased-finetuned-sst-2-english")
     result = subprocess.run(command, cwd=paths.ROOT, capture_output=True, text=True, timeout=600)
@@ -111,3 +130,32 @@ def test_latest_is_swapped_atomically(tmp_path: Path) -> None:
     pipeline.update_latest(tmp_path / "a")
     pipeline.update_latest(tmp_path / "b")
     assert (tmp_path / "latest").resolve() == (tmp_path / "b").resolve()
+
+
+def test_publish_figures_replaces_older_copies(tmp_path: Path) -> None:
+    run_dir, target = tmp_path / "run", tmp_path / "figures"
+    (run_dir / "figures").mkdir(parents=True)
+    target.mkdir()
+    (run_dir / "figures" / "rps_bars.png").write_bytes(b"new")
+    (run_dir / "figures" / "notes.txt").write_text("not a figure")
+    (target / "rps_bars.png").write_bytes(b"old")
+    copied = pipeline.publish_figures(run_dir, target)
+    assert copied == [target / "rps_bars.png"]
+    assert (target / "rps_bars.png").read_bytes() == b"new"
+    assert not (target / "notes.txt").exists()
+
+
+def test_report_notebook_writes_figures_only_into_its_run() -> None:
+    parameters = pipeline.notebook_parameters("03_report.ipynb", {"model_id": "x"}, Path("/r"))
+    assert parameters == {"run_dir": "/r", "figures_dir": ""}
+
+
+def test_sweep_points_are_request_counts_sized_to_the_service() -> None:
+    from servebench.loadtest import sweep_requests
+
+    # long payload (~125 ms) at c=50: 3 rounds of 50, not a time limit that drops work
+    assert sweep_requests(50, 0.125, 4.0, 3) == 150
+    # short payload (~3 ms) at c=4: ~4 s of work, rounded up to a multiple of 4
+    assert sweep_requests(4, 0.003, 4.0, 3) == 1336
+    assert sweep_requests(16, 0.125, 4.0, 1) == 32
+    assert sweep_requests(50, 0.0, 4.0, 0) == 50

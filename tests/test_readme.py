@@ -19,6 +19,7 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     meta.setdefault("run_id", run.name)
     (run / "metadata.json").write_text(json.dumps(meta))
     report.build_summary(run)
+    report.make_figures(run, run / "figures")
     return run
 
 
@@ -35,15 +36,33 @@ def test_results_show_every_service_with_its_measured_rps(run_dir: Path) -> None
     assert "Requests/sec" in text and "Difference" in text
 
 
+def test_payload_table_has_every_payload_and_service(run_dir: Path) -> None:
+    table = readme.payload_table(run_dir)
+    per_config = report.per_config(run_dir)
+    assert list(table["payload"]) == [f"`{p}`" for p in ("seed", "short", "medium", "long")]
+    row = per_config[
+        (per_config["service"] == "python")
+        & (per_config["payload"] == "long")
+        & (per_config["concurrency"] == 50)
+    ].iloc[0]
+    cell = table.loc[table["payload"] == "`long`", "Python"].iloc[0]
+    assert cell.startswith(f"{row.rps:.0f} req/s · ")
+    assert "Rust native release" in table.columns and "–" not in cell
+
+
 def test_update_replaces_only_the_marked_section(run_dir: Path, tmp_path: Path) -> None:
     target = tmp_path / "README.md"
     target.write_text(f"intro\n{readme.BEGIN}\nstale numbers\n{readme.END}\noutro\n")
-    readme.update_readme(run_dir, readme=target, reference=tmp_path / "reference")
+    figures = tmp_path / "figures"
+    readme.update_readme(run_dir, readme=target, reference=tmp_path / "reference", figures=figures)
     text = target.read_text()
     assert text.startswith("intro\n") and text.endswith("outro\n")
     assert "stale numbers" not in text and readme.results_markdown(run_dir) in text
     copied = pd.read_csv(tmp_path / "reference" / "summary.csv")
     assert copied.equals(pd.read_csv(run_dir / "summary.csv"))
+    for name in ("rps_bars", "payloads"):
+        published = (figures / f"{name}.png").read_bytes()
+        assert published == (run_dir / "figures" / f"{name}.png").read_bytes()
 
 
 def test_update_refuses_a_readme_without_markers(run_dir: Path, tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import os
 import random
 import sys
@@ -161,6 +162,15 @@ def measure_stages(proc: ServiceProcess, text: str, requests: int) -> list[dict[
     return rows
 
 
+def median_client_s(stages: list[dict[str, Any]]) -> float:
+    times = sorted(float(s["client_us"]) for s in stages)
+    if not times:
+        return 0.0
+    middle = len(times) // 2
+    median_us = times[middle] if len(times) % 2 else (times[middle - 1] + times[middle]) / 2
+    return median_us / 1e6
+
+
 # ---------------------------------------------------------------- output
 
 
@@ -216,6 +226,7 @@ class Plan:
     n_requests: int
     concurrency_levels: list[int]
     sweep_duration_s: float
+    sweep_min_rounds: int
     repeats: int
     warmup_requests: int
     stage_requests: int
@@ -239,6 +250,7 @@ class Plan:
             n_requests=int(parameters["n_requests"]),
             concurrency_levels=levels,
             sweep_duration_s=float(parameters["sweep_duration_s"]),
+            sweep_min_rounds=int(parameters.get("sweep_min_rounds", 3)),
             repeats=int(parameters["repeats"]),
             warmup_requests=int(parameters["warmup_requests"]),
             stage_requests=int(parameters["stage_requests"]),
@@ -261,11 +273,31 @@ class Plan:
         """(payload, concurrency) pairs: every payload at every level."""
         return [(p, c) for p in self.payloads for c in self.concurrency_levels]
 
-    def hey_size(self, payload: str) -> dict[str, Any]:
-        """The seed's payload runs hey -n like the seed; others run for a fixed duration."""
+    def hey_size(self, payload: str, concurrency: int, latency_c1_s: float) -> dict[str, Any]:
+        """hey -n for every point: the seed's n at the seed payload, else sized to the service.
+
+        A point is a request count, never a time limit: with hey -z, requests still in flight
+        at the deadline are dropped, and a server that shares its core among them (thread pool,
+        processor sharing) loses all their partial work, so long payloads at high concurrency
+        would look slower than they are. The count aims at sweep_duration_s of work at the
+        service's own concurrency-1 latency, with at least sweep_min_rounds requests per hey
+        worker, rounded up to a multiple of the concurrency (hey sends n // c * c).
+        """
         if payload == self.seed_payload:
             return {"requests": self.n_requests}
-        return {"duration_s": self.sweep_duration_s}
+        return {
+            "requests": sweep_requests(
+                concurrency, latency_c1_s, self.sweep_duration_s, self.sweep_min_rounds
+            )
+        }
+
+
+def sweep_requests(
+    concurrency: int, latency_c1_s: float, duration_s: float, min_rounds: int
+) -> int:
+    by_time = math.ceil(duration_s / latency_c1_s) if latency_c1_s > 0 else 1
+    wanted = max(by_time, min_rounds * concurrency, concurrency)
+    return math.ceil(wanted / concurrency) * concurrency
 
 
 def start_service(plan: Plan, service: Service, log_dir: Path) -> ServiceProcess:
@@ -296,7 +328,12 @@ def warm_up(plan: Plan, proc: ServiceProcess) -> None:
 
 
 def measure_point(
-    plan: Plan, proc: ServiceProcess, payload: str, concurrency: int, repeat: int
+    plan: Plan,
+    proc: ServiceProcess,
+    payload: str,
+    concurrency: int,
+    repeat: int,
+    latency_c1_s: float,
 ) -> tuple[dict[str, Any], hey.HeyRun]:
     with resources.ResourceSampler(proc.pid) as sampler:
         run = hey.run_hey(
@@ -304,7 +341,7 @@ def measure_point(
             request_body(plan.payloads[payload]),
             concurrency=concurrency,
             cpus=plan.pinning.loadgen_cpus,
-            **plan.hey_size(payload),
+            **plan.hey_size(payload, concurrency, latency_c1_s),
         )
     proc.check_alive()
     answered = max(run.answered, 1)
@@ -345,8 +382,10 @@ def run_service_repeat(
             [{"service": service.name, "repeat": repeat, "cold_start_s": cold_start}],
         )
         warm_up(plan, proc)
+        latency_c1_s: dict[str, float] = {}
         for payload in plan.payloads:
             stages = measure_stages(proc, plan.payloads[payload], plan.stage_requests)
+            latency_c1_s[payload] = median_client_s(stages)
             writer.append(
                 "stages.csv",
                 [
@@ -356,7 +395,9 @@ def run_service_repeat(
             )
         for payload, concurrency in plan.points():
             started = metadata_now()
-            row, run = measure_point(plan, proc, payload, concurrency, repeat)
+            row, run = measure_point(
+                plan, proc, payload, concurrency, repeat, latency_c1_s[payload]
+            )
             writer.hey_run(
                 {
                     "service": service.name,

@@ -12,6 +12,8 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
+import shutil
+import signal
 import sys
 import time
 from pathlib import Path
@@ -46,7 +48,8 @@ def notebook_parameters(name: str, parameters: dict[str, Any], run_dir: Path) ->
     if name.startswith("02"):
         keys = {k: v for k, v in parameters.items() if k not in ("opset", "config")}
         return {**keys, "model_dir": model_dir, "run_dir": str(run_dir)}
-    return {"run_dir": str(run_dir), "figures_dir": str(paths.FIGURES)}
+    # Figures reach the top-level figures/ only once the run has completed (publish_figures).
+    return {"run_dir": str(run_dir), "figures_dir": ""}
 
 
 def update_latest(run_dir: Path) -> Path:
@@ -58,6 +61,15 @@ def update_latest(run_dir: Path) -> Path:
     tmp.symlink_to(run_dir.name, target_is_directory=True)
     tmp.replace(latest)
     return latest
+
+
+def publish_figures(run_dir: Path, target: Path) -> list[Path]:
+    """Copy a finished run's figures to target (the project's figures/), replacing older ones."""
+    target.mkdir(parents=True, exist_ok=True)
+    copied = []
+    for figure in sorted((run_dir / "figures").glob("*.png")):
+        copied.append(Path(shutil.copy2(figure, target / figure.name)))
+    return copied
 
 
 def render_report(run_dir: Path, executed: list[Path]) -> Path:
@@ -100,8 +112,17 @@ def run_notebooks(parameters: dict[str, Any], run_dir: Path, kernel: str = KERNE
     return executed
 
 
-def run(parameters: dict[str, Any], runs_dir: Path = paths.RUNS, kernel: str = KERNEL) -> Path:
-    """Run the study; returns the finished run directory, or raises PipelineError."""
+def run(
+    parameters: dict[str, Any],
+    runs_dir: Path = paths.RUNS,
+    kernel: str = KERNEL,
+    figures_dir: Path | None = None,
+) -> Path:
+    """Run the study; returns the finished run directory, or raises PipelineError.
+
+    figures_dir, when given, receives a copy of the figures once the run has completed
+    (the command line gives the project's figures/; tests give none, so they never touch it).
+    """
     config.validate(parameters)
     run_id = new_run_id(parameters)
     run_dir = runs_dir / run_id
@@ -137,6 +158,8 @@ def run(parameters: dict[str, Any], runs_dir: Path = paths.RUNS, kernel: str = K
     (run_dir / "INCOMPLETE").unlink()
     metadata.update(run_dir, status="complete", finished=metadata.now_iso())
     latest = update_latest(run_dir)
+    if figures_dir is not None:
+        publish_figures(run_dir, figures_dir)
     print(f"report: {report}\nlatest: {latest}", file=sys.stderr)
     return run_dir
 
@@ -153,14 +176,28 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--config", default="default", help="configs/<name>.yaml or a path")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--kernel", default=KERNEL)
+    parser.add_argument("--runs-dir", type=Path, default=paths.RUNS, help="where runs are written")
     return parser.parse_args(argv)
+
+
+def stop_on_sigterm(signum: int, _frame: object) -> None:
+    # SystemExit unwinds through run(): the run is marked failed and its services stopped.
+    raise SystemExit(128 + signum)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    signal.signal(signal.SIGTERM, stop_on_sigterm)
     try:
         parameters = config.with_overrides(config.load(args.config), args.set)
-        run(parameters, kernel=args.kernel)
+        # Only the project's own runs publish their figures to figures/.
+        publish = args.runs_dir.resolve() == paths.RUNS.resolve()
+        run(
+            parameters,
+            runs_dir=args.runs_dir,
+            kernel=args.kernel,
+            figures_dir=paths.FIGURES if publish else None,
+        )
     except (config.ConfigError, PipelineError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

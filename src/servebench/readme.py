@@ -3,7 +3,8 @@
     python -m servebench.readme data/runs/latest
 
 Numbers come from the run's summary.csv and metadata.json only; the run's summary and
-metadata are also copied to data/reference/ so the README's table has its data beside it.
+metadata are also copied to data/reference/ so the README's table has its data beside it,
+and its figures to figures/ (the images the README shows).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from servebench import paths, report
+from servebench import paths, pipeline, report
 
 BEGIN, END = "<!-- RESULTS:BEGIN -->", "<!-- RESULTS:END -->"
 
@@ -82,6 +83,23 @@ def rigor_table(summary: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def payload_table(run_dir: Path) -> pd.DataFrame:
+    """Requests/sec at the seed concurrency and p50 at concurrency 1, per payload × service."""
+    run = report.load_run(run_dir)
+    pc = report.per_config(run)
+    services = [s for s in run.services_in_order() if s in set(pc["service"])]
+    rows = []
+    for payload in [p for p in run.payloads_in_order() if p in set(pc["payload"])]:
+        at = pc[pc["payload"] == payload].set_index(["service", "concurrency"])
+        row = {"payload": f"`{payload}`"}
+        for s in services:
+            rps = at["rps"].get((s, run.seed_concurrency), math.nan)
+            p50 = at["p50_s"].get((s, 1), math.nan)
+            row[run.label(s)] = f"{_num(rps, 0)} req/s · {_num(p50 * 1000)} ms"
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
 def results_markdown(run_dir: Path, figures_prefix: str = "figures") -> str:
     meta = json.loads((run_dir / "metadata.json").read_text())
     summary = pd.read_csv(run_dir / "summary.csv")
@@ -91,7 +109,16 @@ def results_markdown(run_dir: Path, figures_prefix: str = "figures") -> str:
         f"`hey -n {parameters['n_requests']} -c {parameters['concurrency']}`, "
         f"payload `{parameters['payload']}`"
     )
-    figures = ["rps_bars", "histograms", "latency_cdf", "throughput_latency", "decomposition"]
+    figures = [
+        "rps_bars",
+        "histograms",
+        "latency_cdf",
+        "throughput_latency",
+        "decomposition",
+        "payloads",
+        "openloop",
+        "resources",
+    ]
     lines = [
         f"### Reference run `{meta['run_id']}` (model `{model}`)",
         "",
@@ -109,6 +136,11 @@ def results_markdown(run_dir: Path, figures_prefix: str = "figures") -> str:
         "",
         markdown_table(rigor_table(summary)),
         "",
+        f"**Per payload** (median req/s at c={parameters['concurrency']} · median latency at "
+        "c=1; payload texts in [`data/payloads/`](data/payloads/)):",
+        "",
+        markdown_table(payload_table(run_dir)),
+        "",
         *[f"![{name}]({figures_prefix}/{name}.png)" for name in figures],
     ]
     return "\n".join(lines)
@@ -118,7 +150,9 @@ def update_readme(
     run_dir: Path,
     readme: Path = paths.ROOT / "README.md",
     reference: Path = paths.DATA / "reference",
+    figures: Path = paths.FIGURES,
 ) -> None:
+    """Fill the README's results from run_dir; copy its data to reference/, figures to figures/."""
     text = readme.read_text()
     if BEGIN not in text or END not in text:
         raise ValueError(f"{readme} lacks the {BEGIN} ... {END} markers")
@@ -129,6 +163,8 @@ def update_readme(
     for name in ("summary.csv", "per_config.csv", "metadata.json", "services.csv"):
         if (run_dir / name).exists():
             shutil.copy2(run_dir / name, reference / name)
+    # The README's images must be this run's, whichever run the pipeline published last.
+    pipeline.publish_figures(run_dir, figures)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
