@@ -71,10 +71,9 @@ def test_failed_run_is_marked_and_leaves_nothing_running(tmp_path: Path) -> None
 
 def test_sigterm_to_the_pipeline_stops_its_services_and_marks_the_run(tmp_path: Path) -> None:
     command = [
-        *("python", "-m", "servebench.pipeline", "--config", "quick", "--runs-dir", str(tmp_path)),
-        *("--set", "services=[python]", "--set", "openloop=false"),
+        *(sys.executable, "-m", "servebench.pipeline", "--config", "quick"),
+        *("--runs-dir", str(tmp_path), "--set", "services=[python]", "--set", "openloop=false"),
     ]
-    command[0] = sys.executable
     runner = subprocess.Popen(command, cwd=paths.ROOT, stderr=subprocess.PIPE, text=True)
     wait_for_service(timeout_s=300)
     runner.send_signal(signal.SIGTERM)

@@ -11,6 +11,7 @@ import json
 import math
 import os
 import random
+import statistics
 import sys
 import time
 from collections.abc import Callable, Iterable
@@ -163,12 +164,8 @@ def measure_stages(proc: ServiceProcess, text: str, requests: int) -> list[dict[
 
 
 def median_client_s(stages: list[dict[str, Any]]) -> float:
-    times = sorted(float(s["client_us"]) for s in stages)
-    if not times:
-        return 0.0
-    middle = len(times) // 2
-    median_us = times[middle] if len(times) % 2 else (times[middle - 1] + times[middle]) / 2
-    return median_us / 1e6
+    times = [float(s["client_us"]) for s in stages]
+    return statistics.median(times) / 1e6 if times else 0.0
 
 
 # ---------------------------------------------------------------- output
@@ -250,7 +247,7 @@ class Plan:
             n_requests=int(parameters["n_requests"]),
             concurrency_levels=levels,
             sweep_duration_s=float(parameters["sweep_duration_s"]),
-            sweep_min_rounds=int(parameters.get("sweep_min_rounds", 3)),
+            sweep_min_rounds=int(parameters["sweep_min_rounds"]),
             repeats=int(parameters["repeats"]),
             warmup_requests=int(parameters["warmup_requests"]),
             stage_requests=int(parameters["stage_requests"]),
