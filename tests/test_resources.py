@@ -23,7 +23,8 @@ from servebench.resources import (
 
 pytestmark = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
 
-# Allocates ~100 MiB (touched, so resident), starts a sleeping child, burns CPU for ~1 s,
+# Allocates ~100 MiB (touched, so resident), starts a sleeping child and waits until its
+# interpreter has started (before that its RSS is a few pages), burns CPU for ~1 s,
 # then waits to be told to stop (stdin closes).
 WORKLOAD = textwrap.dedent(
     """
@@ -31,7 +32,12 @@ WORKLOAD = textwrap.dedent(
     blob = bytearray(100 * 1024 * 1024)
     for i in range(0, len(blob), 4096):
         blob[i] = 1
-    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    child = subprocess.Popen(
+        [sys.executable, "-c", "import time; print('up', flush=True); time.sleep(60)"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    child.stdout.readline()         # its interpreter is loaded: RSS no longer moving
     print(child.pid, flush=True)
     sys.stdin.readline()            # "go"
     end = time.process_time() + 1.0
