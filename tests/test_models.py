@@ -54,14 +54,18 @@ def test_source_kinds(tmp_path: Path) -> None:
     assert prepare_source(str(tmp_path), DEFAULT_CACHE_DIR) == tmp_path.resolve()
 
 
-def test_builtin_minilm_is_cached_and_labelled() -> None:
+def test_builtin_minilm_is_cached_and_labelled(monkeypatch: pytest.MonkeyPatch) -> None:
     started = time.perf_counter()
     source = Path(prepare_source(MINILM_SENTIMENT, DEFAULT_CACHE_DIR))
     assert source.parent == DEFAULT_CACHE_DIR
     assert builtin.recipe_key(MINILM_SENTIMENT) in source.name
     again = time.perf_counter()
+
+    def train_again(target: Path) -> dict:
+        raise AssertionError("second call must come from the cache, not train again")
+
+    monkeypatch.setattr(builtin, "_train_minilm_sentiment", train_again)
     assert prepare_source(MINILM_SENTIMENT, DEFAULT_CACHE_DIR) == source
-    assert time.perf_counter() - again < 1.0, "second call must come from the cache"
     config = json.loads((source / "config.json").read_text())
     assert config["id2label"] == {"0": "NEGATIVE", "1": "POSITIVE"}
     info = builtin.source_info(source)
@@ -113,10 +117,10 @@ def test_minilm_export_satisfies_contract(minilm_export: Path) -> None:
 
 
 def test_export_is_idempotent(minilm_export: Path) -> None:
-    started = time.perf_counter()
+    before = {f.name: f.stat().st_mtime_ns for f in minilm_export.iterdir()}
     again = export_model(MINILM_SENTIMENT, minilm_export, opset=17, cache_dir=DEFAULT_CACHE_DIR)
     assert again.skipped
-    assert time.perf_counter() - started < 2.0
+    assert {f.name: f.stat().st_mtime_ns for f in minilm_export.iterdir()} == before
 
 
 def test_minilm_parity(minilm_export: Path) -> None:
@@ -150,7 +154,7 @@ def test_hub_id_fails_clearly_and_quickly() -> None:
         assert MINILM_SENTIMENT in message and "local directory" in message
     else:
         pytest.skip(f"the Hugging Face hub (or its local cache) is reachable here: {source}")
-    assert time.perf_counter() - started < 30
+    assert time.perf_counter() - started < 60  # a clear error, not a long hang
 
 
 @pytest.mark.slow
