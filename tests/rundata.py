@@ -262,6 +262,7 @@ def make_run_dir(
                     inf = 0.8 * w * PAYLOAD_FACTOR.get(p, 1.0) * 1e6 * rng.lognormal(0, 0.05)
                     rows_c.append(
                         {
+                            "repeat": it % 2,
                             "impl": impl,
                             "payload": p,
                             "iteration": it,

@@ -50,6 +50,12 @@ def test_quick_run_keeps_raw_records_and_metadata(quick_run: Path) -> None:
         assert meta[key], key
     parity = pd.read_csv(quick_run / "parity.csv")
     assert parity["ok"].all() and parity["abs_diff"].max() <= 1e-4
+    # The ceiling is measured at the start of every repeat, the iterations shared among them.
+    ceiling = pd.read_csv(quick_run / "ceiling.csv")
+    repeats, iterations = meta["parameters"]["repeats"], meta["parameters"]["ceiling_iterations"]
+    assert sorted(ceiling["repeat"].unique()) == list(range(repeats))
+    per_repeat = ceiling.groupby(["repeat", "impl", "payload"]).size()
+    assert (per_repeat == -(-iterations // repeats)).all()
 
 
 def test_failed_run_is_marked_and_leaves_nothing_running(tmp_path: Path) -> None:
@@ -158,3 +164,23 @@ def test_sweep_points_are_request_counts_sized_to_the_service() -> None:
     assert sweep_requests(4, 0.003, 4.0, 3) == 1336
     assert sweep_requests(16, 0.125, 4.0, 1) == 32
     assert sweep_requests(50, 0.0, 4.0, 0) == 50
+
+
+def test_service_orders_are_shuffled_seeded_and_complete(tmp_path: Path) -> None:
+    from servebench import config
+    from servebench.loadtest import Plan
+
+    parameters = config.with_overrides(config.load("default"), ["repeats=4"])
+    plan = Plan.from_parameters(parameters, tmp_path)
+    names = sorted(s.name for s in plan.services)
+    orders = [[s.name for s in order] for order in plan.orders()]
+    extended = [s.name for s in plan.extended_order()]
+    assert len(orders) == 4
+    assert all(sorted(order) == names for order in [*orders, extended])
+    assert len({tuple(order) for order in orders}) > 1  # not one fixed order
+    replayed = Plan.from_parameters(parameters, tmp_path)
+    assert [[s.name for s in order] for order in replayed.orders()] == orders
+    # the soak/open-loop order continues the same seeded sequence, repeats unchanged
+    assert [s.name for s in replayed.extended_order()] == extended
+    fewer = Plan.from_parameters(config.with_overrides(parameters, ["repeats=2"]), tmp_path)
+    assert [[s.name for s in order] for order in fewer.orders()] == orders[:2]

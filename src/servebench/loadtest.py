@@ -258,9 +258,16 @@ class Plan:
 
     def orders(self) -> list[list[Service]]:
         """A shuffled service order per repeat (seeded, so a run can be replayed)."""
+        return self._shuffles(self.repeats)
+
+    def extended_order(self) -> list[Service]:
+        """The soak and open-loop phase's order: shuffled too, after the repeats' orders."""
+        return self._shuffles(self.repeats + 1)[-1]
+
+    def _shuffles(self, count: int) -> list[list[Service]]:
         rng = random.Random(self.shuffle_seed)
         orders = []
-        for _ in range(self.repeats):
+        for _ in range(count):
             order = list(self.services)
             rng.shuffle(order)
             orders.append(order)
@@ -450,7 +457,12 @@ def service_size_mb(service: Service) -> float:
     return resources.dir_size_mb([t for t in targets if t.exists()])
 
 
-def run_ceiling(plan: Plan, parameters: dict[str, Any], run_dir: Path) -> pd.DataFrame:
+def run_ceiling(plan: Plan, parameters: dict[str, Any], run_dir: Path, repeat: int) -> pd.DataFrame:
+    """One repeat's share of the in-process iterations, appended to ceiling.csv.
+
+    Measured at the start of every repeat, so the ceiling samples the same stretch of a
+    shared machine's time as the services it is compared with, not only the run's start.
+    """
     impls = ["python"]
     if (paths.SERVICE / "rust" / "target" / "release" / "rust-native").is_file():
         impls.append("rust")
@@ -459,12 +471,14 @@ def run_ceiling(plan: Plan, parameters: dict[str, Any], run_dir: Path) -> pd.Dat
         plan.model_dir,
         payload_files,
         impls=impls,
-        iterations=int(parameters["ceiling_iterations"]),
+        iterations=math.ceil(int(parameters["ceiling_iterations"]) / plan.repeats),
         warmup=int(parameters["ceiling_warmup"]),
         threads=plan.pinning.threads,
         cpus=plan.pinning.server_cpus,
     )
-    frame.to_csv(run_dir / "ceiling.csv", index=False)
+    frame.insert(0, "repeat", repeat)
+    target = run_dir / "ceiling.csv"
+    frame.to_csv(target, mode="a", header=not target.exists(), index=False)
     return frame
 
 
@@ -594,18 +608,18 @@ def run_load_test(
     progress(f"building {len(plan.services)} service(s)")
     metadata.update(run_dir, build_s=build_services(plan.services, need_ceiling_binary=True))
 
-    progress("in-process ceiling (tokenize + ONNX Runtime, no HTTP)")
-    run_ceiling(plan, parameters, run_dir)
-
     sentences = reference_sentences()
     expected = expected_predictions(model_dir, sentences)
     for repeat, order in enumerate(plan.orders()):
+        progress(f"repeat {repeat + 1}/{plan.repeats}: in-process ceiling (no HTTP)")
+        run_ceiling(plan, parameters, run_dir, repeat)
         progress(f"repeat {repeat + 1}/{plan.repeats}: {' -> '.join(s.name for s in order)}")
         for position, service in enumerate(order):
             run_service_repeat(plan, service, repeat, position, writer, sentences, expected)
 
-    progress("soak and open-loop search")
-    for service in plan.services:
+    extended = plan.extended_order()
+    progress(f"soak and open-loop search: {' -> '.join(s.name for s in extended)}")
+    for service in extended:
         run_extended_phase(plan, parameters, service, writer)
 
     pd.DataFrame(service_rows(plan, run_dir)).to_csv(run_dir / "services.csv", index=False)
