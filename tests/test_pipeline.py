@@ -166,21 +166,30 @@ def test_sweep_points_are_request_counts_sized_to_the_service() -> None:
     assert sweep_requests(50, 0.0, 4.0, 0) == 50
 
 
-def test_service_orders_are_shuffled_seeded_and_complete(tmp_path: Path) -> None:
+def test_service_orders_rotate_every_service_through_the_positions(tmp_path: Path) -> None:
     from servebench import config
     from servebench.loadtest import Plan
 
-    parameters = config.with_overrides(config.load("default"), ["repeats=4"])
-    plan = Plan.from_parameters(parameters, tmp_path)
-    names = sorted(s.name for s in plan.services)
-    orders = [[s.name for s in order] for order in plan.orders()]
-    extended = [s.name for s in plan.extended_order()]
-    assert len(orders) == 4
-    assert all(sorted(order) == names for order in [*orders, extended])
-    assert len({tuple(order) for order in orders}) > 1  # not one fixed order
-    replayed = Plan.from_parameters(parameters, tmp_path)
-    assert [[s.name for s in order] for order in replayed.orders()] == orders
-    # the soak/open-loop order continues the same seeded sequence, repeats unchanged
-    assert [s.name for s in replayed.extended_order()] == extended
-    fewer = Plan.from_parameters(config.with_overrides(parameters, ["repeats=2"]), tmp_path)
-    assert [[s.name for s in order] for order in fewer.orders()] == orders[:2]
+    def names(order: list) -> list[str]:
+        return [s.name for s in order]
+
+    def plan(repeats: int) -> Plan:
+        parameters = config.with_overrides(config.load("default"), [f"repeats={repeats}"])
+        return Plan.from_parameters(parameters, tmp_path)
+
+    services = sorted(names(plan(1).services))
+    assert len(services) == 5
+    for repeats in (2, 3, 5, 7):
+        orders = [names(order) for order in plan(repeats).orders()]
+        assert len(orders) == repeats
+        assert all(sorted(order) == services for order in orders)
+        for service in services:
+            positions = [order.index(service) for order in orders]
+            # never the same slot twice while slots remain; every slot once repeats >= 5
+            assert len(set(positions)) == min(repeats, 5), (service, positions)
+        assert names(plan(repeats).extended_order()) == orders[0][::-1]
+    assert [names(o) for o in plan(3).orders()] == [names(o) for o in plan(3).orders()]
+    other_seed = config.with_overrides(config.load("default"), ["shuffle_seed=1"])
+    assert names(Plan.from_parameters(other_seed, tmp_path).orders()[0]) != names(
+        plan(1).orders()[0]
+    )

@@ -257,21 +257,24 @@ class Plan:
         )
 
     def orders(self) -> list[list[Service]]:
-        """A shuffled service order per repeat (seeded, so a run can be replayed)."""
-        return self._shuffles(self.repeats)
+        """The service order of each repeat: one seeded shuffle, rotated from repeat to repeat.
+
+        Independent shuffles can put a service in the same slot every time (this project's
+        seed once put `python` last in all three repeats), and on a machine whose speed drifts
+        over a run that slot is a bias. Rotating spreads every service over the positions
+        (all of them once repeats >= services) while the shuffle keeps the base order unplanned.
+        """
+        return [self._rotated(repeat, self.repeats) for repeat in range(self.repeats)]
 
     def extended_order(self) -> list[Service]:
-        """The soak and open-loop phase's order: shuffled too, after the repeats' orders."""
-        return self._shuffles(self.repeats + 1)[-1]
+        """The soak and open-loop phase's order: the base order reversed."""
+        return self._rotated(0, 1)[::-1]
 
-    def _shuffles(self, count: int) -> list[list[Service]]:
-        rng = random.Random(self.shuffle_seed)
-        orders = []
-        for _ in range(count):
-            order = list(self.services)
-            rng.shuffle(order)
-            orders.append(order)
-        return orders
+    def _rotated(self, repeat: int, repeats: int) -> list[Service]:
+        base = list(self.services)
+        random.Random(self.shuffle_seed).shuffle(base)
+        shift = (repeat * len(base)) // repeats % max(len(base), 1)
+        return base[shift:] + base[:shift]
 
     def points(self) -> list[tuple[str, int]]:
         """(payload, concurrency) pairs: every payload at every level."""

@@ -124,7 +124,7 @@ def results_markdown(run_dir: Path, figures_prefix: str = "figures") -> str:
         "",
         f"Machine: {machine_line(meta)}. Commit `{(meta['git'].get('commit') or '?')[:10]}`. "
         f"Seed point: {seed_point}; medians of {parameters['repeats']} repeats "
-        "(services in a shuffled order per repeat). Full data: "
+        "(services in a shuffled order, rotated per repeat). Full data: "
         "[`data/reference/`](data/reference/).",
         "",
         "**The seed's table, on this machine** (seconds; Difference: best Rust vs Python):",
