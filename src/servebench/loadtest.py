@@ -23,7 +23,7 @@ import pandas as pd
 
 from servebench import ceiling, config, hey, paths, registry, resources, serving
 from servebench.client import Client, stage_times
-from servebench.process import ServiceDiedError, ServiceError, ServiceProcess
+from servebench.process import ServiceDiedError, ServiceError, ServiceProcess, confined_to
 from servebench.registry import Service
 
 Progress = Callable[[str], None]
@@ -60,10 +60,15 @@ class Pinning:
             workers=int(parameters["workers"]),
         )
 
+    def orchestrator_cpus(self) -> list[int] | None:
+        """Where the pipeline itself runs during measurements: with the load generator."""
+        return config.cpu_list(self.loadgen_cpus) if self.loadgen_cpus else None
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "server_cpus": self.server_cpus,
             "loadgen_cpus": self.loadgen_cpus,
+            "orchestrator_cpus": self.loadgen_cpus,
             "threads": self.threads,
             "workers": self.workers,
             "pinned": self.server_cpus is not None,
@@ -613,17 +618,18 @@ def run_load_test(
 
     sentences = reference_sentences()
     expected = expected_predictions(model_dir, sentences)
-    for repeat, order in enumerate(plan.orders()):
-        progress(f"repeat {repeat + 1}/{plan.repeats}: in-process ceiling (no HTTP)")
-        run_ceiling(plan, parameters, run_dir, repeat)
-        progress(f"repeat {repeat + 1}/{plan.repeats}: {' -> '.join(s.name for s in order)}")
-        for position, service in enumerate(order):
-            run_service_repeat(plan, service, repeat, position, writer, sentences, expected)
+    with confined_to(plan.pinning.orchestrator_cpus()):
+        for repeat, order in enumerate(plan.orders()):
+            progress(f"repeat {repeat + 1}/{plan.repeats}: in-process ceiling (no HTTP)")
+            run_ceiling(plan, parameters, run_dir, repeat)
+            progress(f"repeat {repeat + 1}/{plan.repeats}: {' -> '.join(s.name for s in order)}")
+            for position, service in enumerate(order):
+                run_service_repeat(plan, service, repeat, position, writer, sentences, expected)
 
-    extended = plan.extended_order()
-    progress(f"soak and open-loop search: {' -> '.join(s.name for s in extended)}")
-    for service in extended:
-        run_extended_phase(plan, parameters, service, writer)
+        extended = plan.extended_order()
+        progress(f"soak and open-loop search: {' -> '.join(s.name for s in extended)}")
+        for service in extended:
+            run_extended_phase(plan, parameters, service, writer)
 
     pd.DataFrame(service_rows(plan, run_dir)).to_csv(run_dir / "services.csv", index=False)
     writer.combine_requests()

@@ -67,6 +67,34 @@ def pinned(argv: list[str], cpus: str | None) -> list[str]:
     return ["taskset", "-c", cpus, *argv] if cpus else argv
 
 
+@contextlib.contextmanager
+def confined_to(cpus: list[int] | None) -> Iterator[None]:
+    """Run every thread of this process on `cpus` for the block, then restore their masks.
+
+    The orchestrator is the client of the sequential stage-timing requests and samples /proc
+    during every load test; confined to the load generator's CPUs it never takes CPU time
+    from the server it measures. Threads started inside the block inherit the mask.
+    """
+    if not cpus:
+        yield
+        return
+    before = {}
+    for tid in _own_threads():
+        with contextlib.suppress(ProcessLookupError):  # a thread may end meanwhile
+            before[tid] = os.sched_getaffinity(tid)
+            os.sched_setaffinity(tid, cpus)
+    try:
+        yield
+    finally:
+        for tid, mask in before.items():
+            with contextlib.suppress(ProcessLookupError):
+                os.sched_setaffinity(tid, mask)
+
+
+def _own_threads() -> list[int]:
+    return [int(task.name) for task in Path("/proc/self/task").iterdir()]
+
+
 def current_run_tag() -> str:
     return os.environ.get(RUN_TAG, f"pid{os.getpid()}")
 
