@@ -24,6 +24,8 @@ from servebench import paths, registry, serving
 from servebench.process import pinned
 
 CSV_HEADER = "iteration,tokenization_us,inference_us,total_us"
+# `rust-native bench`: the native service binary measuring itself without HTTP.
+RUST_BENCH_BINARY = paths.SERVICE / "rust" / "target" / "release" / "rust-native"
 
 
 class CeilingError(RuntimeError):
@@ -59,11 +61,10 @@ def ceiling_commands(
     common = ["--model-dir", str(model_dir), "--payload-file", str(payload_file)]
     common += ["--iterations", str(iterations), "--warmup", str(warmup)]
     common += ["--threads", str(threads)]
-    rust_binary = paths.SERVICE / "rust" / "target" / "release" / "rust-native"
     return {
         "python": [str(registry.venv_python()), "-m", "servebench.ceiling", *common],
         "rust": [
-            str(rust_binary),
+            str(RUST_BENCH_BINARY),
             "bench",
             *common,
             "--ort-lib",

@@ -269,23 +269,24 @@ class Plan:
         over a run that slot is a bias. Rotating spreads every service over the positions
         (all of them once repeats >= services) while the shuffle keeps the base order unplanned.
         """
-        return [self._rotated(repeat, self.repeats) for repeat in range(self.repeats)]
+        base = self._shuffled()
+        shifts = [(repeat * len(base)) // self.repeats for repeat in range(self.repeats)]
+        return [base[shift:] + base[:shift] for shift in shifts]
 
     def extended_order(self) -> list[Service]:
         """The soak and open-loop phase's order: the base order reversed."""
-        return self._rotated(0, 1)[::-1]
+        return self._shuffled()[::-1]
 
-    def _rotated(self, repeat: int, repeats: int) -> list[Service]:
+    def _shuffled(self) -> list[Service]:
         base = list(self.services)
         random.Random(self.shuffle_seed).shuffle(base)
-        shift = (repeat * len(base)) // repeats % max(len(base), 1)
-        return base[shift:] + base[:shift]
+        return base
 
     def points(self) -> list[tuple[str, int]]:
         """(payload, concurrency) pairs: every payload at every level."""
         return [(p, c) for p in self.payloads for c in self.concurrency_levels]
 
-    def hey_size(self, payload: str, concurrency: int, latency_c1_s: float) -> dict[str, Any]:
+    def hey_requests(self, payload: str, concurrency: int, latency_c1_s: float) -> int:
         """hey -n for every point: the seed's n at the seed payload, else sized to the service.
 
         A point is a request count, never a time limit: with hey -z, requests still in flight
@@ -296,12 +297,10 @@ class Plan:
         worker, rounded up to a multiple of the concurrency (hey sends n // c * c).
         """
         if payload == self.seed_payload:
-            return {"requests": self.n_requests}
-        return {
-            "requests": sweep_requests(
-                concurrency, latency_c1_s, self.sweep_duration_s, self.sweep_min_rounds
-            )
-        }
+            return self.n_requests
+        return sweep_requests(
+            concurrency, latency_c1_s, self.sweep_duration_s, self.sweep_min_rounds
+        )
 
 
 def sweep_requests(
@@ -353,7 +352,7 @@ def measure_point(
             request_body(plan.payloads[payload]),
             concurrency=concurrency,
             cpus=plan.pinning.loadgen_cpus,
-            **plan.hey_size(payload, concurrency, latency_c1_s),
+            requests=plan.hey_requests(payload, concurrency, latency_c1_s),
         )
     proc.check_alive()
     answered = max(run.answered, 1)
@@ -472,7 +471,7 @@ def run_ceiling(plan: Plan, parameters: dict[str, Any], run_dir: Path, repeat: i
     shared machine's time as the services it is compared with, not only the run's start.
     """
     impls = ["python"]
-    if (paths.SERVICE / "rust" / "target" / "release" / "rust-native").is_file():
+    if ceiling.RUST_BENCH_BINARY.is_file():
         impls.append("rust")
     payload_files = {name: paths.PAYLOADS / f"{name}.txt" for name in plan.payloads}
     frame = ceiling.measure(

@@ -109,22 +109,12 @@ def results_markdown(run_dir: Path, figures_prefix: str = "figures") -> str:
         f"`hey -n {parameters['n_requests']} -c {parameters['concurrency']}`, "
         f"payload `{parameters['payload']}`"
     )
-    figures = [
-        "rps_bars",
-        "histograms",
-        "latency_cdf",
-        "throughput_latency",
-        "decomposition",
-        "payloads",
-        "openloop",
-        "resources",
-    ]
     lines = [
         f"### Reference run `{meta['run_id']}` (model `{model}`)",
         "",
         f"Machine: {machine_line(meta)}. Commit `{(meta['git'].get('commit') or '?')[:10]}`. "
         f"Seed point: {seed_point}; medians of {parameters['repeats']} repeats "
-        "(services in a shuffled order, rotated per repeat). Full data: "
+        "(services in a different order each repeat). Full data: "
         "[`data/reference/`](data/reference/).",
         "",
         "**The seed's table, on this machine** (seconds; Difference: best Rust vs Python):",
@@ -141,7 +131,7 @@ def results_markdown(run_dir: Path, figures_prefix: str = "figures") -> str:
         "",
         markdown_table(payload_table(run_dir)),
         "",
-        *[f"![{name}]({figures_prefix}/{name}.png)" for name in figures],
+        *[f"![{name}]({figures_prefix}/{name}.png)" for name in report.FIGURE_FUNCTIONS],
     ]
     return "\n".join(lines)
 

@@ -1244,15 +1244,16 @@ def fig_payloads(run: Run | str | Path, out_dir: str | Path | Sequence[str | Pat
     return _save(fig, out_dir, "payloads")
 
 
+# In the order a reader meets them (the README shows them in this order).
 FIGURE_FUNCTIONS = {
+    "rps_bars": fig_rps_bars,
     "histograms": fig_histograms,
     "latency_cdf": fig_latency_cdf,
-    "rps_bars": fig_rps_bars,
     "throughput_latency": fig_throughput_latency,
     "decomposition": fig_decomposition,
+    "payloads": fig_payloads,
     "openloop": fig_openloop,
     "resources": fig_resources,
-    "payloads": fig_payloads,
 }
 
 
