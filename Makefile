@@ -3,6 +3,7 @@
 #   make report CONFIG=quick    the CI-sized study (or CONFIG=path/to/params.yaml)
 #   make report SET="repeats=5 model_id=distilbert-shape"   override parameters
 #   make test                   lint, cargo tests, pytest (contract, fuzzing, soak, faults, end to end)
+#   make test-fast              the unit tier only (pure code, no services; under a minute)
 #   make serve SERVICE=python PORT=8080   one service in the foreground
 #   make lab                    JupyterLab on the project kernel
 SHELL := /bin/bash
@@ -16,7 +17,7 @@ PORT ?= 8080
 MODEL ?= minilm-sentiment
 export PYO3_PYTHON := $(VENV)/bin/python
 
-.PHONY: setup setup-test build model report test lint serve lab clean-runs
+.PHONY: setup setup-test build model report test test-fast lint serve lab clean-runs
 
 setup:
 	@bash scripts/setup.sh
@@ -42,11 +43,14 @@ test: setup-test lint
 	@$(PY) -m servebench.cli build
 	@$(PY) -m pytest -q
 
+test-fast: setup
+	@$(PY) -m pytest -q -m unit
+
 serve: setup
 	@$(PY) -m servebench.cli serve --service $(SERVICE) --port $(PORT) --model-id $(MODEL)
 
 lab: setup
-	@$(VENV)/bin/jupyter lab --notebook-dir notebooks
+	@$(VENV)/bin/jupyter lab --notebook-dir notebooks $(if $(filter 0,$(shell id -u)),--allow-root)
 
 clean-runs:
-	rm -rf data/runs/*-interactive-* 
+	rm -rf data/runs/*-interactive 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -47,22 +48,30 @@ def service(
         yield proc
 
 
+FIXTURE_REGISTRY = Path(__file__).parent / "fixtures" / "registry.yaml"
+
+
 def pipeline_command(runs_dir: Path, *overrides: str) -> list[str]:
     """The pipeline with the quick configuration, writing runs under runs_dir."""
     script = (
         "import sys; from pathlib import Path; from servebench import config, pipeline;"
-        "p = config.with_overrides(config.load('quick'), sys.argv[2:]);"
-        "pipeline.run(p, runs_dir=Path(sys.argv[1]))"
+        "study = config.load_study('quick', sys.argv[2:]);"
+        "pipeline.run(study, runs_dir=Path(sys.argv[1]))"
     )
     return [sys.executable, "-c", script, str(runs_dir), *overrides]
 
 
 @pytest.fixture(scope="session")
 def quick_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One end-to-end papermill run of the quick configuration (all services)."""
+    """One end-to-end papermill run of the quick configuration: every service of the
+    fixture registry, i.e. the project's services plus `python-twin`, a service added as a
+    contributor would (one registry entry), so the run shows it needs no code change."""
     runs = tmp_path_factory.mktemp("runs")
     published = {p.name: p.stat().st_mtime_ns for p in paths.FIGURES.glob("*.png")}
-    result = subprocess.run(pipeline_command(runs), cwd=paths.ROOT, capture_output=True, text=True)
+    names = list(registry.load_registry(FIXTURE_REGISTRY))
+    env = {**os.environ, "SERVEBENCH_REGISTRY": str(FIXTURE_REGISTRY)}
+    command = pipeline_command(runs, f"services=[{','.join(names)}]")
+    result = subprocess.run(command, cwd=paths.ROOT, capture_output=True, text=True, env=env)
     assert result.returncode == 0, result.stderr[-4000:]
     after = {p.name: p.stat().st_mtime_ns for p in paths.FIGURES.glob("*.png")}
     assert after == published, "a run outside data/runs/ must leave the project's figures/ alone"

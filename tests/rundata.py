@@ -2,30 +2,28 @@
 
 Used by the report tests and to try the report notebook without a real benchmark:
 
-    .venv/bin/python tests/rundata.py /tmp/fake-run
+    .venv/bin/python tests/rundata.py /tmp/fake-run [REGISTRY.yaml]
 
-The numbers are made up (a simple closed-loop queueing model with noise); they only have
-to look like real runs, not to be realistic.
+The services and their facts come from the service registry (the default one, or
+``SERVEBENCH_REGISTRY``, or the file given), so a new service shows up here without an
+edit. The numbers are made up (a simple closed-loop queueing model with noise); they only
+have to look like real runs, not to be realistic.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-SERVICES: dict[str, tuple[str, str, str, float]] = {
-    # service: (label, language, build, seconds of work per request at the seed payload)
-    "python": ("Python", "python", "-", 0.020),
-    "rust-ffi-debug": ("Rust Debug (PyO3)", "rust", "debug", 0.018),
-    "rust-ffi-release": ("Rust Release (PyO3)", "rust", "release", 0.016),
-    "rust-native-debug": ("Rust native debug", "rust", "debug", 0.014),
-    "rust-native-release": ("Rust native release", "rust", "release", 0.010),
-}
+from servebench import paths, registry
+
 PAYLOAD_FACTOR = {"seed": 1.0, "short": 0.7, "medium": 1.6, "long": 4.0}
 REQUEST_COLUMNS = [
     "service",
@@ -42,12 +40,42 @@ REQUEST_COLUMNS = [
     "offset_s",
 ]
 OPTIONAL = ("services", "parity", "stages", "ceiling", "openloop", "soak", "hey")
+DATA_MD = Path(__file__).resolve().parents[1] / "docs" / "DATA.md"
+
+
+def data_md_columns(file: str) -> list[str]:
+    """The columns docs/DATA.md lists for ``file``: the backticked names of its row's last
+    cell, once the parenthesised explanations are removed."""
+    for line in DATA_MD.read_text().splitlines():
+        if line.startswith(f"| `{file}`"):
+            cell = line.strip().strip("|").split("|")[-1]
+            while re.search(r"\([^()]*\)", cell):
+                cell = re.sub(r"\([^()]*\)", "", cell)
+            spans = re.findall(r"`([^`]*)`", cell)
+            return [c.strip() for span in spans for c in span.split(",") if c.strip()]
+    raise AssertionError(f"docs/DATA.md has no row for {file}")
+
+
+def service_facts(registry_file: Path | None = None) -> dict[str, dict[str, Any]]:
+    """services.csv's facts of every registered service (registry.Service.facts())."""
+    services = registry.load_registry(registry_file) if registry_file else registry.load_registry()
+    return {name: service.facts() for name, service in services.items()}
+
+
+#: The project's own services (service/registry.yaml), whichever registry the suite selects.
+PROJECT_SERVICES = list(service_facts(paths.SERVICE / "registry.yaml"))
+
+
+def work_s(facts: dict[str, Any] | None) -> float:
+    """Made-up seconds of work per request at the seed payload: later services are faster."""
+    return 0.020 * 0.9 ** int(facts["order"]) if facts else 0.015
 
 
 def make_run_dir(
     root: Path,
     *,
-    services: Sequence[str] = tuple(SERVICES),
+    services: Sequence[str] | None = None,
+    registry_file: Path | None = None,
     payloads: Sequence[str] = ("seed", "short", "medium", "long"),
     concurrencies: Sequence[int] = (1, 8, 50),
     repeats: int = 3,
@@ -59,10 +87,15 @@ def make_run_dir(
 ) -> Path:
     """Write a run directory under ``root`` and return its path.
 
+    ``services`` defaults to every service of the registry (``registry_file``, else the
+    default one); a name the registry lacks gets made-up numbers and no facts.
     ``optional`` names the optional files to write (all by default). ``unstable_service``
     gets one slow repeat at the seed configuration (spread > 10 %); ``error_run``
     (service, payload, concurrency, repeat) gets a few 500 answers and one lost request.
     """
+    known = service_facts(registry_file)
+    services = list(known) if services is None else list(services)
+    work = {s: work_s(known.get(s)) for s in services}
     rng = np.random.default_rng(seed)
     run_id = "20260101-120000-minilm-sentiment-test"
     run = Path(root) / run_id
@@ -137,13 +170,12 @@ def make_run_dir(
     ]
     order = rng.permutation(len(combos))
     for k, (service, payload, c, r) in enumerate(combos):
-        work = SERVICES.get(service, ("", "", "", 0.015))[3] * PAYLOAD_FACTOR.get(payload, 1.0)
-        work *= 1 + rng.normal(0, 0.02)
+        t = work[service] * PAYLOAD_FACTOR.get(payload, 1.0) * (1 + rng.normal(0, 0.02))
         if service == unstable_service and payload == "seed" and c == max(concurrencies) and r == 0:
-            work *= 1.3
-        lat = c * work * rng.lognormal(0, 0.12, n) if c > 1 else work * rng.lognormal(0, 0.05, n)
-        lat[: min(c, n)] = work * rng.uniform(0.8, 1.2, min(c, n)) * np.arange(1, min(c, n) + 1)
-        total = n * work * (1 + abs(rng.normal(0, 0.01)))
+            t *= 1.3
+        lat = c * t * rng.lognormal(0, 0.12, n) if c > 1 else t * rng.lognormal(0, 0.05, n)
+        lat[: min(c, n)] = t * rng.uniform(0.8, 1.2, min(c, n)) * np.arange(1, min(c, n) + 1)
+        total = n * t * (1 + abs(rng.normal(0, 0.01)))
         offsets = np.sort(rng.uniform(0, max(total - lat.max(), 1e-3), n))
         status = np.full(n, 200)
         rows = n
@@ -184,8 +216,9 @@ def make_run_dir(
                 "rps": rows / total,
                 "cpu_s": cpu,
                 "cpu_s_per_req": cpu / n,
+                # A Python interpreter in the process costs memory.
                 "peak_rss_mb": 300 + 50 * rng.random()
-                if "ffi" in service or service == "python"
+                if known.get(service, {}).get("inference", "python") == "python"
                 else 120 + 20 * rng.random(),
                 "rss_after_mb": 290.0,
                 "started": f"2026-01-01T12:{k % 60:02d}:00+00:00",
@@ -198,10 +231,7 @@ def make_run_dir(
         pd.DataFrame(
             [
                 {
-                    "service": s,
-                    "label": SERVICES.get(s, (s,))[0],
-                    "language": SERVICES.get(s, ("", "python"))[1],
-                    "build": SERVICES.get(s, ("", "", "-"))[2],
+                    **known.get(s, {"service": s, "label": s}),
                     "cold_start_s": float(rng.uniform(0.5, 4.0)),
                     "size_mb": float(rng.uniform(5, 900)),
                     "binary": f"service/{s}",
@@ -233,13 +263,12 @@ def make_run_dir(
         rows_st = []
         for s in services:
             for p in payloads:
-                f = PAYLOAD_FACTOR.get(p, 1.0)
-                work = SERVICES.get(s, ("", "", "", 0.015))[3] * f * 1e6
+                us = work[s] * PAYLOAD_FACTOR.get(p, 1.0) * 1e6
                 for r in range(repeats):
                     for _ in range(30):
-                        tok = 0.15 * work * rng.lognormal(0, 0.1)
-                        inf = 0.75 * work * rng.lognormal(0, 0.1)
-                        handler = tok + inf + 0.1 * work * rng.lognormal(0, 0.1)
+                        tok = 0.15 * us * rng.lognormal(0, 0.1)
+                        inf = 0.75 * us * rng.lognormal(0, 0.1)
+                        handler = tok + inf + 0.1 * us * rng.lognormal(0, 0.1)
                         rows_st.append(
                             {
                                 "service": s,
@@ -255,7 +284,8 @@ def make_run_dir(
 
     if "ceiling" in optional:
         rows_c = []
-        for impl, w in (("python", 0.017), ("rust", 0.0085)):
+        for i, impl in enumerate(registry.INFERENCE_KINDS):
+            w = 0.017 / 2**i
             for p in payloads:
                 for it in range(100):
                     tok = 0.15 * w * PAYLOAD_FACTOR.get(p, 1.0) * 1e6 * rng.lognormal(0, 0.05)
@@ -276,10 +306,10 @@ def make_run_dir(
     if "openloop" in optional:
         rows_o = []
         for s in services:
-            cap = 1 / SERVICES.get(s, ("", "", "", 0.015))[3]
+            cap = 1 / work[s]
             for rate in (10, 20, 30, 40, 50, 60, 80, 100, 120):
                 load = rate / cap
-                p50 = SERVICES.get(s, ("", "", "", 0.015))[3] / max(1 - min(load, 0.98), 0.02)
+                p50 = work[s] / max(1 - min(load, 0.98), 0.02)
                 p99 = p50 * (3 if load < 1 else 30)
                 rows_o.append(
                     {
@@ -323,7 +353,21 @@ def make_run_dir(
     return run
 
 
+def make_bare_run(root: Path) -> Path:
+    """A run with the essential files only: two registered services and one that neither
+    the registry nor a services.csv describes."""
+    return make_run_dir(
+        root,
+        n=60,
+        services=[PROJECT_SERVICES[0], PROJECT_SERVICES[-1], "extra-svc"],
+        payloads=["seed"],
+        concurrencies=[1, 50],
+        optional=(),
+    )
+
+
 if __name__ == "__main__":
-    if len(sys.argv) != 2:
-        sys.exit("usage: python tests/rundata.py OUT_DIR")
-    print(make_run_dir(Path(sys.argv[1])))
+    if len(sys.argv) not in (2, 3):
+        sys.exit("usage: python tests/rundata.py OUT_DIR [REGISTRY.yaml]")
+    registry_file = Path(sys.argv[2]) if len(sys.argv) == 3 else None
+    print(make_run_dir(Path(sys.argv[1]), registry_file=registry_file))

@@ -12,16 +12,18 @@ import json
 import re
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
-from servebench import serving
+from servebench import service_code
 from servebench.client import Answer, Client
 from servebench.process import ServiceProcess
+from servebench.service_code import ContractCase
+
+pytestmark = pytest.mark.system
 
 SEED = "I love you. I like you. I am your friend."
 MAX_BODY = 1_048_576
@@ -53,90 +55,24 @@ def sized_body(size: int) -> bytes:
     return head + b"a" * (size - len(head) - len(tail)) + tail
 
 
-@dataclass(frozen=True)
-class Bad:
-    """One bad request and the contract's answer to it."""
-
-    id: str
-    status: int
-    prefix: str
-    body: bytes | None = None
-    headers: dict[str, str] | None = None
-    method: str = "POST"
-    path: str = "/age"
-
-    def send(self, client: Client) -> Answer:
-        headers = JSON if self.headers is None else self.headers
-        return client.request(self.method, self.path, self.body, headers)
+# The malformed requests and their answers live in service/contract_cases.json.
+BAD_REQUESTS = service_code.contract_cases()
 
 
-MALFORMED = "malformed JSON"
-NOT_OBJECT = "request body must be a JSON object"
-MISSING = "missing field 'inputs'"
-NOT_STRING = "field 'inputs' must be a string"
-EMPTY = "field 'inputs' must not be empty"
-TOO_LARGE = "request body exceeds 1048576 bytes"
-MEDIA = "content type must be application/json"
-GOOD = json_body({"inputs": SEED})
-DEEP = b'{"inputs": "x", "n": ' + b"[" * 200 + b"]" * 200 + b"}"
-TEXT_PLAIN = {"Content-Type": "text/plain"}
-
-BAD_REQUESTS = [
-    Bad("empty-body", 400, "request body is empty", b""),
-    Bad("malformed-json", 400, MALFORMED, b'{"inputs": "I love it"'),
-    Bad("single-quotes", 400, MALFORMED, b"{'inputs': 'I love it'}"),
-    Bad("nan-constant", 400, MALFORMED, b'{"inputs": "I love it", "x": NaN}'),
-    Bad("invalid-utf8", 400, MALFORMED, b'{"inputs": "I love \xff\xfe it"}'),
-    # Strict JSON, the same in every service (serde_json's rules).
-    Bad("number-out-of-range", 400, MALFORMED, b'{"inputs": "I love it", "x": 1e400}'),
-    Bad("nesting-over-127", 400, MALFORMED, DEEP),
-    Bad("lone-surrogate-other-key", 400, MALFORMED, b'{"inputs": "I love it", "x": "\\ud800"}'),
-    Bad("not-object-list", 422, NOT_OBJECT, json_body([{"inputs": "I love it"}])),
-    Bad("not-object-string", 422, NOT_OBJECT, json_body("I love it")),
-    Bad("not-object-number", 422, NOT_OBJECT, b"42"),
-    Bad("not-object-null", 422, NOT_OBJECT, b"null"),
-    Bad("missing-inputs", 422, MISSING, json_body({"text": "I love it"})),
-    Bad("empty-object", 422, MISSING, b"{}"),
-    Bad("inputs-number", 422, NOT_STRING, json_body({"inputs": 1})),
-    Bad("inputs-null", 422, NOT_STRING, json_body({"inputs": None})),
-    Bad("inputs-list", 422, NOT_STRING, json_body({"inputs": ["I love it"]})),
-    Bad("inputs-object", 422, NOT_STRING, json_body({"inputs": {"text": "I love it"}})),
-    Bad("inputs-bool", 422, NOT_STRING, json_body({"inputs": True})),
-    Bad("inputs-empty", 422, EMPTY, json_body({"inputs": ""})),
-    Bad("inputs-whitespace", 422, EMPTY, json_body({"inputs": " \t\n\r  \u3000"})),
-    Bad("body-over-1mib", 413, TOO_LARGE, sized_body(MAX_BODY + 1)),
-    Bad("body-2mib-whitespace", 413, TOO_LARGE, b" " * (2 * MAX_BODY)),
-    Bad("content-type-text-plain", 415, MEDIA, GOOD, TEXT_PLAIN),
-    Bad("content-type-missing", 415, MEDIA, GOOD, {}),
-    Bad("content-type-form", 415, MEDIA, b"inputs=x", {"Content-Type": "multipart/form-data"}),
-    Bad("content-type-jsonx", 415, MEDIA, GOOD, {"Content-Type": "application/jsonx"}),
-    # Checks apply in the contract's order.
-    Bad("order-type-before-size", 415, MEDIA, b"x" * (MAX_BODY + 1), TEXT_PLAIN),
-    Bad("order-type-before-empty", 415, MEDIA, b"", {}),
-    Bad("order-size-before-syntax", 413, TOO_LARGE, b"{" * (MAX_BODY + 1)),
-    Bad("order-field-before-type", 422, MISSING, json_body({"input": 1})),
-    Bad("method-get-age", 405, "method not allowed", method="GET", headers={}),
-    Bad("method-put-age", 405, "method not allowed", GOOD, method="PUT"),
-    Bad("method-post-health", 405, "method not allowed", GOOD, path="/health"),
-    Bad("unknown-path-get", 404, "not found", method="GET", path="/nope", headers={}),
-    Bad("unknown-path-post", 404, "not found", GOOD, path="/predict"),
-]  # fmt: skip
+def send(client: Client, case: ContractCase) -> Answer:
+    return client.request(case.method, case.path, case.body, case.headers)
 
 
-def import_inference() -> Any:
-    """service/python/inference.py: the code the Python and PyO3 services run."""
-    return serving.inference()
-
-
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def reference(model_dir: Path) -> Any:
     """The Python inference code (its Classifier) on the same model, outside any service."""
-    return import_inference().Classifier(model_dir)
+    return service_code.python_inference().Classifier(model_dir)
 
 
-@pytest.fixture(scope="module")
-def id2label(model_dir: Path) -> dict[str, str]:
-    return json.loads((model_dir / "config.json").read_text())["id2label"]
+@pytest.fixture(scope="session")
+def onnx_answers(reference: Any) -> dict[str, tuple[str, float]]:
+    """ONNX Runtime's own answers to SENTENCES, computed once: every service must match them."""
+    return {text: (p.label, p.score) for text in SENTENCES for p in [reference.classify(text)]}
 
 
 @pytest.fixture()
@@ -175,11 +111,11 @@ def test_health(client: Client) -> None:
     assert answer.body == {"status": "ok"}
 
 
-def test_seed_sentence_is_positive(client: Client, id2label: dict[str, str]) -> None:
+def test_seed_sentence_is_positive(client: Client, reference: Any) -> None:
     answer = client.classify(SEED)
     assert_seed_answer(answer)
     assert set(answer.body) == {"label", "score"}
-    assert answer.body["label"] in id2label.values()
+    assert answer.body["label"] in reference.info.labels
     assert answer.headers["content-type"].split(";")[0] == "application/json"
 
 
@@ -243,26 +179,26 @@ def long_text() -> str:
 
 def classify_truncated(reference: Any, text: str) -> tuple[str, float]:
     """Tokenize without truncation, keep the first max_length-1 tokens plus [SEP], run."""
-    tokenizer = reference.tokenizer
+    tokenizer, info = reference.tokenizer, reference.info
     ids = tokenizer(text, truncation=False, verbose=False)["input_ids"]
-    assert len(ids) > reference.max_length, "the long text must need truncation"
-    ids = [*ids[: reference.max_length - 1], tokenizer.sep_token_id]
+    assert len(ids) > info.max_length, "the long text must need truncation"
+    ids = [*ids[: info.max_length - 1], tokenizer.sep_token_id]
     feed = {
         "input_ids": np.array([ids], dtype=np.int64),
         "attention_mask": np.ones((1, len(ids)), dtype=np.int64),
         "token_type_ids": np.zeros((1, len(ids)), dtype=np.int64),
     }
-    feed = {name: feed[name] for name in reference.input_names}
-    logits = reference.session.run(["logits"], feed)[0][0]
-    probabilities = import_inference().softmax(logits.astype(np.float64))
+    feed = {name: feed[name] for name in info.inputs}
+    logits = reference.session.run([info.output], feed)[0][0]
+    probabilities = service_code.python_inference().softmax(logits.astype(np.float64))
     best = int(np.argmax(probabilities))
-    return reference.id2label[best], float(probabilities[best])
+    return info.labels[best], float(probabilities[best])
 
 
 def test_100k_characters_are_truncated_not_rejected(client: Client, reference: Any) -> None:
     text = long_text()
     assert len(text) == 100_000
-    assert reference.max_length == 512
+    assert reference.info.max_length == 512
     label, score = classify_truncated(reference, text)
     answer = client.classify(text)
     assert answer.status == 200, answer
@@ -274,10 +210,10 @@ def test_100k_characters_are_truncated_not_rejected(client: Client, reference: A
 
 
 @pytest.mark.parametrize("bad", BAD_REQUESTS, ids=[b.id for b in BAD_REQUESTS])
-def test_bad_request_gets_contract_error(service: ServiceProcess, bad: Bad) -> None:
+def test_bad_request_gets_contract_error(service: ServiceProcess, bad: ContractCase) -> None:
     with Client(service.host, service.port, timeout=60) as c:
-        answer = bad.send(c)
-    assert_error(answer, bad.status, bad.prefix)
+        answer = send(c, bad)
+    assert_error(answer, bad.status, bad.error)
     assert_still_serving(service)
 
 
@@ -304,16 +240,18 @@ def test_edge_bodies_never_get_a_server_error(
     assert_still_serving(service)
 
 
-def test_concurrent_bad_and_good_requests(service: ServiceProcess, reference: Any) -> None:
+def test_concurrent_bad_and_good_requests(
+    service: ServiceProcess, onnx_answers: dict[str, tuple[str, float]]
+) -> None:
     """200 requests from 16 threads, every other one bad: the good ones stay correct."""
-    goods = [(text, reference.classify(text).label) for text in SENTENCES[:5]]
+    goods = [(text, onnx_answers[text][0]) for text in SENTENCES[:5]]
     bads = [b for b in BAD_REQUESTS if len(b.body or b"") < 10_000]
 
     def one(i: int) -> tuple[int, str, int, Any]:
         with Client(service.host, service.port, timeout=120) as c:
             if i % 2:
                 bad = bads[i % len(bads)]
-                answer = bad.send(c)
+                answer = send(c, bad)
                 return i, bad.id, answer.status, answer.body
             text, _ = goods[(i // 2) % len(goods)]
             answer = c.classify(text)
@@ -335,28 +273,16 @@ def test_concurrent_bad_and_good_requests(service: ServiceProcess, reference: An
 
 # --- agreement ------------------------------------------------------------------------
 
-# name -> the answers it gave; each service compares itself with every one recorded before.
-ANSWERS: dict[str, list[tuple[str, float]]] = {}
 
-
-def test_answers_agree_with_reference_and_other_services(
-    service: ServiceProcess, reference: Any
+def test_answers_agree_with_onnx_runtime(
+    service: ServiceProcess, onnx_answers: dict[str, tuple[str, float]]
 ) -> None:
     with Client(service.host, service.port, timeout=60) as c:
-        answers = []
-        for text in SENTENCES:
+        for text, (label, score) in onnx_answers.items():
             answer = c.classify(text)
             assert answer.status == 200, (text, answer)
-            answers.append((answer.body["label"], answer.body["score"]))
-    for text, (label, score) in zip(SENTENCES, answers, strict=True):
-        expected = reference.classify(text)
-        assert label == expected.label, (service.service.name, text, label, expected)
-        assert score == pytest.approx(expected.score, abs=TOLERANCE), (text, score, expected)
-    for other, theirs in ANSWERS.items():
-        for text, mine, their in zip(SENTENCES, answers, theirs, strict=True):
-            assert mine[0] == their[0], (service.service.name, other, text, mine, their)
-            assert mine[1] == pytest.approx(their[1], abs=TOLERANCE), (other, text, mine, their)
-    ANSWERS[service.service.name] = answers
+            assert answer.body["label"] == label, (service.service.name, text, answer.body)
+            assert answer.body["score"] == pytest.approx(score, abs=TOLERANCE), (text, answer.body)
 
 
 def test_connection_close_is_honoured(service: ServiceProcess) -> None:

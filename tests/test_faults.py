@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 from servebench import process, registry
+from servebench.models.serving_info import FILES, SERVING_FILE
 from servebench.process import (
     RUN_TAG,
     PortBusyError,
@@ -34,7 +35,10 @@ SEED = "I love you. I like you. I am your friend."
 SIGTERM_LIMIT_S = 5.0
 FAIL_FAST_LIMIT_S = 30.0
 
-pytestmark = pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="needs Linux /proc")
+pytestmark = [
+    pytest.mark.system,
+    pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="needs Linux /proc"),
+]
 
 
 @pytest.fixture()
@@ -91,6 +95,14 @@ def listening_sockets(port: int) -> dict[str, list[str]]:
     return found
 
 
+@pytest.fixture(params=SERVICE_NAMES)
+def built(
+    request: pytest.FixtureRequest, built_services: dict[str, registry.Service]
+) -> registry.Service:
+    """Each registered service, built: one test per service."""
+    return built_services[request.param]
+
+
 # --- port in use ----------------------------------------------------------------------
 
 
@@ -117,24 +129,21 @@ def test_busy_port_raises_port_busy_error(
     assert tagged_processes(run_tag) == []
 
 
-@pytest.mark.parametrize("name", SERVICE_NAMES)
 def test_service_on_busy_port_exits_nonzero_with_message(
-    name: str,
+    built: registry.Service,
     model_dir: Path,
-    built_services: dict[str, registry.Service],
     busy_port: int,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     run_tag: str,
 ) -> None:
     """Bypass the harness's own check: the service itself must refuse the port."""
+    name = built.name
     monkeypatch.setattr(process, "port_is_free", lambda host, port: True)
     log = tmp_path / "svc.log"
     started = time.monotonic()
     with pytest.raises(ServiceDiedError) as info:  # noqa: SIM117
-        with ServiceProcess(
-            built_services[name], model_dir, log, port=busy_port, ready_timeout_s=60
-        ):
+        with ServiceProcess(built, model_dir, log, port=busy_port, ready_timeout_s=60):
             pass
     elapsed = time.monotonic() - started
     message = str(info.value)
@@ -150,22 +159,41 @@ def test_service_on_busy_port_exits_nonzero_with_message(
 # --- missing model --------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("kind", ["missing", "empty"])
-@pytest.mark.parametrize("name", SERVICE_NAMES)
-def test_bad_model_dir_exits_nonzero_naming_it(
-    name: str,
-    kind: str,
-    built_services: dict[str, registry.Service],
-    tmp_path: Path,
-    run_tag: str,
-) -> None:
-    model_dir = tmp_path / f"no-model-{kind}"
+def broken_model_dir(kind: str, model_dir: Path, target: Path) -> str | None:
+    """Make `target` a model directory broken in the way `kind` says; return the file name
+    the error must mention (None: the directory itself is the problem)."""
+    if kind == "missing":
+        return None
+    target.mkdir()
     if kind == "empty":
-        model_dir.mkdir()
+        return SERVING_FILE
+    # Empty stand-ins: every service must refuse before it loads anything.
+    for file in FILES.values():
+        (target / file).touch()
+    serving = target / SERVING_FILE
+    if kind == "corrupt-serving-info":
+        serving.write_text('{"labels": ["NEGATIVE", "POS')
+    elif kind == "lacks-listed-file":
+        serving.write_text((model_dir / SERVING_FILE).read_text())
+        (target / FILES["tokenizer"]).unlink()
+        return FILES["tokenizer"]
+    return SERVING_FILE
+
+
+@pytest.mark.parametrize(
+    "kind",
+    ["missing", "empty", "no-serving-info", "corrupt-serving-info", "lacks-listed-file"],
+)
+def test_bad_model_dir_exits_nonzero_naming_it(
+    built: registry.Service, kind: str, model_dir: Path, tmp_path: Path, run_tag: str
+) -> None:
+    name = built.name
+    broken = tmp_path / f"bad-model-{kind}"
+    culprit = broken_model_dir(kind, model_dir, broken)
     log = tmp_path / "svc.log"
     started = time.monotonic()
     with pytest.raises(ServiceDiedError) as info:  # noqa: SIM117
-        with ServiceProcess(built_services[name], model_dir, log, ready_timeout_s=60):
+        with ServiceProcess(built, broken, log, ready_timeout_s=60):
             pass
     elapsed = time.monotonic() - started
     message = str(info.value)
@@ -173,7 +201,10 @@ def test_bad_model_dir_exits_nonzero_naming_it(
     assert name in message, message
     code = int(re.search(r"exited with code (-?\d+)", message).group(1))
     assert code != 0, message
-    assert str(model_dir) in message, f"the log tail must name {model_dir}:\n{message}"
+    assert str(broken) in message, f"the log tail must name {broken}:\n{message}"
+    assert "make model" in message, f"the log tail must say how to fix it:\n{message}"
+    if culprit is not None:
+        assert culprit in message, f"the log tail must name {culprit}:\n{message}"
     assert "Traceback" not in log.read_text(errors="replace"), message
     assert elapsed < FAIL_FAST_LIMIT_S, f"{name} took {elapsed:.1f} s to exit"
     assert wait_untagged(run_tag) == []
@@ -263,23 +294,17 @@ def load(host: str, port: int, stop: threading.Event, answered: list[int]) -> No
             time.sleep(0.01)
 
 
-@pytest.mark.parametrize("name", SERVICE_NAMES)
 def test_sigkill_under_load_is_detected_and_cleaned_up(
-    name: str,
-    model_dir: Path,
-    built_services: dict[str, registry.Service],
-    tmp_path: Path,
-    run_tag: str,
+    built: registry.Service, model_dir: Path, tmp_path: Path, run_tag: str
 ) -> None:
+    name = built.name
     log = tmp_path / "svc.log"
     stop = threading.Event()
     answered: list[int] = []
     threads: list[threading.Thread] = []
     try:
         with pytest.raises(RuntimeError, match="raised inside the with block"):  # noqa: SIM117
-            with ServiceProcess(
-                built_services[name], model_dir, log, workers=2, ready_timeout_s=180
-            ) as proc:
+            with ServiceProcess(built, model_dir, log, workers=2, ready_timeout_s=180) as proc:
                 assert proc.pid in tagged_processes(run_tag)
                 threads = [
                     threading.Thread(
@@ -312,16 +337,12 @@ def test_sigkill_under_load_is_detected_and_cleaned_up(
     assert left == [], f"{name}: left behind {describe(left)}"
 
 
-@pytest.mark.parametrize("name", SERVICE_NAMES)
 def test_normal_exit_leaves_no_tagged_process(
-    name: str,
-    model_dir: Path,
-    built_services: dict[str, registry.Service],
-    tmp_path: Path,
-    run_tag: str,
+    built: registry.Service, model_dir: Path, tmp_path: Path, run_tag: str
 ) -> None:
+    name = built.name
     with ServiceProcess(
-        built_services[name], model_dir, tmp_path / "svc.log", workers=2, ready_timeout_s=180
+        built, model_dir, tmp_path / "svc.log", workers=2, ready_timeout_s=180
     ) as proc:
         status, body = post(proc.host, proc.port, json.dumps({"inputs": SEED}).encode())
         assert status == 200 and json.loads(body)["label"] == "POSITIVE"

@@ -25,6 +25,8 @@ from schemathesis.specs.openapi.checks import (
 
 from servebench.process import ServiceProcess
 
+pytestmark = pytest.mark.system
+
 SEED = "I love you. I like you. I am your friend."
 MAX_EXAMPLES = 60
 

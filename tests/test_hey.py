@@ -8,7 +8,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from servebench import hey
+from servebench.measure import hey
+
+pytestmark = pytest.mark.unit
 
 KNOWN_CSV = (
     ",".join(hey.HEY_COLUMNS)

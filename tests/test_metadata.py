@@ -5,7 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from servebench import metadata
+
+pytestmark = pytest.mark.unit
 
 
 def test_collect_records_machine_versions_and_commit() -> None:

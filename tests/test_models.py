@@ -2,39 +2,38 @@
 
 Real models, no mocks. The built-in models are cached in data/models/.cache (the first
 `minilm-sentiment` build trains for a minute or two); the exports here go to temporary
-directories so the shared data/models/<model> directories are never touched.
+directories so the shared data/models/<model> directories are never touched. The parts
+that need no training or export are in tests/test_service_model_sources.py.
 """
 
 from __future__ import annotations
 
 import json
-import sys
 import time
 from pathlib import Path
 
 import pytest
-from transformers import AutoTokenizer
 
-from servebench import paths
+from servebench import service_code
 from servebench.models import (
     DEFAULT_CACHE_DIR,
     DISTILBERT_SHAPE,
     MINILM_SENTIMENT,
     REFERENCE_SENTENCES,
     SEED_SENTENCE,
-    HubUnreachableError,
+    ParityError,
     builtin,
     check_parity,
     export_model,
     prepare_source,
-    sentiment_data,
 )
-from servebench.models.export import EXPORT_FILE, REQUIRED_FILES
+from servebench.models.export import EXPORT_FILE, existing_export
 from servebench.models.parity import PARITY_FILE
-from servebench.models.source import source_kind
+from servebench.models.serving_info import FILES, SERVING_FILE
 
-sys.path.insert(0, str(paths.SERVICE / "python"))
-from inference import Classifier, max_sequence_length
+pytestmark = pytest.mark.system
+
+Classifier = service_code.python_inference().Classifier
 
 NEGATIVE_SENTENCE = "This is terrible. I hate it, and the staff were rude and useless."
 
@@ -44,14 +43,6 @@ def minilm_export(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("export") / "minilm-sentiment"
     export_model(MINILM_SENTIMENT, out, opset=17, cache_dir=DEFAULT_CACHE_DIR)
     return out
-
-
-def test_source_kinds(tmp_path: Path) -> None:
-    assert source_kind(MINILM_SENTIMENT) == "builtin"
-    assert source_kind(DISTILBERT_SHAPE) == "builtin"
-    assert source_kind(str(tmp_path)) == "local"
-    assert source_kind("distilbert-base-uncased-finetuned-sst-2-english") == "hub"
-    assert prepare_source(str(tmp_path), DEFAULT_CACHE_DIR) == tmp_path.resolve()
 
 
 def test_builtin_minilm_is_cached_and_labelled(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -74,36 +65,7 @@ def test_builtin_minilm_is_cached_and_labelled(monkeypatch: pytest.MonkeyPatch) 
     print(f"minilm-sentiment ready in {again - started:.1f} s: {info['held_out_accuracy']:.1%}")
 
 
-def test_sentiment_data() -> None:
-    sentences = sentiment_data.load_sentences()
-    assert len(sentences) >= 300
-    labels = {e.label for e in sentences}
-    assert labels == {0, 1}
-    seed = [e for e in sentences if e.text == SEED_SENTENCE]
-    assert seed and seed[0].label == 1
-    train, held_out = sentiment_data.split_sentences(sentences)
-    assert not {e.text for e in train} & {e.text for e in held_out}
-    assert len(sentiment_data.load_lexicon(1.5)) > 1000
-
-
-def test_reference_sentences() -> None:
-    assert len(REFERENCE_SENTENCES) >= 20
-    assert len({s.id for s in REFERENCE_SENTENCES}) == len(REFERENCE_SENTENCES)
-    assert {s.kind for s in REFERENCE_SENTENCES} == {"short", "long", "truncated"}
-    assert dict(REFERENCE_SENTENCES[0]) == {
-        "id": "short-01",
-        "kind": "short",
-        "text": SEED_SENTENCE,
-    }
-    tokenizer = AutoTokenizer.from_pretrained(str(builtin.GT_MODEL_DIR))
-    for sentence in REFERENCE_SENTENCES:
-        tokens = len(tokenizer(sentence.text, verbose=False)["input_ids"])
-        assert (tokens > 512) == (sentence.kind == "truncated"), (sentence.id, tokens)
-
-
 def test_minilm_export_satisfies_contract(minilm_export: Path) -> None:
-    for name in REQUIRED_FILES:
-        assert (minilm_export / name).is_file(), name
     record = json.loads((minilm_export / EXPORT_FILE).read_text())
     assert record["model_id"] == MINILM_SENTIMENT
     assert record["opset"] == 17
@@ -111,7 +73,15 @@ def test_minilm_export_satisfies_contract(minilm_export: Path) -> None:
     assert record["outputs"] == ["logits"]
     assert record["training"]["held_out_accuracy"] >= 0.85
     assert 20e6 < record["parameters"] < 25e6
-    assert max_sequence_length(minilm_export) == 512
+    assert json.loads((minilm_export / SERVING_FILE).read_text()) == {
+        "labels": ["NEGATIVE", "POSITIVE"],
+        "max_length": 512,
+        "inputs": record["inputs"],
+        "output": "logits",
+        "files": FILES,
+    }
+    for name in FILES.values():
+        assert (minilm_export / name).is_file(), name
     tokenizer_json = json.loads((minilm_export / "tokenizer.json").read_text())
     assert tokenizer_json["truncation"] is None and tokenizer_json["padding"] is None
 
@@ -134,6 +104,13 @@ def test_minilm_parity(minilm_export: Path) -> None:
     assert saved["passed"] and len(saved["rows"]) == len(REFERENCE_SENTENCES)
 
 
+def test_parity_failure_is_an_error_not_an_assertion(minilm_export: Path) -> None:
+    source = prepare_source(MINILM_SENTIMENT, DEFAULT_CACHE_DIR)
+    with pytest.raises(ParityError, match="disagree") as info:
+        check_parity(source, minilm_export, REFERENCE_SENTENCES[:1], tolerance=-1.0)
+    assert isinstance(info.value, RuntimeError) and not isinstance(info.value, AssertionError)
+
+
 def test_served_predictions(minilm_export: Path) -> None:
     classifier = Classifier(minilm_export, threads=1)
     assert classifier.classify(SEED_SENTENCE).label == "POSITIVE"
@@ -142,27 +119,24 @@ def test_served_predictions(minilm_export: Path) -> None:
     assert classifier.encode(long_text)["input_ids"].shape == (1, 512)
 
 
-def test_hub_id_fails_clearly_and_quickly() -> None:
-    started = time.perf_counter()
-    try:
-        source = prepare_source(
-            "distilbert-base-uncased-finetuned-sst-2-english", DEFAULT_CACHE_DIR
-        )
-    except HubUnreachableError as error:
-        message = str(error)
-        assert "unreachable" in message
-        assert MINILM_SENTIMENT in message and "local directory" in message
-    else:
-        pytest.skip(f"the Hugging Face hub (or its local cache) is reachable here: {source}")
-    assert time.perf_counter() - started < 60  # a clear error, not a long hang
+def test_stale_export_without_serving_info_is_redone(minilm_export: Path, tmp_path: Path) -> None:
+    """An export of an older layout (no serving.json) is not taken for a finished one."""
+    stale = tmp_path / "stale"
+    stale.mkdir()
+    for name in (EXPORT_FILE, *FILES.values()):
+        (stale / name).symlink_to(minilm_export / name)
+    record = json.loads((stale / EXPORT_FILE).read_text())
+    assert not existing_export(stale, record["fingerprint"])
+    (stale / SERVING_FILE).symlink_to(minilm_export / SERVING_FILE)
+    assert existing_export(stale, record["fingerprint"])
 
 
-@pytest.mark.slow
 def test_distilbert_shape_export(tmp_path: Path) -> None:
     out = tmp_path / "distilbert-shape"
     result = export_model(DISTILBERT_SHAPE, out, opset=17, cache_dir=DEFAULT_CACHE_DIR)
     assert 66e6 < result.parameters < 68e6
     assert result.inputs == ["input_ids", "attention_mask"]
+    assert json.loads((out / SERVING_FILE).read_text())["inputs"] == result.inputs
     assert result.note and "meaningless" in result.note
     assert json.loads((out / EXPORT_FILE).read_text())["note"] == result.note
     parity = check_parity(result.source, out)

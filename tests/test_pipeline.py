@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 from conftest import pipeline_command
 
-from servebench import paths, pipeline
+from servebench import paths
 from servebench.process import RUN_TAG, tagged_processes
 
 pytestmark = pytest.mark.e2e
@@ -37,6 +37,14 @@ def test_quick_run_produces_report_summary_and_figures(quick_run: Path) -> None:
     summary = pd.read_csv(quick_run / "summary.csv")
     assert [c for c in SUMMARY_COLUMNS if c not in summary.columns] == []
     assert set(summary["service"]) == set(meta["parameters"]["services"])
+    # The fixture registry's extra service is in every table, with its registry facts.
+    assert "python-twin" in set(summary["service"])
+    per_config = pd.read_csv(quick_run / "per_config.csv")
+    assert set(per_config["service"]) == set(summary["service"])
+    services = pd.read_csv(quick_run / "services.csv").set_index("service")
+    assert services.loc["python-twin", "label"] == "Python twin"
+    assert services.loc["python-twin", "baseline"] == "python"
+    assert {"inference", "family", "color", "order"} <= set(services.columns)
     assert (summary["errors"] == 0).all()
     assert (summary["rps"] > 0).all()
     assert summary["efficiency"].between(0, 1.5).all()
@@ -127,69 +135,3 @@ def wait_for_service(timeout_s: float) -> int:
                 return int(entry.name)
         time.sleep(0.2)
     raise AssertionError("no service process appeared")
-
-
-def test_latest_is_swapped_atomically(tmp_path: Path) -> None:
-    (tmp_path / "a").mkdir()
-    (tmp_path / "b").mkdir()
-    pipeline.update_latest(tmp_path / "a")
-    pipeline.update_latest(tmp_path / "b")
-    assert (tmp_path / "latest").resolve() == (tmp_path / "b").resolve()
-
-
-def test_publish_figures_replaces_older_copies(tmp_path: Path) -> None:
-    run_dir, target = tmp_path / "run", tmp_path / "figures"
-    (run_dir / "figures").mkdir(parents=True)
-    target.mkdir()
-    (run_dir / "figures" / "rps_bars.png").write_bytes(b"new")
-    (run_dir / "figures" / "notes.txt").write_text("not a figure")
-    (target / "rps_bars.png").write_bytes(b"old")
-    copied = pipeline.publish_figures(run_dir, target)
-    assert copied == [target / "rps_bars.png"]
-    assert (target / "rps_bars.png").read_bytes() == b"new"
-    assert not (target / "notes.txt").exists()
-
-
-def test_report_notebook_writes_figures_only_into_its_run() -> None:
-    parameters = pipeline.notebook_parameters("03_report.ipynb", {"model_id": "x"}, Path("/r"))
-    assert parameters == {"run_dir": "/r", "figures_dir": ""}
-
-
-def test_sweep_points_are_request_counts_sized_to_the_service() -> None:
-    from servebench.loadtest import sweep_requests
-
-    # long payload (~125 ms) at c=50: 3 rounds of 50, not a time limit that drops work
-    assert sweep_requests(50, 0.125, 4.0, 3) == 150
-    # short payload (~3 ms) at c=4: ~4 s of work, rounded up to a multiple of 4
-    assert sweep_requests(4, 0.003, 4.0, 3) == 1336
-    assert sweep_requests(16, 0.125, 4.0, 1) == 32
-    assert sweep_requests(50, 0.0, 4.0, 0) == 50
-
-
-def test_service_orders_rotate_every_service_through_the_positions(tmp_path: Path) -> None:
-    from servebench import config
-    from servebench.loadtest import Plan
-
-    def names(order: list) -> list[str]:
-        return [s.name for s in order]
-
-    def plan(repeats: int) -> Plan:
-        parameters = config.with_overrides(config.load("default"), [f"repeats={repeats}"])
-        return Plan.from_parameters(parameters, tmp_path)
-
-    services = sorted(names(plan(1).services))
-    assert len(services) == 5
-    for repeats in (2, 3, 5, 7):
-        orders = [names(order) for order in plan(repeats).orders()]
-        assert len(orders) == repeats
-        assert all(sorted(order) == services for order in orders)
-        for service in services:
-            positions = [order.index(service) for order in orders]
-            # never the same slot twice while slots remain; every slot once repeats >= 5
-            assert len(set(positions)) == min(repeats, 5), (service, positions)
-        assert names(plan(repeats).extended_order()) == orders[0][::-1]
-    assert [names(o) for o in plan(3).orders()] == [names(o) for o in plan(3).orders()]
-    other_seed = config.with_overrides(config.load("default"), ["shuffle_seed=1"])
-    assert names(Plan.from_parameters(other_seed, tmp_path).orders()[0]) != names(
-        plan(1).orders()[0]
-    )

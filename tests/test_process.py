@@ -10,6 +10,8 @@ import pytest
 
 from servebench.process import confined_to
 
+pytestmark = pytest.mark.unit
+
 
 def thread_masks() -> dict[int, set[int]]:
     return {

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
 from rundata import make_run_dir
 
-from servebench import readme, report
+from servebench import plots, readme
+from servebench.analysis import tables
+
+pytestmark = pytest.mark.unit
 
 
 @pytest.fixture(scope="module")
@@ -18,8 +23,8 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     meta = json.loads((run / "metadata.json").read_text())
     meta.setdefault("run_id", run.name)
     (run / "metadata.json").write_text(json.dumps(meta))
-    report.build_summary(run)
-    report.make_figures(run, run / "figures")
+    tables.build_summary(run)
+    plots.make_figures(run, run / "figures")
     return run
 
 
@@ -34,11 +39,21 @@ def test_results_show_every_service_with_its_measured_rps(run_dir: Path) -> None
     for row in summary.itertuples():
         assert f"| {row.label} | {row.rps:.0f} (" in text
     assert "Requests/sec" in text and "Difference" in text
+    assert "(seconds; Difference: best Rust vs Python)" in text
+    for name in plots.FIGURES:
+        assert f"![{name}](figures/{name}.png)" in text
+
+
+def test_readme_command_line_help() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "servebench.readme", "--help"], capture_output=True, text=True
+    )
+    assert result.returncode == 0 and "run_dir" in result.stdout
 
 
 def test_payload_table_has_every_payload_and_service(run_dir: Path) -> None:
     table = readme.payload_table(run_dir)
-    per_config = report.per_config(run_dir)
+    per_config = tables.per_config(run_dir)
     assert list(table["payload"]) == [f"`{p}`" for p in ("seed", "short", "medium", "long")]
     row = per_config[
         (per_config["service"] == "python")

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from servebench import resources
-from servebench.resources import (
+from servebench.measure import resources
+from servebench.measure.resources import (
     ResourceSampler,
     cpu_seconds,
     dir_size_mb,

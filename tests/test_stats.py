@@ -1,4 +1,5 @@
-"""servebench.stats on inputs whose answers follow from the definitions."""
+"""servebench.analysis.stats (and the seed table's arithmetic) on inputs whose answers
+follow from the definitions."""
 
 from __future__ import annotations
 
@@ -8,7 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from servebench import report, stats
+from servebench.analysis import seed, stats
+from servebench.rundir import reader
+
+pytestmark = pytest.mark.unit
 
 # --------------------------------------------------------------------------- percentiles
 
@@ -82,39 +86,45 @@ def hey_csv(times: list[float], offsets: list[float], status: list[int]) -> pd.D
     return pd.DataFrame({"response_time_s": times, "offset_s": offsets, "status_code": status})
 
 
-def test_hey_run_table_on_known_requests() -> None:
+def test_hey_summary_on_known_requests() -> None:
     times = [0.1 * (i + 1) for i in range(10)]  # 0.1 .. 1.0 s
     offsets = [0.1 * i for i in range(10)]  # last ends at 0.9 + 1.0 = 1.9 s
-    run = stats.hey_run_table(hey_csv(times, offsets, [200] * 10), total_s=2.0)
+    run = stats.hey_summary(hey_csv(times, offsets, [200] * 10), total_s=2.0)
     assert run.total_s == 2.0
     assert run.slowest_s == pytest.approx(1.0)
     assert run.fastest_s == pytest.approx(0.1)
     assert run.average_s == pytest.approx(0.55)
     assert run.rps == pytest.approx(5.0)  # 10 answers / 2 s
     assert run.errors == 0 and run.responses == 10
-    rebuilt = stats.hey_run_table(hey_csv(times, offsets, [200] * 10))
+    rebuilt = stats.hey_summary(hey_csv(times, offsets, [200] * 10))
     assert rebuilt.total_s == pytest.approx(1.9)
 
 
-def test_hey_run_table_counts_non_2xx_and_lost_requests() -> None:
-    run = stats.hey_run_table(
+def test_hey_summary_counts_non_2xx_and_lost_requests() -> None:
+    run = stats.hey_summary(
         hey_csv([0.1, 0.2, 0.3], [0, 0, 0], [200, 503, 404]), total_s=1.0, n_expected=5
     )
     assert run.errors == 2 + 2  # two non-2xx answers, two requests never answered
     assert run.rps == pytest.approx(3.0)  # hey counts every answer in Requests/sec
 
 
+def facts(services: list[str]) -> pd.DataFrame:
+    """The registry's facts of these services (baseline, language) as a run would record."""
+    return reader.service_facts(services)[0]
+
+
 def test_seed_table_arithmetic_on_known_runs() -> None:
     """Two services, 10 requests each: Difference % follows (value - base) / base * 100."""
-    py = stats.hey_run_table(hey_csv([0.2] * 5 + [0.4] * 5, [0] * 10, [200] * 10), total_s=4.0)
-    rs = stats.hey_run_table(hey_csv([0.1] * 5 + [0.3] * 5, [0] * 10, [200] * 10), total_s=2.5)
+    py = stats.hey_summary(hey_csv([0.2] * 5 + [0.4] * 5, [0] * 10, [200] * 10), total_s=4.0)
+    rs = stats.hey_summary(hey_csv([0.1] * 5 + [0.3] * 5, [0] * 10, [200] * 10), total_s=2.5)
     summary = pd.DataFrame(
         [
             {"service": "python", "label": "Python", **py.as_dict()},
             {"service": "rust-native-release", "label": "Rust", **rs.as_dict()},
         ]
     )
-    table = report.seed_table(summary)
+    known = facts(["python", "rust-native-release"])
+    table = seed.seed_table(summary, known)
     assert list(table.index) == ["Total", "Slowest", "Fastest", "Average", "Requests/sec"]
     assert table.loc["Total", "Python"] == 4.0
     assert table.loc["Average", "Python"] == pytest.approx(0.3)
@@ -125,31 +135,31 @@ def test_seed_table_arithmetic_on_known_runs() -> None:
     assert diff["Total"] == pytest.approx(-37.5)  # (2.5 - 4) / 4
     assert diff["Requests/sec"] == pytest.approx(60.0)  # (4 - 2.5) / 2.5
     assert diff["Fastest"] == pytest.approx(-50.0)
-    assert report.difference_table(summary).loc["Slowest", "Rust"] == pytest.approx(-25.0)
+    assert seed.difference_table(summary, known).loc["Slowest", "Rust"] == pytest.approx(-25.0)
 
 
 def test_difference_convention_reproduces_the_seed_table() -> None:
     """Our Difference on the seed's own numbers lands within 1 point of what it printed."""
-    pub = report.SEED_PUBLISHED["rows"]
-    cols = report.SEED_ROWS
+    pub = seed.published()
+    cols = seed.SEED_ROWS
     summary = pd.DataFrame(
         [
             {
                 "service": "python",
                 "label": "Python",
-                **{c: pub[r]["Python"] for r, c in cols.items()},
+                **{c: pub.loc[r, "Python"] for r, c in cols.items()},
             },
             {
                 "service": "rust-ffi-release",
                 "label": "Rust Release",
-                **{c: pub[r]["Rust Release"] for r, c in cols.items()},
+                **{c: pub.loc[r, "Rust Release"] for r, c in cols.items()},
             },
         ]
     )
-    table = report.seed_table(summary)
+    table = seed.seed_table(summary, facts(["python", "rust-ffi-release"]))
     diff = table["Difference % (Rust Release vs Python)"]
     for row in cols:
-        assert diff[row] == pytest.approx(pub[row]["Difference"], abs=1.0)
+        assert diff[row] == pytest.approx(pub.loc[row, "Difference"], abs=1.0)
     assert diff["Total"] < 0 < diff["Requests/sec"]
 
 
@@ -194,22 +204,6 @@ def test_ceiling_efficiency_overhead() -> None:
     assert stats.efficiency(150, 200) == pytest.approx(0.75)
     assert stats.overhead_ms(0.012, 10_000) == pytest.approx(2.0)  # 12 ms round trip - 10 ms
     assert math.isnan(stats.ceiling_rps(float("nan"), 1))
-
-
-def test_ceiling_impl_choice() -> None:
-    assert stats.ceiling_impl_for("python") == "python"
-    assert stats.ceiling_impl_for("rust-ffi-release") == "python"
-    assert stats.ceiling_impl_for("rust-ffi-debug") == "python"
-    assert stats.ceiling_impl_for("rust-native-release") == "rust"
-    assert stats.ceiling_impl_for("candle", language="rust") == "rust"
-
-
-def test_parse_cpu_list() -> None:
-    assert stats.parse_cpu_list("0") == [0]
-    assert stats.parse_cpu_list("0-2,5") == [0, 1, 2, 5]
-    assert stats.parse_cpu_list([1, 0]) == [0, 1]
-    assert stats.parse_cpu_list(3) == [3]
-    assert stats.parse_cpu_list(None) == []
 
 
 def test_max_rate_under_bound_reads_csv_booleans() -> None:

@@ -14,7 +14,7 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -25,9 +25,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 # torch is installed for the exporter only; keep transformers from importing it here.
 os.environ.setdefault("USE_TORCH", "0")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from inference import Classifier, ModelDirError
+from inference import Classifier, ModelDirError, Prediction
 
 MAX_BODY_BYTES = 1_048_576
+TOO_LARGE = f"request body exceeds {MAX_BODY_BYTES} bytes"
 
 REQUEST_SCHEMA: dict[str, Any] = {
     "required": True,
@@ -76,6 +77,12 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
         )
     },
 }
+
+
+class Classifies(Protocol):
+    """What the routes need: inference.Classifier, or a stand-in in the route tests."""
+
+    def classify(self, text: str) -> Prediction: ...
 
 
 class BadRequest(Exception):
@@ -133,12 +140,14 @@ def check_document(document: Any) -> None:
         stack.extend((item, depth + 1) for item in items)
 
 
-def parse_inputs(content_type: str | None, body: bytes) -> str:
-    """Validate a request in the contract's order and return the text to classify."""
-    if not is_json_content_type(content_type):
+def check_content_type(header: str | None) -> None:
+    """The contract checks the content type first, before reading the body."""
+    if not is_json_content_type(header):
         raise BadRequest(415, "content type must be application/json")
-    if len(body) > MAX_BODY_BYTES:
-        raise BadRequest(413, f"request body exceeds {MAX_BODY_BYTES} bytes")
+
+
+def parse_body(body: bytes) -> str:
+    """The text of a body already within the size limit, checked in the contract's order."""
     if not body:
         raise BadRequest(400, "request body is empty")
     try:
@@ -166,18 +175,18 @@ async def read_limited_body(request: Request) -> bytes:
     """Read at most one byte over the limit, so a huge body is refused without buffering it."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise BadRequest(413, f"request body exceeds {MAX_BODY_BYTES} bytes")
+        raise BadRequest(413, TOO_LARGE)
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > MAX_BODY_BYTES:
-            raise BadRequest(413, f"request body exceeds {MAX_BODY_BYTES} bytes")
+            raise BadRequest(413, TOO_LARGE)
         chunks.append(chunk)
     return b"".join(chunks)
 
 
-def create_app(classifier: Classifier) -> FastAPI:
+def create_app(classifier: Classifies) -> FastAPI:
     app = FastAPI(title="servebench python service", docs_url=None, redoc_url=None)
 
     @app.exception_handler(StarletteHTTPException)
@@ -202,11 +211,8 @@ def create_app(classifier: Classifier) -> FastAPI:
     async def age(request: Request) -> JSONResponse:
         started = time.perf_counter_ns()
         try:
-            content_type = request.headers.get("content-type")
-            if not is_json_content_type(content_type):  # the contract checks it before size
-                raise BadRequest(415, "content type must be application/json")
-            body = await read_limited_body(request)
-            text = parse_inputs(content_type, body)
+            check_content_type(request.headers.get("content-type"))
+            text = parse_body(await read_limited_body(request))
         except BadRequest as bad:
             return error_response(bad.status, bad.message)
         # Inference runs in the thread pool so the event loop keeps accepting

@@ -12,6 +12,7 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 # transformers imports torch whenever it is installed (it is: optimum's exporter needs it),
 # adding ~0.9 GB of RSS and ~8 s of start-up that play no part in serving. The services set
@@ -22,9 +23,13 @@ import numpy as np
 import onnxruntime as ort
 from transformers import AutoTokenizer
 
+SERVING_FILE = "serving.json"
+# Every file problem is fixed the same way: export the model directory again.
+RE_EXPORT = "re-export the model with `make model` (or notebooks/01_export_model.ipynb)"
+
 
 class ModelDirError(RuntimeError):
-    """The model directory is missing or incomplete."""
+    """The model directory is missing or incomplete, or its serving.json is unusable."""
 
 
 @dataclass(frozen=True)
@@ -35,14 +40,64 @@ class Prediction:
     inference_us: int
 
 
-def max_sequence_length(model_dir: Path) -> int:
-    """min(tokenizer model_max_length, max_position_embeddings), per the contract."""
-    config = json.loads((model_dir / "config.json").read_text())
-    tokenizer_config = json.loads((model_dir / "tokenizer_config.json").read_text())
-    positions = int(config.get("max_position_embeddings", 512))
-    # transformers writes a huge sentinel when the tokenizer has no limit of its own.
-    declared = int(tokenizer_config.get("model_max_length", positions) or positions)
-    return min(declared, positions)
+def _field(data: dict[str, Any], name: str, kind: type, item: type | None = None) -> Any:
+    """data[name] if it is a positive int, or a non-empty str/list/dict (of non-empty `item`s)."""
+    value = data.get(name)
+    ok = isinstance(value, kind) and not isinstance(value, bool) and bool(value)
+    if ok and kind is int:
+        ok = value > 0
+    if ok and item is not None:
+        members = value.values() if isinstance(value, dict) else value
+        ok = all(isinstance(member, item) and member for member in members)
+    if not ok:
+        of = f" of non-empty {item.__name__}" if item else ""
+        raise ValueError(f"'{name}' is missing or not a valid {kind.__name__}{of}")
+    return value
+
+
+@dataclass(frozen=True)
+class ServingInfo:
+    """serving.json, written by the exporter: the services read these facts, never derive them."""
+
+    labels: tuple[str, ...]
+    max_length: int
+    inputs: tuple[str, ...]
+    output: str
+    files: dict[str, str]
+
+    @classmethod
+    def read(cls, model_dir: Path) -> ServingInfo:
+        """The checked serving.json of `model_dir`, after checking every file it lists."""
+        if not model_dir.is_dir():
+            raise ModelDirError(
+                f"model directory {model_dir} does not exist; run notebooks/01_export_model.ipynb "
+                "(make model) first"
+            )
+        path = model_dir / SERVING_FILE
+        if not path.is_file():
+            raise ModelDirError(f"model directory {model_dir} has no {SERVING_FILE}; {RE_EXPORT}")
+        try:
+            data = json.loads(path.read_text())
+            if not isinstance(data, dict):
+                raise ValueError("not a JSON object")
+            info = cls(
+                labels=tuple(_field(data, "labels", list, str)),
+                max_length=_field(data, "max_length", int),
+                inputs=tuple(_field(data, "inputs", list, str)),
+                output=_field(data, "output", str),
+                files=_field(data, "files", dict, str),
+            )
+            if "onnx" not in info.files:
+                raise ValueError("'files' names no 'onnx' graph")
+        except (OSError, ValueError) as exc:  # ValueError covers JSON and UTF-8 errors
+            raise ModelDirError(f"{path} is not valid: {exc}; {RE_EXPORT}") from None
+        missing = [name for name in info.files.values() if not (model_dir / name).is_file()]
+        if missing:
+            raise ModelDirError(
+                f"model directory {model_dir} lacks {', '.join(missing)} (listed in "
+                f"{SERVING_FILE}); {RE_EXPORT}"
+            )
+        return info
 
 
 def session_options(threads: int) -> ort.SessionOptions:
@@ -60,54 +115,41 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return exp / exp.sum()
 
 
-def check_model_dir(model_dir: Path) -> None:
-    required = ("model.onnx", "config.json", "tokenizer.json", "tokenizer_config.json")
-    if not model_dir.is_dir():
-        raise ModelDirError(
-            f"model directory {model_dir} does not exist; run notebooks/01_export_model.ipynb "
-            "(make model) first"
-        )
-    missing = [name for name in required if not (model_dir / name).is_file()]
-    if missing:
-        raise ModelDirError(f"model directory {model_dir} lacks {', '.join(missing)}")
-
-
 class Classifier:
     """One ONNX Runtime session and one fast tokenizer for a single-text classifier."""
 
     def __init__(self, model_dir: str | Path, threads: int = 1) -> None:
         self.model_dir = Path(model_dir)
-        check_model_dir(self.model_dir)
-        config = json.loads((self.model_dir / "config.json").read_text())
-        self.id2label = {int(k): str(v) for k, v in config["id2label"].items()}
-        self.max_length = max_sequence_length(self.model_dir)
+        self.info = ServingInfo.read(self.model_dir)
         self.tokenizer = AutoTokenizer.from_pretrained(str(self.model_dir), use_fast=True)
+        onnx = self.model_dir / self.info.files["onnx"]
         self.session = ort.InferenceSession(
-            str(self.model_dir / "model.onnx"),
-            sess_options=session_options(threads),
-            providers=["CPUExecutionProvider"],
+            str(onnx), sess_options=session_options(threads), providers=["CPUExecutionProvider"]
         )
-        self.input_names = [i.name for i in self.session.get_inputs()]
+        # A hand-edited directory would otherwise fail on every request instead of at start.
+        declared = tuple(i.name for i in self.session.get_inputs())
+        if declared != self.info.inputs:
+            raise ModelDirError(
+                f"{onnx} declares inputs {', '.join(declared)}, {SERVING_FILE} lists "
+                f"{', '.join(self.info.inputs)}; {RE_EXPORT}"
+            )
 
     def encode(self, text: str) -> dict[str, np.ndarray]:
         encoded = self.tokenizer(
-            text, truncation=True, max_length=self.max_length, return_tensors="np"
+            text, truncation=True, max_length=self.info.max_length, return_tensors="np"
         )
-        return {name: encoded[name].astype(np.int64) for name in self.input_names}
-
-    def logits(self, text: str) -> np.ndarray:
-        return self.session.run(["logits"], self.encode(text))[0][0]
+        return {name: encoded[name].astype(np.int64) for name in self.info.inputs}
 
     def classify(self, text: str) -> Prediction:
         started = time.perf_counter_ns()
         feed = self.encode(text)
         tokenized = time.perf_counter_ns()
-        logits = self.session.run(["logits"], feed)[0][0]
+        logits = self.session.run([self.info.output], feed)[0][0]
         inferred = time.perf_counter_ns()
         probabilities = softmax(logits.astype(np.float64))
         best = int(np.argmax(probabilities))
         return Prediction(
-            label=self.id2label[best],
+            label=self.info.labels[best],
             score=float(probabilities[best]),
             tokenization_us=(tokenized - started) // 1000,
             inference_us=(inferred - tokenized) // 1000,

@@ -22,7 +22,7 @@ from typing import Any
 
 import websocket
 
-from servebench.process import free_port
+from servebench.process import free_port, stop_group
 
 CHROMIUM_FLAGS = (
     "--headless",
@@ -79,8 +79,10 @@ class DevTools:
 
 @contextlib.contextmanager
 def chromium() -> Iterator[DevTools]:
+    """Headless Chromium with a fresh profile, stopped with all its processes before the
+    profile directory is removed (its renderers and GPU process outlive the main one)."""
     port = free_port()
-    with tempfile.TemporaryDirectory() as profile:
+    with tempfile.TemporaryDirectory(prefix="servebench-chromium-") as profile:
         process = subprocess.Popen(
             [
                 chromium_path(),
@@ -92,15 +94,16 @@ def chromium() -> Iterator[DevTools]:
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            start_new_session=True,
         )
+        tools: DevTools | None = None
         try:
-            yield DevTools(page_socket(port))
+            tools = DevTools(page_socket(port))
+            yield tools
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
+            if tools is not None:
+                tools.socket.close()
+            stop_group(process, grace_s=10)
 
 
 def page_socket(port: int, timeout_s: float = 30) -> str:

@@ -23,6 +23,9 @@ def cmd_build(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from servebench.models import export_model
 
+    if paths.looks_like_path(args.model_id) and not Path(args.model_id).expanduser().is_dir():
+        print(f"error: model_id={args.model_id!r}: no such directory", file=sys.stderr)
+        return 2
     output = Path(args.output_dir) if args.output_dir else paths.default_model_dir(args.model_id)
     result = export_model(
         args.model_id, output, opset=args.opset, cache_dir=paths.MODELS / ".cache"
@@ -35,7 +38,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     """Build if needed, then replace this process with the service (foreground, Ctrl-C stops)."""
     (service,) = registry.select([args.service])
     model_dir = Path(args.model_dir) if args.model_dir else paths.default_model_dir(args.model_id)
-    if not (model_dir / "model.onnx").is_file():
+    from servebench.models.serving_info import is_complete
+
+    if not is_complete(model_dir):
         print(
             f"error: no exported model in {model_dir}; run `make model MODEL={args.model_id}` "
             "(or `make report`) first",

@@ -8,7 +8,12 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-STAGE_HEADERS = ("x-tokenization-time", "x-inference-time", "x-total-time")
+# The contract's per-stage timing headers (µs) and the names the study records them under.
+STAGE_HEADERS = {
+    "x-tokenization-time": "tokenization_us",
+    "x-inference-time": "inference_us",
+    "x-total-time": "handler_us",
+}
 
 
 @dataclass(frozen=True)
@@ -69,10 +74,6 @@ class Client:
 def stage_times(answer: Answer) -> dict[str, int]:
     """The service's own per-stage timings (microseconds) from the x-*-time headers."""
     try:
-        return {
-            "tokenization_us": int(answer.headers["x-tokenization-time"]),
-            "inference_us": int(answer.headers["x-inference-time"]),
-            "handler_us": int(answer.headers["x-total-time"]),
-        }
+        return {column: int(answer.headers[header]) for header, column in STAGE_HEADERS.items()}
     except (KeyError, ValueError) as missing:
         raise ValueError(f"response lacks a valid stage-timing header: {missing}") from None

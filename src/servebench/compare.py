@@ -20,27 +20,29 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from servebench import paths, report, stats
+from servebench import paths
+from servebench.analysis import stats, tables
+from servebench.rundir.reader import RunDataError, load_run, read_facts
 
 METRICS: dict[str, str] = {"rps": "requests/sec", "p50_s": "p50 latency", "p99_s": "p99 latency"}
 
 
-def _summary(run_dir: str | Path) -> tuple[pd.DataFrame, str, dict[str, Any]]:
-    """(summary, run id, metadata): recomputed from raw data, else read from summary.csv."""
+def _summary(run_dir: str | Path) -> tuple[pd.DataFrame, str, pd.DataFrame]:
+    """(summary, run id, service facts): recomputed from raw data, else read from
+    summary.csv (published data such as data/reference/ keeps no raw files)."""
     path = Path(run_dir)
     try:
-        run = report.load_run(path)
-        return (
-            report.build_summary(run, write=False),
-            run.metadata.get("run_id", path.name),
-            run.metadata,
-        )
-    except report.RunDataError:
+        run = load_run(path)
+        summary = tables.build_summary(run, write=False)
+        return summary, run.metadata.get("run_id", path.name), run.facts
+    except RunDataError:
         if not (path / "summary.csv").is_file():
             raise
         md_path = path / "metadata.json"
         md = json.loads(md_path.read_text()) if md_path.is_file() else {}
-        return pd.read_csv(path / "summary.csv"), md.get("run_id", path.name), md
+        summary = pd.read_csv(path / "summary.csv")
+        facts, _ = read_facts(path, summary["service"])
+        return summary, md.get("run_id", path.name), facts
 
 
 def compare_runs(run_a: str | Path, run_b: str | Path) -> pd.DataFrame:
@@ -50,11 +52,14 @@ def compare_runs(run_a: str | Path, run_b: str | Path) -> pd.DataFrame:
     p50_s_change_pct, p99_s_a, p99_s_b, p99_s_change_pct, spread_pct_a, spread_pct_b,
     unstable_a, unstable_b, errors_a, errors_b, rps_change_beyond_spread`` (the last: the rps
     change exceeds both runs' own repeat spread, i.e. it is larger than the noise we saw).
-    A service present in only one run has NaN on the other side.
-    The run ids are in ``df.attrs["run_a"]`` / ``df.attrs["run_b"]``.
+    A service present in only one run has NaN on the other side. Rows follow the services'
+    display order (run B's facts for services only B has). The run ids are in
+    ``df.attrs["run_a"]`` / ``df.attrs["run_b"]``, each service's colour in
+    ``df.attrs["colors"]``.
     """
-    sa, id_a, _ = _summary(run_a)
-    sb, id_b, _ = _summary(run_b)
+    sa, id_a, facts_a = _summary(run_a)
+    sb, id_b, facts_b = _summary(run_b)
+    facts = pd.concat([facts_a, facts_b[~facts_b.index.isin(facts_a.index)]])
     keep = ["service", "label", *METRICS, "spread_pct", "unstable", "errors"]
     merged = sa[keep].merge(sb[keep], on="service", how="outer", suffixes=("_a", "_b"))
     merged["label"] = merged["label_a"].fillna(merged["label_b"])
@@ -73,13 +78,14 @@ def compare_runs(run_a: str | Path, run_b: str | Path) -> pd.DataFrame:
         )
     ]
     cols.append("rps_change_beyond_spread")
-    order = {s: i for i, s in enumerate(report.SERVICE_ORDER)}
+    order = dict(zip(facts.index, facts["order"], strict=True))
     out = (
         merged[cols]
-        .sort_values("service", key=lambda c: c.map(lambda s: order.get(s, len(order))))
+        .sort_values("service", key=lambda c: c.map(order), kind="stable")
         .reset_index(drop=True)
     )
-    out.attrs.update(run_a=str(id_a), run_b=str(id_b))
+    colors = dict(zip(facts.index, facts["color"], strict=True))
+    out.attrs.update(run_a=str(id_a), run_b=str(id_b), colors=colors)
     return out
 
 
@@ -115,6 +121,8 @@ def fig_compare(table: pd.DataFrame, out_dir: str | Path | Sequence[str | Path])
     """Grouped bars per metric: run A (pale) and run B (solid) for every service."""
     from matplotlib.figure import Figure
 
+    from servebench.plots import style
+
     fig = Figure(figsize=(13, 4.8), layout="constrained")
     axes = fig.subplots(1, len(METRICS), squeeze=False)[0]
     fig.suptitle(
@@ -122,13 +130,17 @@ def fig_compare(table: pd.DataFrame, out_dir: str | Path | Sequence[str | Path])
         f"{table.attrs.get('run_b', 'B')}\n(pale: A, solid: B; label: change B vs A)",
         fontsize=10,
     )
-    colors = report.service_colors(table["service"])
+    given = table.attrs.get("colors") or {}
+    services = table["service"].astype(str)
+    colors = style.service_colors(
+        pd.DataFrame({"color": [given.get(s, "") for s in services]}, services)
+    )
     x = np.arange(len(table))
     for ax, (m, name) in zip(axes, METRICS.items(), strict=True):
         scale = 1e3 if m.endswith("_s") else 1.0
         a = table[f"{m}_a"].to_numpy(float) * scale
         b = table[f"{m}_b"].to_numpy(float) * scale
-        c = [colors[s] for s in table["service"]]
+        c = [colors[s] for s in services]
         ax.bar(x - 0.2, np.nan_to_num(a), 0.4, color=c, alpha=0.4, edgecolor="black", linewidth=0.4)
         ax.bar(x + 0.2, np.nan_to_num(b), 0.4, color=c, edgecolor="black", linewidth=0.4)
         for xi, ai, bi, ch in zip(x, a, b, table[f"{m}_change_pct"], strict=True):
@@ -146,11 +158,7 @@ def fig_compare(table: pd.DataFrame, out_dir: str | Path | Sequence[str | Path])
         top = np.nanmax(np.concatenate([a, b])) if len(a) else 1
         ax.set_ylim(0, (top if np.isfinite(top) and top > 0 else 1) * 1.18)
         ax.grid(True, axis="y", alpha=0.3)
-    dirs = [Path(out_dir)] if isinstance(out_dir, str | Path) else [Path(d) for d in out_dir]
-    for d in dirs:
-        d.mkdir(parents=True, exist_ok=True)
-        fig.savefig(d / "compare.png", dpi=120, bbox_inches="tight")
-    return dirs[0] / "compare.png"
+    return style.save(fig, out_dir, "compare")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -170,7 +178,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         table = compare_runs(args.run_a, args.run_b)
-    except (report.RunDataError, FileNotFoundError) as exc:
+    except (RunDataError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     meta = compare_metadata(args.run_a, args.run_b)

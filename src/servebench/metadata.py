@@ -106,6 +106,15 @@ def cargo_lock_versions(
     return versions
 
 
+def _vegeta_version() -> str | None:
+    from servebench.measure import vegeta
+
+    try:
+        return f"vegeta {vegeta.vegeta_version()}"
+    except vegeta.VegetaNotFoundError:
+        return None
+
+
 def versions() -> dict[str, str | None]:
     found: dict[str, str | None] = {"python": platform.python_version()}
     for package in PYTHON_PACKAGES:
@@ -116,25 +125,9 @@ def versions() -> dict[str, str | None]:
     found["rustc"] = _command_version(["rustc", "--version"])
     found["cargo"] = _command_version(["cargo", "--version"])
     found["hey"] = hey_version()
-    vegeta = paths.TOOLS_BIN / "vegeta"
-    found["vegeta"] = vegeta_version(vegeta)
+    found["vegeta"] = _vegeta_version()
     found.update(cargo_lock_versions())
     return found
-
-
-def vegeta_version(binary: Path) -> str | None:
-    """`go install` builds report no version; the module version is recorded in the binary."""
-    if not binary.exists():
-        return None
-    if shutil.which("go"):
-        result = subprocess.run(
-            ["go", "version", "-m", str(binary)], capture_output=True, text=True
-        )
-        for row in result.stdout.splitlines():
-            parts = row.split()
-            if len(parts) >= 3 and parts[0] == "mod":
-                return f"vegeta {parts[2]}"
-    return "vegeta (installed)"
 
 
 def git_state(root: Path = paths.ROOT) -> dict[str, Any]:

@@ -29,3 +29,20 @@ def model_slug(model_id: str) -> str:
 
 def default_model_dir(model_id: str) -> Path:
     return MODELS / model_slug(model_id)
+
+
+def resolve(path: str | Path) -> Path:
+    """A path a user typed: absolute as is; relative from the cwd if it exists there, else
+    from the project root (notebooks run with the project root or notebooks/ as cwd)."""
+    candidate = Path(path)
+    if candidate.is_absolute():
+        return candidate
+    if candidate.exists():
+        return candidate.resolve()
+    return (ROOT / candidate).resolve()
+
+
+def looks_like_path(model_id: str) -> bool:
+    """A model id written as a file-system path ('/x', './x', '~/x', 'x/'), not a hub id
+    ('org/name'): such an id that does not exist is a typo, not a model to download."""
+    return model_id.startswith(("/", "./", "../", "~")) or model_id.endswith("/")

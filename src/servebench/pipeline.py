@@ -2,9 +2,11 @@
 
     python -m servebench.pipeline --config quick --set repeats=1 --set services=python
 
-A run writes only into its own directory data/runs/<run-id>/. `INCOMPLETE` marks it until
-it finishes; `data/runs/latest` moves to it only then. Whatever happens, no service
-process started by the run is left behind.
+The parameters are validated before anything is created (a bad one is refused in one line).
+A run writes only into its own directory data/runs/<run-id>/, starting with its resolved
+parameters (config.yaml), which each notebook reads. `INCOMPLETE` marks it until it
+finishes; `data/runs/latest` moves to it only then. Whatever happens, no service process
+started by the run is left behind.
 """
 
 from __future__ import annotations
@@ -22,34 +24,27 @@ from typing import Any
 import nbformat
 
 from servebench import config, metadata, paths
+from servebench.config import Study
 from servebench.process import RUN_TAG, kill_tagged
 
 KERNEL = "servebench"
 NOTEBOOKS = ("01_export_model.ipynb", "02_load_test.ipynb", "03_report.ipynb")
-MODEL_KEYS = ("model_id", "opset")
 
 
 class PipelineError(RuntimeError):
     pass
 
 
-def new_run_id(parameters: dict[str, Any]) -> str:
+def new_run_id(study: Study) -> str:
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    model = paths.model_slug(str(parameters["model_id"]))
-    return f"{stamp}-{model}-{parameters.get('config', 'custom')}"
+    return f"{stamp}-{paths.model_slug(study.model_id)}-{study.config}"
 
 
-def notebook_parameters(name: str, parameters: dict[str, Any], run_dir: Path) -> dict[str, Any]:
-    """What each notebook's `parameters` cell receives."""
-    model_dir = str(paths.default_model_dir(str(parameters["model_id"])))
-    if name.startswith("01"):
-        model = {key: parameters[key] for key in MODEL_KEYS}
-        return {**model, "output_dir": model_dir, "run_dir": str(run_dir)}
-    if name.startswith("02"):
-        keys = {k: v for k, v in parameters.items() if k not in ("opset", "config")}
-        return {**keys, "model_dir": model_dir, "run_dir": str(run_dir)}
-    # Figures reach the top-level figures/ only once the run has completed (publish_figures).
-    return {"run_dir": str(run_dir), "figures_dir": ""}
+def notebook_parameters(name: str, run_dir: Path) -> dict[str, Any]:
+    """What each notebook's `parameters` cell receives: the run's own config and directory."""
+    if name.startswith("03"):
+        return {"run_dir": str(run_dir)}
+    return {"config": str(run_dir / "config.yaml"), "run_dir": str(run_dir)}
 
 
 def update_latest(run_dir: Path) -> Path:
@@ -88,7 +83,7 @@ def render_report(run_dir: Path, executed: list[Path]) -> Path:
     return target
 
 
-def run_notebooks(parameters: dict[str, Any], run_dir: Path, kernel: str = KERNEL) -> list[Path]:
+def run_notebooks(run_dir: Path, kernel: str = KERNEL) -> list[Path]:
     import papermill
 
     executed_dir = run_dir / "notebooks"
@@ -101,7 +96,7 @@ def run_notebooks(parameters: dict[str, Any], run_dir: Path, kernel: str = KERNE
         papermill.execute_notebook(
             str(paths.NOTEBOOKS / name),
             str(output),
-            parameters=notebook_parameters(name, parameters, run_dir),
+            parameters=notebook_parameters(name, run_dir),
             kernel_name=kernel,
             cwd=str(paths.ROOT),
             log_output=True,
@@ -113,7 +108,7 @@ def run_notebooks(parameters: dict[str, Any], run_dir: Path, kernel: str = KERNE
 
 
 def run(
-    parameters: dict[str, Any],
+    study: Study,
     runs_dir: Path = paths.RUNS,
     kernel: str = KERNEL,
     figures_dir: Path | None = None,
@@ -123,8 +118,7 @@ def run(
     figures_dir, when given, receives a copy of the figures once the run has completed
     (the command line gives the project's figures/; tests give none, so they never touch it).
     """
-    config.validate(parameters)
-    run_id = new_run_id(parameters)
+    run_id = new_run_id(study)
     run_dir = runs_dir / run_id
     if run_dir.exists():
         raise PipelineError(f"{run_dir} exists already; a finished run is never overwritten")
@@ -132,13 +126,18 @@ def run(
     (run_dir / "INCOMPLETE").write_text(
         "this run has not finished (or failed); see metadata.json\n"
     )
+    study.write(run_dir / "config.yaml")
     metadata.update(
-        run_dir, run_id=run_id, status="running", started=metadata.now_iso(), parameters=parameters
+        run_dir,
+        run_id=run_id,
+        status="running",
+        started=metadata.now_iso(),
+        parameters=study.as_dict(),
     )
     os.environ[RUN_TAG] = run_id
     print(f"run directory: {run_dir}", file=sys.stderr, flush=True)
     try:
-        executed = run_notebooks(parameters, run_dir, kernel)
+        executed = run_notebooks(run_dir, kernel)
         report = render_report(run_dir, executed)
     except BaseException as error:
         metadata.update(
@@ -189,11 +188,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     signal.signal(signal.SIGTERM, stop_on_sigterm)
     try:
-        parameters = config.with_overrides(config.load(args.config), args.set)
+        study = config.load_study(args.config, args.set)
         # Only the project's own runs publish their figures to figures/.
         publish = args.runs_dir.resolve() == paths.RUNS.resolve()
         run(
-            parameters,
+            study,
             runs_dir=args.runs_dir,
             kernel=args.kernel,
             figures_dir=paths.FIGURES if publish else None,

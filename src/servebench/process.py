@@ -131,6 +131,45 @@ def kill_tagged(tag: str, grace_s: float = 5.0) -> list[int]:
     return victims
 
 
+def group_members(pgid: int) -> list[int]:
+    """Live (not zombie) processes of a process group, from /proc/<pid>/stat."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[0] not in ("Z", "X") and int(fields[2]) == pgid:
+            found.append(int(entry.name))
+    return found
+
+
+def stop_group(popen: subprocess.Popen[Any], grace_s: float = 5.0) -> int | None:
+    """Stop a process started with start_new_session=True and every member of its group.
+
+    SIGTERM to the group, SIGKILL after the grace period, then wait until no member is
+    left: children that outlive the leader (uvicorn workers, Chromium's renderers) may
+    still be writing to files the caller is about to remove.
+    """
+    if popen.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(popen.pid, signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            popen.wait(timeout=grace_s)
+    deadline = time.monotonic() + grace_s
+    while group_members(popen.pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(popen.pid, signal.SIGKILL)
+    popen.wait()
+    deadline = time.monotonic() + grace_s
+    while group_members(popen.pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return popen.returncode
+
+
 def http_get_json(url: str, timeout: float = 2.0) -> tuple[int, Any]:
     try:
         with urllib.request.urlopen(url, timeout=timeout) as response:
@@ -245,19 +284,7 @@ class ServiceProcess:
         if self.popen is None:
             return None
         popen, self.popen = self.popen, None
-        if popen.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(popen.pid, signal.SIGTERM)
-            try:
-                popen.wait(timeout=grace_s)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(popen.pid, signal.SIGKILL)
-                popen.wait()
-        # Workers that outlived their parent (e.g. uvicorn children) share the group.
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(popen.pid, signal.SIGKILL)
-        return popen.returncode
+        return stop_group(popen, grace_s)
 
     def __enter__(self) -> ServiceProcess:
         self.start()
@@ -270,11 +297,3 @@ class ServiceProcess:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
-
-
-@contextlib.contextmanager
-def running(
-    service: Service, model_dir: Path, log_path: Path, **options: Any
-) -> Iterator[ServiceProcess]:
-    with ServiceProcess(service, model_dir, log_path, **options) as proc:
-        yield proc

@@ -19,7 +19,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from servebench import paths, pipeline, report
+from servebench import paths, pipeline, plots
+from servebench.analysis import seed, tables
+from servebench.rundir.reader import load_run, read_facts
 
 BEGIN, END = "<!-- RESULTS:BEGIN -->", "<!-- RESULTS:END -->"
 
@@ -50,8 +52,8 @@ def machine_line(meta: dict) -> str:
     )
 
 
-def seed_style(summary: pd.DataFrame) -> pd.DataFrame:
-    table = report.seed_table(summary).reset_index(names="")
+def seed_style(summary: pd.DataFrame, facts: pd.DataFrame) -> pd.DataFrame:
+    table = seed.seed_table(summary, facts).reset_index(names="")
     for column in table.columns[1:]:
         digits = 1 if column.startswith("Difference") else 4
         table[column] = [
@@ -85,11 +87,11 @@ def rigor_table(summary: pd.DataFrame) -> pd.DataFrame:
 
 def payload_table(run_dir: Path) -> pd.DataFrame:
     """Requests/sec at the seed concurrency and p50 at concurrency 1, per payload × service."""
-    run = report.load_run(run_dir)
-    pc = report.per_config(run)
-    services = [s for s in run.services_in_order() if s in set(pc["service"])]
+    run = load_run(run_dir)
+    pc = tables.per_config(run)
+    services = run.services_in_order(pc["service"])
     rows = []
-    for payload in [p for p in run.payloads_in_order() if p in set(pc["payload"])]:
+    for payload in run.payloads_in_order(pc["payload"]):
         at = pc[pc["payload"] == payload].set_index(["service", "concurrency"])
         row = {"payload": f"`{payload}`"}
         for s in services:
@@ -100,9 +102,19 @@ def payload_table(run_dir: Path) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def seed_difference_text(summary: pd.DataFrame, facts: pd.DataFrame) -> str:
+    """What the seed table's Difference compares, e.g. 'best Rust vs Python'."""
+    pair = seed.seed_pair(summary, facts)
+    if pair is None:
+        return "no service of another language to compare"
+    base = summary.loc[summary["service"] == pair[0], "label"].iloc[0]
+    return f"best {str(facts.at[pair[1], 'language']).capitalize()} vs {base}"
+
+
 def results_markdown(run_dir: Path, figures_prefix: str = "figures") -> str:
     meta = json.loads((run_dir / "metadata.json").read_text())
     summary = pd.read_csv(run_dir / "summary.csv")
+    facts, _ = read_facts(run_dir, summary["service"])
     parameters = meta["parameters"]
     model = (meta.get("model") or {}).get("id") or parameters.get("model_id")
     seed_point = (
@@ -117,9 +129,10 @@ def results_markdown(run_dir: Path, figures_prefix: str = "figures") -> str:
         "(services in a different order each repeat). Full data: "
         "[`data/reference/`](data/reference/).",
         "",
-        "**The seed's table, on this machine** (seconds; Difference: best Rust vs Python):",
+        "**The seed's table, on this machine** (seconds; Difference: "
+        f"{seed_difference_text(summary, facts)}):",
         "",
-        markdown_table(seed_style(summary)),
+        markdown_table(seed_style(summary, facts)),
         "",
         "**Beyond the seed** (efficiency = req/s ÷ in-process ceiling on the same CPU; overhead = "
         "median latency at concurrency 1 − in-process median):",
@@ -131,7 +144,7 @@ def results_markdown(run_dir: Path, figures_prefix: str = "figures") -> str:
         "",
         markdown_table(payload_table(run_dir)),
         "",
-        *[f"![{name}]({figures_prefix}/{name}.png)" for name in report.FIGURE_FUNCTIONS],
+        *[f"![{name}]({figures_prefix}/{name}.png)" for name in plots.FIGURES],
     ]
     return "\n".join(lines)
 

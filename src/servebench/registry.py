@@ -1,4 +1,9 @@
-"""The service registry (service/registry.yaml): how to build, launch and check each service."""
+"""The service registry (service/registry.yaml): every fact about each service.
+
+How to build, launch and check it, and how the study shows and compares it (label, colour,
+order, what runs in process, its baseline). `SERVEBENCH_REGISTRY` names another registry
+file (the test suite's fixture registry adds a service that way, without code changes).
+"""
 
 from __future__ import annotations
 
@@ -16,7 +21,8 @@ import yaml
 
 from servebench import paths
 
-REGISTRY_FILE = paths.SERVICE / "registry.yaml"
+REGISTRY_FILE = Path(os.environ.get("SERVEBENCH_REGISTRY", paths.SERVICE / "registry.yaml"))
+INFERENCE_KINDS = ("python", "rust")
 
 
 class RegistryError(RuntimeError):
@@ -39,7 +45,12 @@ class Service:
     name: str
     label: str
     language: str
+    inference: str
+    family: str
     profile: str
+    color: str
+    order: int
+    baseline: str
     folder: str
     command: list[str]
     ready: str = "/health"
@@ -48,9 +59,24 @@ class Service:
     env: dict[str, str] = field(default_factory=dict)
     size_paths: list[str] = field(default_factory=list)
     size_packages: list[str] = field(default_factory=list)
+    ceiling: list[str] = field(default_factory=list)
 
     def binary_path(self) -> Path | None:
         return paths.ROOT / self.binary if self.binary else None
+
+    def facts(self) -> dict[str, Any]:
+        """What a run records about the service (services.csv) for the report and compare."""
+        return {
+            "service": self.name,
+            "label": self.label,
+            "language": self.language,
+            "inference": self.inference,
+            "family": self.family,
+            "build": self.profile,
+            "color": self.color,
+            "order": self.order,
+            "baseline": self.baseline,
+        }
 
 
 def venv_python() -> Path:
@@ -97,11 +123,28 @@ def render(template: str, values: dict[str, str]) -> str:
 def _parse(name: str, entry: dict[str, Any]) -> Service:
     build = entry.get("build")
     size = entry.get("size") or {}
+    missing = [
+        key
+        for key in ("label", "order", "color", "language", "inference", "family", "folder")
+        if key not in entry
+    ]
+    if missing:
+        raise RegistryError(f"registry entry {name!r} lacks {', '.join(missing)}")
+    if entry["inference"] not in INFERENCE_KINDS:
+        raise RegistryError(
+            f"registry entry {name!r}: inference {entry['inference']!r} is not one of "
+            f"{', '.join(INFERENCE_KINDS)}"
+        )
     return Service(
         name=name,
-        label=str(entry.get("label", name)),
+        label=str(entry["label"]),
         language=str(entry["language"]),
+        inference=str(entry["inference"]),
+        family=str(entry["family"]),
         profile=str(entry.get("profile", "-")),
+        color=str(entry["color"]),
+        order=int(entry["order"]),
+        baseline=str(entry.get("baseline") or ""),
         folder=str(entry["folder"]),
         command=[str(part) for part in entry["command"]],
         ready=str(entry.get("ready", "/health")),
@@ -114,14 +157,36 @@ def _parse(name: str, entry: dict[str, Any]) -> Service:
         if build
         else None,
         env={str(k): str(v) for k, v in (entry.get("env") or {}).items()},
+        ceiling=[str(part) for part in entry.get("ceiling") or []],
         size_paths=[str(p) for p in size.get("paths", [])],
         size_packages=[str(p) for p in size.get("packages", [])],
     )
 
 
+def _entries(path: Path) -> dict[str, Any]:
+    """A registry file's entries; `extends: <file>` (relative to it) starts from another's."""
+    document = yaml.safe_load(path.read_text()) or {}
+    parent = document.get("extends")
+    entries = _entries((path.parent / parent).resolve()) if parent else {}
+    entries.update(document.get("services") or {})
+    return entries
+
+
 def load_registry(path: Path = REGISTRY_FILE) -> dict[str, Service]:
-    document = yaml.safe_load(path.read_text())
-    return {name: _parse(name, entry) for name, entry in document["services"].items()}
+    services = {name: _parse(name, entry) for name, entry in _entries(Path(path)).items()}
+    providers: dict[str, str] = {}
+    for service in services.values():
+        provider = providers.setdefault(service.inference, service.name) if service.ceiling else ""
+        if provider and provider != service.name:
+            raise RegistryError(
+                f"registry entries {providers[service.inference]!r} and {service.name!r} both "
+                f"give the {service.inference!r} in-process ceiling; keep one `ceiling`"
+            )
+        if service.baseline and service.baseline not in services:
+            raise RegistryError(
+                f"registry entry {service.name!r}: baseline {service.baseline!r} is not a service"
+            )
+    return services
 
 
 def select(
@@ -141,18 +206,36 @@ def select(
     return [registry[n] for n in names]
 
 
+def ceiling_provider(inference: str, registry: dict[str, Service] | None = None) -> Service:
+    """The service whose `ceiling` command measures the in-process ceiling of `inference`."""
+    registry = registry if registry is not None else load_registry()
+    for service in registry.values():
+        if service.inference == inference and service.ceiling:
+            return service
+    raise RegistryError(f"no registry entry gives the {inference!r} in-process ceiling")
+
+
+def command_values(service: Service, **extra: Any) -> dict[str, str]:
+    """Placeholder values for one service's commands ({binary}, {ort_lib} and `extra`)."""
+    uses = " ".join([*service.command, *service.ceiling, *service.size_paths])
+    return placeholders(
+        binary=service.binary_path() or "",
+        ort_lib=onnxruntime_library() if "{ort_lib}" in uses else "",
+        **extra,
+    )
+
+
 def launch_command(
     service: Service, *, model_dir: Path, host: str, port: int, threads: int, workers: int
 ) -> tuple[list[str], dict[str, str]]:
     """The argv and environment that start one service."""
-    values = placeholders(
+    values = command_values(
+        service,
         model_dir=model_dir.resolve(),
         host=host,
         port=port,
         threads=threads,
         workers=workers,
-        binary=service.binary_path() or "",
-        ort_lib=onnxruntime_library() if "{ort_lib}" in " ".join(service.command) else "",
     )
     argv = [render(part, values) for part in service.command]
     env = dict(os.environ)

@@ -1,25 +1,37 @@
-"""Model preparation: built-in offline models, ONNX export and PyTorch/ONNX parity."""
+"""Model preparation: built-in offline models, ONNX export and PyTorch/ONNX parity.
 
-from servebench.models.builtin import DEFAULT_MODEL_ID, DISTILBERT_SHAPE, MINILM_SENTIMENT
-from servebench.models.export import DEFAULT_OPSET, ExportResult, export_model
-from servebench.models.parity import ParityError, ParityResult, check_parity
-from servebench.models.reference import REFERENCE_SENTENCES, SEED_SENTENCE, ReferenceSentence
-from servebench.models.source import DEFAULT_CACHE_DIR, HubUnreachableError, prepare_source
+Names are imported on first use (PEP 562): the measuring process imports
+`servebench.models.reference` and `serving_info` without paying for torch and optimum,
+which only the export and the parity check need.
+"""
 
-__all__ = [
-    "DEFAULT_CACHE_DIR",
-    "DEFAULT_MODEL_ID",
-    "DEFAULT_OPSET",
-    "DISTILBERT_SHAPE",
-    "MINILM_SENTIMENT",
-    "REFERENCE_SENTENCES",
-    "SEED_SENTENCE",
-    "ExportResult",
-    "HubUnreachableError",
-    "ParityError",
-    "ParityResult",
-    "ReferenceSentence",
-    "check_parity",
-    "export_model",
-    "prepare_source",
-]
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_WHERE = {
+    "DEFAULT_MODEL_ID": "builtin",
+    "DISTILBERT_SHAPE": "builtin",
+    "MINILM_SENTIMENT": "builtin",
+    "DEFAULT_OPSET": "export",
+    "ExportResult": "export",
+    "export_model": "export",
+    "ParityError": "parity",
+    "ParityResult": "parity",
+    "check_parity": "parity",
+    "REFERENCE_SENTENCES": "reference",
+    "SEED_SENTENCE": "reference",
+    "ReferenceSentence": "reference",
+    "DEFAULT_CACHE_DIR": "source",
+    "HubUnreachableError": "source",
+    "prepare_source": "source",
+}
+
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_WHERE[name]}"), name)

@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import onnx
 from optimum.exporters.onnx import main_export
@@ -19,13 +19,13 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from servebench import paths
 from servebench.models import builtin
+from servebench.models.serving_info import FILES, is_complete, write_serving_info
 from servebench.models.source import DEFAULT_CACHE_DIR, prepare_source, source_kind
 from servebench.models.tokenizer import normalize_tokenizer_files
 
 DEFAULT_OPSET = 17  # what configs/default.yaml, the CLI and tests use; ORT 1.32 runs it
 EXPORT_FILE = "export.json"
-EXPORT_LAYOUT = 1  # bump when the directory layout or post-processing changes
-REQUIRED_FILES = ("model.onnx", "config.json", "tokenizer.json", "tokenizer_config.json")
+EXPORT_LAYOUT = 2  # bump when the directory layout or post-processing changes (2: serving.json)
 _VERSIONED = ("torch", "transformers", "optimum", "optimum-onnx", "onnx", "onnxruntime")
 
 
@@ -90,7 +90,7 @@ def _directory_stamp(directory: Path) -> str:
 def existing_export(output_dir: Path, fingerprint: dict[str, Any]) -> ExportResult | None:
     """The export already in output_dir, if it is complete and has this fingerprint."""
     record = output_dir / EXPORT_FILE
-    if not record.is_file() or not all((output_dir / n).is_file() for n in REQUIRED_FILES):
+    if not record.is_file() or not is_complete(output_dir):
         return None
     data = json.loads(record.read_text())
     if data.get("fingerprint") != fingerprint:
@@ -118,13 +118,13 @@ def export_model(
     scratch = target.with_name(f".{target.name}.tmp-{os.getpid()}")
     shutil.rmtree(scratch, ignore_errors=True)
     try:
-        _run_exporter(source, scratch, opset)
+        graph = _run_exporter(source, scratch, opset)
         exported = time.perf_counter()
         timings = {
             "prepare_source_s": round(prepared - started, 3),
             "export_s": round(exported - prepared, 3),
         }
-        result = _describe(model_id, source, scratch, opset, fingerprint, timings)
+        result = _describe(model_id, source, scratch, graph, fingerprint, timings)
         result.output_dir = str(target)
         result.timings["total_s"] = round(time.perf_counter() - started, 3)
         (scratch / EXPORT_FILE).write_text(json.dumps(result.to_dict(), indent=2) + "\n")
@@ -134,7 +134,14 @@ def export_model(
     return result
 
 
-def _run_exporter(source: Path | str, output: Path, opset: int | None) -> None:
+class _Graph(NamedTuple):
+    inputs: list[str]
+    outputs: list[str]
+    opset: int | None  # of the default domain
+
+
+def _run_exporter(source: Path | str, output: Path, opset: int | None) -> _Graph:
+    """Export, make the tokenizer files match the contract, then record serving.json."""
     main_export(
         str(source),
         output=output,
@@ -144,21 +151,23 @@ def _run_exporter(source: Path | str, output: Path, opset: int | None) -> None:
         library_name="transformers",
         do_validation=False,  # check_parity compares PyTorch and ONNX Runtime itself
     )
-    if not (output / "tokenizer.json").is_file():  # a slow-only source tokenizer
+    if not (output / FILES["tokenizer"]).is_file():  # a slow-only source tokenizer
         AutoTokenizer.from_pretrained(str(source), use_fast=True).save_pretrained(output)
     normalize_tokenizer_files(output)
-    config = json.loads((output / "config.json").read_text())
-    if not config.get("id2label"):
-        raise RuntimeError(f"exported config.json of {source} has no id2label")
+    graph = _graph_facts(output / FILES["onnx"])
+    try:
+        write_serving_info(output, graph.inputs, graph.outputs)
+    except ValueError as error:
+        raise RuntimeError(f"the export of {source} cannot be served: {error}") from None
+    return graph
 
 
-def _graph_facts(model_path: Path) -> tuple[list[str], list[str], int | None]:
-    """Input names, output names and default-domain opset of an ONNX file."""
+def _graph_facts(model_path: Path) -> _Graph:
     proto = onnx.load(str(model_path), load_external_data=False)
     initializers = {i.name for i in proto.graph.initializer}
     inputs = [i.name for i in proto.graph.input if i.name not in initializers]
     opsets = [o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")]
-    return inputs, [o.name for o in proto.graph.output], opsets[0] if opsets else None
+    return _Graph(inputs, [o.name for o in proto.graph.output], opsets[0] if opsets else None)
 
 
 def _count_parameters(source: Path | str, info: dict[str, Any] | None) -> int:
@@ -172,23 +181,22 @@ def _describe(
     model_id: str,
     source: Path | str,
     directory: Path,
-    opset: int | None,
+    graph: _Graph,
     fingerprint: dict[str, Any],
     timings: dict[str, float],
 ) -> ExportResult:
     kind = source_kind(model_id)
     info = builtin.source_info(Path(source)) if kind == "builtin" else None
-    inputs, outputs, opset_used = _graph_facts(directory / "model.onnx")
     return ExportResult(
         model_id=model_id,
         output_dir=str(directory),
         source=str(source),
         source_kind=kind,
-        opset=opset_used or opset,
-        onnx_bytes=sum(f.stat().st_size for f in directory.glob("model.onnx*")),
+        opset=graph.opset or fingerprint["opset"],
+        onnx_bytes=sum(f.stat().st_size for f in directory.glob(f"{FILES['onnx']}*")),
         parameters=_count_parameters(source, info),
-        inputs=inputs,
-        outputs=outputs,
+        inputs=graph.inputs,
+        outputs=graph.outputs,
         fingerprint=fingerprint,
         timings=timings,
         training=info if info and info.get("kind") == "fine-tuned" else None,

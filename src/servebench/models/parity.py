@@ -13,14 +13,14 @@ import onnxruntime as ort
 import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-from servebench import serving
-from servebench.models.reference import REFERENCE_SENTENCES, ReferenceSentence
+from servebench import service_code
+from servebench.models.reference import REFERENCE_SENTENCES, TOLERANCE, ReferenceSentence
 
 PARITY_FILE = "parity.json"
-DEFAULT_TOLERANCE = 1e-4
+DEFAULT_TOLERANCE = TOLERANCE
 
 
-class ParityError(AssertionError):
+class ParityError(RuntimeError):
     """ONNX Runtime logits differ from the PyTorch ones by more than the tolerance."""
 
 
@@ -43,32 +43,27 @@ class ParityResult:
         return pd.DataFrame(self.rows)
 
 
-def max_sequence_length(model_dir: Path) -> int:
-    """The services' own rule (service/python/inference.py), so parity truncates as they do."""
-    return int(serving.inference().max_sequence_length(model_dir))
-
-
 class _Pair:
     """The source model in PyTorch and the exported one in ONNX Runtime, same tokenizer."""
 
     def __init__(self, model_source: Path | str, model_dir: Path) -> None:
-        self.max_length = max_sequence_length(model_dir)
+        # What the services read (serving.json), so parity truncates and feeds as they do.
+        self.info = service_code.python_inference().ServingInfo.read(model_dir)
         self.tokenizer = AutoTokenizer.from_pretrained(str(model_dir), use_fast=True)
         self.torch_model = AutoModelForSequenceClassification.from_pretrained(
             str(model_source)
         ).eval()
         self.session = ort.InferenceSession(
-            str(model_dir / "model.onnx"), providers=["CPUExecutionProvider"]
+            str(model_dir / self.info.files["onnx"]), providers=["CPUExecutionProvider"]
         )
-        self.input_names = [i.name for i in self.session.get_inputs()]
         self.id2label = {int(k): v for k, v in self.torch_model.config.id2label.items()}
 
     def compare(self, sentence: ReferenceSentence) -> dict[str, Any]:
         encoded = self.tokenizer(
-            sentence.text, truncation=True, max_length=self.max_length, return_tensors="np"
+            sentence.text, truncation=True, max_length=self.info.max_length, return_tensors="np"
         )
-        feed = {name: encoded[name].astype(np.int64) for name in self.input_names}
-        onnx_logits = self.session.run(["logits"], feed)[0][0]
+        feed = {name: encoded[name].astype(np.int64) for name in self.info.inputs}
+        onnx_logits = self.session.run([self.info.output], feed)[0][0]
         with torch.inference_mode():
             inputs = {name: torch.from_numpy(value) for name, value in feed.items()}
             torch_logits = self.torch_model(**inputs).logits[0].numpy()
@@ -111,7 +106,7 @@ def check_parity(
         tolerance=tolerance,
         max_abs_diff=worst,
         passed=all(row["ok"] for row in rows),
-        max_length=pair.max_length,
+        max_length=pair.info.max_length,
         rows=rows,
     )
     (model_dir / PARITY_FILE).write_text(json.dumps(result.to_dict(), indent=2) + "\n")

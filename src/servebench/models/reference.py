@@ -36,6 +36,10 @@ class ReferenceSentence(Mapping[str, str]):
         return tuple(f.name for f in fields(cls))
 
 
+# How close every answer must be to ONNX Runtime's own (PyTorch vs ONNX in the export, each
+# service vs ONNX Runtime before timing): label equal, score within this.
+TOLERANCE = 1e-4
+
 SEED_SENTENCE = "I love you. I like you. I am your friend."
 
 _SHORT = (

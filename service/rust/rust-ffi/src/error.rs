@@ -15,10 +15,10 @@ pub enum FfiError {
     #[error("embedded Python runs from prefix {actual}, not the virtual environment {expected}")]
     WrongPrefix { expected: PathBuf, actual: String },
     #[error(transparent)]
-    Model(#[from] contract::ModelError),
+    Model(#[from] servekit::ModelError),
     /// A Python exception while importing `inference` or building the classifier.
     #[error("Python: {0}")]
     Python(String),
     #[error(transparent)]
-    Serve(#[from] contract::ServeError),
+    Serve(#[from] servekit::ServeError),
 }

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::Parser;
-use contract::{ModelDir, ServiceArgs};
+use servekit::{ModelDir, ServiceArgs};
 
 use crate::error::FfiError;
 use crate::python::PythonPredictor;
@@ -54,7 +54,7 @@ fn serve(cli: Cli) -> Result<(), FfiError> {
     if let Some(venv) = &cli.venv {
         use_venv(venv)?;
     }
-    let listeners = contract::bind(&cli.service)?;
+    let listeners = servekit::bind(&cli.service)?;
 
     let interpreter = python::interpreter()?;
     if let Some(venv) = &cli.venv {
@@ -83,7 +83,7 @@ fn serve(cli: Cli) -> Result<(), FfiError> {
         cli.service.threads,
         handler_dir.display()
     );
-    contract::serve(&cli.service, listeners, predictor)?;
+    servekit::serve(&cli.service, listeners, predictor)?;
     Ok(())
 }
 

@@ -2,9 +2,9 @@
 
 use std::path::{Path, PathBuf};
 
-use contract::{PredictError, Prediction, Predictor};
 use pyo3::intern;
 use pyo3::prelude::*;
+use servekit::{PredictError, Prediction, Predictor};
 
 use crate::error::FfiError;
 

@@ -4,7 +4,7 @@ use std::io::Write;
 use std::path::Path;
 use std::time::Instant;
 
-use contract::Predictor;
+use servekit::Predictor;
 
 use crate::engine::NativePredictor;
 use crate::error::NativeError;
@@ -15,7 +15,7 @@ pub fn payload_text(path: &Path) -> Result<String, NativeError> {
     let error = |reason: String| NativeError::Payload { path: path.to_path_buf(), reason };
     let bytes = std::fs::read(path).map_err(|e| error(e.to_string()))?;
     if bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{') {
-        contract::request::parse_body(&bytes).map_err(|e| error(e.to_string()))
+        servekit::request::parse_body(&bytes).map_err(|e| error(e.to_string()))
     } else {
         String::from_utf8(bytes).map_err(|_| error("not valid UTF-8".into()))
     }

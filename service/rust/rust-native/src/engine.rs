@@ -4,10 +4,10 @@ use std::path::Path;
 use std::sync::{Mutex, PoisonError};
 use std::time::Instant;
 
-use contract::{ModelDir, PredictError, Prediction, Predictor};
 use ort::session::Session;
 use ort::session::builder::GraphOptimizationLevel;
 use ort::value::{DynValue, Tensor};
+use servekit::{ModelDir, PredictError, Prediction, Predictor};
 use tokenizers::{Encoding, Tokenizer};
 
 use crate::error::NativeError;
@@ -53,34 +53,31 @@ impl NativePredictor {
     /// Requires [`crate::runtime::init`] to have succeeded.
     pub fn load(model_dir: &Path, threads: usize) -> Result<Self, NativeError> {
         let model = ModelDir::open(model_dir)?;
-        let tokenizer = tokenize::load(&model.tokenizer_path(), model.max_length)?;
+        let info = &model.info;
+        let inputs = info
+            .inputs
+            .iter()
+            .map(|name| {
+                InputKind::from_name(name)
+                    .map(|kind| (name.clone(), kind))
+                    .ok_or_else(|| NativeError::UnsupportedInput(name.clone()))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let tokenizer = tokenize::load(&model.tokenizer_path(), info.max_length)?;
         let onnx = model.onnx_path();
         let session = build_session(&onnx, threads)
             .map_err(|e| NativeError::Session { path: onnx.clone(), reason: e.to_string() })?;
-        let inputs = session
-            .inputs()
-            .iter()
-            .map(|input| {
-                let name = input.name().to_string();
-                InputKind::from_name(&name)
-                    .map(|kind| (name.clone(), kind))
-                    .ok_or(NativeError::UnsupportedInput(name))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        if !session.outputs().iter().any(|o| o.name() == "logits") {
-            return Err(NativeError::NoLogitsOutput(
-                session.outputs().iter().map(|o| o.name().to_string()).collect(),
-            ));
+        // A hand-edited directory would otherwise fail on every request instead of at start.
+        let declared: Vec<String> = session.inputs().iter().map(|i| i.name().to_string()).collect();
+        let outputs: Vec<String> = session.outputs().iter().map(|o| o.name().to_string()).collect();
+        if declared != info.inputs || !outputs.contains(&info.output) {
+            return Err(NativeError::GraphMismatch { path: onnx, inputs: declared, outputs });
         }
         Ok(Self { model, tokenizer, session: Mutex::new(session), inputs })
     }
 
     pub fn model(&self) -> &ModelDir {
         &self.model
-    }
-
-    pub fn input_names(&self) -> impl Iterator<Item = &str> {
-        self.inputs.iter().map(|(name, _)| name.as_str())
     }
 }
 
@@ -117,7 +114,7 @@ impl Predictor for NativePredictor {
             let inference_started = Instant::now();
             let outputs = session.run(feed).map_err(inference_error)?;
             let logits = outputs
-                .get("logits")
+                .get(self.model.info.output.as_str())
                 .ok_or(PredictError::NoLogits)?
                 .try_extract_tensor::<f32>()
                 .map_err(inference_error)?
@@ -126,7 +123,7 @@ impl Predictor for NativePredictor {
             (logits, inference_started.elapsed())
         };
 
-        let (index, score) = contract::predict::classify(&logits)?;
+        let (index, score) = servekit::predict::classify(&logits)?;
         let label = self.model.label(index).ok_or(PredictError::UnknownClass(index))?.to_string();
         Ok(Prediction {
             label,

@@ -13,21 +13,24 @@ pub enum NativeError {
     #[error("cannot load ONNX Runtime from {path}: {reason}")]
     OrtLoad { path: PathBuf, reason: String },
     #[error(transparent)]
-    Model(#[from] contract::ModelError),
+    Model(#[from] servekit::ModelError),
     #[error("cannot load tokenizer {path}: {reason}")]
     Tokenizer { path: PathBuf, reason: String },
     #[error("cannot create an ONNX Runtime session for {path}: {reason}")]
     Session { path: PathBuf, reason: String },
     #[error("model input '{0}' is not one of input_ids, attention_mask, token_type_ids")]
     UnsupportedInput(String),
-    #[error("model has no 'logits' output (outputs: {})", .0.join(", "))]
-    NoLogitsOutput(Vec<String>),
+    #[error(
+        "{path} declares inputs {} and outputs {}, not what serving.json lists; re-export the model with `make model`",
+        .inputs.join(", "), .outputs.join(", ")
+    )]
+    GraphMismatch { path: PathBuf, inputs: Vec<String>, outputs: Vec<String> },
     #[error("payload file {path}: {reason}")]
     Payload { path: PathBuf, reason: String },
     #[error("cannot read standard input: {0}")]
     Stdin(std::io::Error),
     #[error("{0}")]
-    Predict(#[from] contract::PredictError),
+    Predict(#[from] servekit::PredictError),
     #[error(transparent)]
-    Serve(#[from] contract::ServeError),
+    Serve(#[from] servekit::ServeError),
 }

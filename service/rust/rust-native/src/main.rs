@@ -16,7 +16,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
-use contract::{ModelDir, ServiceArgs};
+use servekit::{ModelDir, ServiceArgs};
 
 use crate::engine::NativePredictor;
 use crate::error::NativeError;
@@ -103,16 +103,16 @@ fn main() -> ExitCode {
 fn serve(args: ServeArgs) -> Result<(), NativeError> {
     ModelDir::open(&args.service.model_dir)?;
     runtime::init(args.ort_lib.as_deref())?;
-    let listeners = contract::bind(&args.service)?;
+    let listeners = servekit::bind(&args.service)?;
     let predictor = NativePredictor::load(&args.service.model_dir, args.service.threads.get())?;
     eprintln!(
         "rust-native: model {} (inputs {}; max length {}; threads {})",
         predictor.model().path.display(),
-        predictor.input_names().collect::<Vec<_>>().join(", "),
-        predictor.model().max_length,
+        predictor.model().info.inputs.join(", "),
+        predictor.model().info.max_length,
         args.service.threads
     );
-    contract::serve(&args.service, listeners, predictor)?;
+    servekit::serve(&args.service, listeners, predictor)?;
     Ok(())
 }
 
@@ -125,11 +125,11 @@ fn bench(args: BenchArgs) -> Result<(), NativeError> {
 
 fn tokenize(model_dir: &std::path::Path) -> Result<(), NativeError> {
     let model = ModelDir::open(model_dir)?;
-    let tokenizer = tokenize::load(&model.tokenizer_path(), model.max_length)?;
+    let tokenizer = tokenize::load(&model.tokenizer_path(), model.info.max_length)?;
     let mut text = String::new();
     std::io::stdin().read_to_string(&mut text).map_err(NativeError::Stdin)?;
     let encoding = tokenize::encode(&tokenizer, &text)
-        .map_err(|e| contract::PredictError::Tokenization(e.to_string()))?;
+        .map_err(|e| servekit::PredictError::Tokenization(e.to_string()))?;
     let json = serde_json::json!({
         "input_ids": encoding.get_ids(),
         "attention_mask": encoding.get_attention_mask(),

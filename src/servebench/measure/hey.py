@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from servebench.analysis.stats import hey_histogram, percentile
 from servebench.process import pinned
 
 HEY_COLUMNS = {
@@ -146,7 +147,7 @@ def requests_sent(requests: int | None, concurrency: int, answered: int) -> int:
     return (requests // concurrency) * concurrency
 
 
-def render_summary(run: HeyRun, buckets: int = 10) -> str:
+def render_summary(run: HeyRun) -> str:
     """A summary in hey's own layout, computed from its per-request records.
 
     hey prints either CSV or its summary; the study keeps the CSV and renders this view of it.
@@ -165,20 +166,14 @@ def render_summary(run: HeyRun, buckets: int = 10) -> str:
         "",
         "Response time histogram:",
     ]
-    fastest, slowest = float(times.min()), float(times.max())
-    step = (slowest - fastest) / buckets
-    edges = [fastest + step * i for i in range(buckets + 1)]
-    counts = [0] * (buckets + 1)
-    for value in times:
-        index = next(i for i, edge in enumerate(edges) if value <= edge or i == buckets)
-        counts[index] += 1
-    peak = max(counts)
-    for edge, count in zip(edges, counts, strict=True):
-        bar = "■" * (count * 40 // peak if peak else 0)
-        lines.append(f"  {edge:.3f} [{count}]\t|{bar}")
+    histogram = hey_histogram(times)
+    peak = int(histogram["count"].max())
+    for mark, count in zip(histogram["mark_s"], histogram["count"], strict=True):
+        bar = "■" * (int(count) * 40 // peak if peak else 0)
+        lines.append(f"  {mark:.3f} [{count}]\t|{bar}")
     lines += ["", "Latency distribution:"]
     for q in (10, 25, 50, 75, 90, 95, 99):
-        lines.append(f"  {q}% in {times.quantile(q / 100):.4f} secs")
+        lines.append(f"  {q}% in {percentile(times, q):.4f} secs")
     lines += ["", "Status code distribution:"]
     for code, count in frame["status_code"].value_counts().sort_index().items():
         lines.append(f"  [{code}]\t{count} responses")

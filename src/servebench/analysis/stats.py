@@ -1,14 +1,12 @@
-"""Pure statistics for the report: percentiles, hey's view of a run, repeats, ceilings.
+"""Pure statistics of the study: percentiles, hey's view of a run, repeats, ceilings.
 
 Every function here takes plain numbers, arrays or data frames and returns plain
-values; nothing reads or writes files. Conventions used throughout:
+values; nothing reads or writes files and nothing here knows a service by name.
+Conventions used throughout:
 
 * Latencies are in seconds unless a name says ``_us`` (microseconds) or ``_ms``.
-* Percentiles use *linear interpolation between closest ranks* (Hyndman & Fan type 7,
-  numpy's default ``method="linear"``): for ``n`` sorted values ``x[0..n-1]`` the
-  ``q``-th percentile sits at rank ``h = (n - 1) * q / 100`` and is
-  ``x[floor(h)] + (h - floor(h)) * (x[ceil(h)] - x[floor(h)])``. p0 is the fastest and
-  p100 the slowest value. With 1,000 requests p99.9 lies between the two slowest.
+* Percentiles: :func:`percentile` is the project's one convention (every phase that
+  reports a percentile uses it).
 * "Difference" follows the seed study: ``(value - baseline) / baseline * 100``, so a
   lower Total is negative and a higher Requests/sec positive (the seed printed -36 % Total
   and +57 % Requests/sec for Rust against Python).
@@ -17,8 +15,7 @@ values; nothing reads or writes files. Conventions used throughout:
 from __future__ import annotations
 
 import math
-import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -44,9 +41,17 @@ HEY_BUCKETS = 10
 
 
 def percentile(values: ArrayLike, q: float) -> float:
-    """The ``q``-th percentile (0..100) of ``values`` by linear interpolation (type 7).
+    """The ``q``-th percentile (0..100) of ``values``: THE percentile of the project.
 
-    NaNs are ignored; an empty input gives NaN.
+    *Linear interpolation between closest ranks* (Hyndman & Fan type 7, numpy's default
+    ``method="linear"``): for ``n`` sorted values ``x[0..n-1]`` the ``q``-th percentile
+    sits at rank ``h = (n - 1) * q / 100`` and is
+    ``x[floor(h)] + (h - floor(h)) * (x[floor(h) + 1] - x[floor(h)])``. p0 is the fastest
+    and p100 the slowest value; with 1,000 requests p99.9 lies between the two slowest.
+    Chosen over nearest-rank because it moves smoothly as a value changes, so two runs'
+    p99 differ by their data, not by which sample a rank rounding happened to pick.
+
+    NaNs are ignored; an empty input gives NaN; ``q`` outside 0..100 raises ValueError.
     """
     if not 0.0 <= q <= 100.0:
         raise ValueError(f"percentile q must be within 0..100, got {q}")
@@ -73,12 +78,16 @@ def percentiles(values: ArrayLike, qs: dict[str, float] | None = None) -> dict[s
 def hey_histogram(latencies_s: ArrayLike, buckets: int = HEY_BUCKETS) -> pd.DataFrame:
     """hey's response-time histogram: ``buckets + 1`` marks from fastest to slowest.
 
-    Mirrors hey's ``report.histogram``: marks are ``fastest + i * (slowest - fastest) /
-    buckets`` for ``i < buckets`` and the last mark is ``slowest``; every latency is counted
-    in the first mark that is ``>=`` it. So the first row counts the requests equal to the
-    fastest one (usually 1), and row ``i`` those in ``(mark[i-1], mark[i]]``.
+    The one hey-style histogram of the project (the figures and hey's text summary both
+    use it). Mirrors hey's ``report.histogram``: marks are ``fastest + i * (slowest -
+    fastest) / buckets`` for ``i < buckets`` and the last mark is ``slowest``; every
+    latency is counted in the first mark that is ``>=`` it. So the first row counts the
+    requests equal to the fastest one (usually 1), and row ``i`` those in
+    ``(mark[i-1], mark[i]]``.
 
-    Returns a frame with columns ``mark_s`` and ``count`` (empty input: empty frame).
+    Returns one row per mark, in ascending order: ``mark_s`` (the mark, seconds) and
+    ``count`` (answers counted at it, int). Empty input (or only NaNs): an empty frame
+    with the same two columns.
     """
     x = np.asarray(latencies_s, dtype=float).ravel()
     x = np.sort(x[~np.isnan(x)])
@@ -99,7 +108,7 @@ def is_error_status(status: ArrayLike) -> np.ndarray:
 
 
 @dataclass(frozen=True)
-class HeyRun:
+class HeySummary:
     """The numbers hey prints for one run (and the seed's table shows), plus error counts.
 
     ``responses`` are the rows hey wrote (answers of any status; hey leaves requests that
@@ -120,11 +129,11 @@ class HeyRun:
         return asdict(self)
 
 
-def hey_run_table(
+def hey_summary(
     requests: pd.DataFrame,
     total_s: float | None = None,
     n_expected: int | None = None,
-) -> HeyRun:
+) -> HeySummary:
     """hey's summary of one run from its per-request rows (``requests.csv.gz`` columns).
 
     ``total_s`` is hey's Total (wall time of the run, ``loadtests.csv``'s ``total_s``). When
@@ -146,7 +155,7 @@ def hey_run_table(
     else:
         slowest = fastest = average = math.nan
     rps = responses / total_s if total_s and total_s > 0 else math.nan
-    return HeyRun(
+    return HeySummary(
         total_s=float(total_s),
         slowest_s=slowest,
         fastest_s=fastest,
@@ -262,50 +271,6 @@ def ratio(value: float, baseline: float) -> float:
 # --------------------------------------------------------------------------- ceilings
 
 
-def parse_cpu_list(spec: Any) -> list[int]:
-    """CPU ids from a pinning spec: ``[0, 1]``, ``"0-1"``, ``"0,2-3"``, ``"1"`` or ``1``."""
-    if spec is None:
-        return []
-    if isinstance(spec, bool):
-        raise ValueError(f"not a CPU list: {spec!r}")
-    if isinstance(spec, int):
-        return [spec]
-    if isinstance(spec, str):
-        cpus: list[int] = []
-        for part in re.split(r"[,\s]+", spec.strip()):
-            if not part:
-                continue
-            if "-" in part:
-                a, b = part.split("-", 1)
-                cpus.extend(range(int(a), int(b) + 1))
-            else:
-                cpus.append(int(part))
-        return sorted(set(cpus))
-    if isinstance(spec, Iterable):
-        out: list[int] = []
-        for item in spec:
-            out.extend(parse_cpu_list(item))
-        return sorted(set(out))
-    raise ValueError(f"not a CPU list: {spec!r}")
-
-
-def ceiling_impl_for(service: str, language: str | None = None) -> str:
-    """Which in-process ceiling (``ceiling.csv`` ``impl``) bounds a service.
-
-    ``rust-native-*`` tokenizes and runs ONNX Runtime from Rust, so its ceiling is the
-    ``rust`` loop. ``python`` and ``rust-ffi-*`` (Rust HTTP calling the same Python
-    ``inference.py`` through PyO3) execute the Python code path per request, so their
-    ceiling is the ``python`` loop. Any other service whose name or language says Rust and
-    not FFI/PyO3 is treated as native Rust; everything else as Python.
-    """
-    name = service.lower()
-    if "ffi" in name or "pyo3" in name:
-        return "python"
-    if name.startswith("rust") or "native" in name or (language or "").lower() == "rust":
-        return "rust"
-    return "python"
-
-
 def ceiling_rps(total_us_median: float, server_cores: int) -> float:
     """Upper bound on throughput from the in-process loop, in requests/s.
 
@@ -331,9 +296,9 @@ def overhead_ms(latency_c1_median_s: float, inprocess_total_us_median: float) ->
     """Cost of serving one request over HTTP beyond the in-process work, in milliseconds.
 
     ``(median latency at concurrency 1 [s] * 1e3) - (in-process median total_us / 1e3)``.
-    It includes the HTTP stack, JSON, the loopback network, the client and (for the
-    PyO3 service) the FFI crossing. Negative values mean the two were measured under
-    different conditions (noise), not that HTTP is free.
+    It includes the HTTP stack, JSON, the loopback network, the client and (for services
+    that call Python from Rust) the FFI crossing. Negative values mean the two were
+    measured under different conditions (noise), not that HTTP is free.
     """
     if pd.isna(latency_c1_median_s) or pd.isna(inprocess_total_us_median):
         return math.nan

@@ -1,13 +1,16 @@
-//! The HTTP contract (`service/CONTRACT.md`) shared by the Rust services.
+//! The service kit shared by the Rust services: everything of `service/CONTRACT.md` that
+//! does not depend on how a text is classified.
 //!
 //! - [`config`]: command-line flags and their environment fallbacks.
-//! - [`model`]: what the services read from a model directory (labels, maximum length).
+//! - [`model`]: the model directory's `serving.json` (labels, maximum length, graph names, files).
 //! - [`request`]: a raw request (content type + body bytes) to the text, or a typed error.
 //! - [`predict`]: the [`Predictor`] trait the binaries implement, softmax and argmax.
 //! - [`error`]: every error a client can see, with its status and JSON body.
 //! - [`http`]: the actix-web server generic over a [`Predictor`].
 
 pub mod config;
+#[cfg(test)]
+mod contract_cases;
 pub mod error;
 pub mod http;
 pub mod model;
@@ -17,6 +20,6 @@ pub mod request;
 pub use config::ServiceArgs;
 pub use error::ApiError;
 pub use http::{Listeners, ServeError, bind, run, serve};
-pub use model::{ModelDir, ModelError};
+pub use model::{ModelDir, ModelError, ServingInfo};
 pub use predict::{PredictError, Prediction, Predictor};
 pub use request::RequestError;

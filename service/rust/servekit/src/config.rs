@@ -6,7 +6,7 @@ use std::path::PathBuf;
 /// Flags of `CONTRACT.md` ("Command line"). Flatten into a binary's own `clap::Parser`.
 #[derive(Debug, Clone, PartialEq, Eq, clap::Args)]
 pub struct ServiceArgs {
-    /// Model directory (model.onnx, config.json, tokenizer.json, tokenizer_config.json).
+    /// Model directory written by the exporter (serving.json and the files it lists).
     #[arg(long, env = "MODEL_DIR", value_name = "DIR")]
     pub model_dir: PathBuf,
 

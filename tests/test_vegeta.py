@@ -1,4 +1,4 @@
-"""openloop.py against a real vegeta and a real (tiny) HTTP server on 127.0.0.1."""
+"""measure/vegeta.py against a real vegeta and a real (tiny) HTTP server on 127.0.0.1."""
 
 from __future__ import annotations
 
@@ -12,15 +12,15 @@ import urllib.request
 
 import pytest
 
-from servebench import openloop
-from servebench.openloop import (
+from servebench.analysis.stats import percentile
+from servebench.measure import vegeta as openloop
+from servebench.measure.vegeta import (
     OPENLOOP_COLUMNS,
     AttackResult,
     VegetaNotFoundError,
     attack,
     find_max_rate,
     openloop_rows,
-    percentile,
     vegeta_path,
 )
 
@@ -63,17 +63,8 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _vegeta_available() -> bool:
-    try:
-        vegeta_path()
-    except VegetaNotFoundError:
-        return False
-    return True
-
-
-needs_vegeta = pytest.mark.skipif(
-    not _vegeta_available(), reason="vegeta missing: run scripts/install_vegeta.sh"
-)
+# vegeta is installed by `make setup`; a missing one fails these tests with its install hint.
+pytestmark = pytest.mark.system
 
 
 @pytest.fixture(scope="module")
@@ -99,7 +90,6 @@ def server_url():
         proc.wait()
 
 
-@needs_vegeta
 def test_attack_fixed_rate(server_url):
     result = attack(server_url, BODY, rate=20, duration_s=2, timeout_s=5)
     assert 38 <= result.requests <= 41
@@ -118,7 +108,6 @@ def test_attack_fixed_rate(server_url):
     assert all(c >= r.latency_s for c, r in zip(corrected, result.records, strict=True))
 
 
-@needs_vegeta
 def test_attack_pinned_and_connection_errors(server_url):
     pinned = attack(server_url, BODY, rate=10, duration_s=1, cpus="0")
     assert pinned.cpus == "0" and pinned.success == 1.0
@@ -131,7 +120,6 @@ def test_attack_pinned_and_connection_errors(server_url):
     assert not failed.meets(10.0)
 
 
-@needs_vegeta
 def test_find_max_rate(server_url):
     t0 = time.perf_counter()
     best, results = find_max_rate(
@@ -182,13 +170,18 @@ def test_search_logic(limit):
     assert best == max((r.rate for r in results if r.meets(0.1)), default=0.0)
 
 
-def test_percentile_nearest_rank():
-    values = [float(v) for v in range(1, 101)]
-    assert percentile(values, 50) == 50.0
-    assert percentile(values, 99) == 99.0
-    assert percentile(values, 100) == 100.0
-    assert percentile([3.0], 99) == 3.0
-    assert percentile([], 50) != percentile([], 50)  # nan
+def test_percentiles_follow_the_projects_one_convention():
+    records = [
+        openloop.RequestRecord(seq=i, timestamp_s=i / 100, latency_s=v, status=200, error="")
+        for i, v in enumerate([0.010, 0.020, 0.030, 0.040, 1.0])
+    ]
+    result = openloop.summarize(
+        records, url="u", rate=100.0, duration_s=0.05, wall_s=0.05, cpus=None
+    )
+    latencies = [r.latency_s for r in records]
+    assert result.p50_s == percentile(latencies, 50) == 0.030
+    assert result.p99_s == percentile(latencies, 99)
+    assert 0.040 < result.p99_s < 1.0  # interpolated, not the nearest rank (1.0)
 
 
 def test_rate_flag():
@@ -206,6 +199,5 @@ def test_missing_vegeta_gives_clear_error(monkeypatch, tmp_path):
         attack("http://127.0.0.1:1/", b"{}", rate=1, duration_s=1)
 
 
-@needs_vegeta
 def test_vegeta_version():
     assert openloop.vegeta_version() == openloop.VEGETA_VERSION

@@ -17,8 +17,8 @@ Why /proc and not psutil: every number in the report should be traceable to one 
   (e.g. daemonised grandchildren) and a tree root that itself exits.
 - ``rss_bytes(pids)``: ``VmRSS`` from ``/proc/<pid>/status`` summed over the tree. Pages shared
   between processes (copy-on-write after fork, shared libraries) are counted once per process, so
-  for multi-process servers the sum overstates the memory; ``pss_bytes`` (proportional set size
-  from ``/proc/<pid>/smaps_rollup``) divides shared pages fairly, at a higher read cost.
+  for multi-process servers the sum overstates the memory (every service here runs one
+  process per server, so the sum is that process's RSS).
 - ``ResourceSampler``: context manager; a thread samples the tree's RSS every ``interval_s``.
 - ``dir_size_mb(paths)``: apparent size of files, each inode counted once, symlinks not followed.
 
@@ -59,12 +59,6 @@ def _stat_fields(pid: int) -> list[str] | None:
     if text is None:
         return None
     return text[text.rindex(")") + 2 :].split()
-
-
-def pid_exists(pid: int) -> bool:
-    """True while /proc/<pid> exists and the process is not a zombie."""
-    fields = _stat_fields(pid)
-    return fields is not None and fields[0] not in ("Z", "X")
 
 
 def _children_from_task_files(pid: int) -> list[int] | None:
@@ -138,23 +132,6 @@ def _status_kib(pid: int, key: str) -> int:
 def rss_bytes(pids: Iterable[int]) -> int:
     """Sum of VmRSS (resident set size) over pids, in bytes."""
     return sum(_status_kib(pid, "VmRSS") for pid in pids) * 1024
-
-
-def pss_bytes(pids: Iterable[int]) -> int:
-    """Sum of Pss (shared pages divided among their users) over pids, in bytes."""
-    total_kib = 0
-    for pid in pids:
-        text = _read_text(PROC / str(pid) / "smaps_rollup")
-        for line in (text or "").splitlines():
-            if line.startswith("Pss:"):
-                total_kib += int(line.split()[1])
-                break
-    return total_kib * 1024
-
-
-def tree_rss_bytes(pid: int) -> int:
-    """RSS of pid and its live descendants."""
-    return rss_bytes(process_tree(pid))
 
 
 class ResourceSampler:

@@ -1,11 +1,13 @@
 """The in-process ceiling: tokenize + ONNX Runtime inference with no HTTP around it.
 
-Python's ceiling runs the services' own `inference.Classifier`; Rust's runs
-`rust-native bench`. Both run pinned to the servers' CPU set with the same thread
-settings, so a service's efficiency is its requests/sec over what its inference alone allows.
+One ceiling per `inference` kind of the registry (python, rust), measured by the command of
+the registry entry that declares `ceiling`: Python's runs the services' own
+`inference.Classifier` (this module's `main`); Rust's runs `rust-native bench`. Both run
+pinned to the servers' CPU set with the same thread settings, so a service's efficiency is
+its requests/sec over what its inference alone allows.
 
 Run as a module to print the Python measurements as CSV (the format `rust-native bench` prints):
-    python -m servebench.ceiling --model-dir DIR --payload-file F --iterations N --warmup W
+    python -m servebench.measure.ceiling --model-dir DIR --payload-file F --iterations N --warmup W
 """
 
 from __future__ import annotations
@@ -20,12 +22,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from servebench import paths, registry, serving
+from servebench import paths, registry, service_code
 from servebench.process import pinned
+from servebench.registry import Service
 
 CSV_HEADER = "iteration,tokenization_us,inference_us,total_us"
-# `rust-native bench`: the native service binary measuring itself without HTTP.
-RUST_BENCH_BINARY = paths.SERVICE / "rust" / "target" / "release" / "rust-native"
 
 
 class CeilingError(RuntimeError):
@@ -33,7 +34,7 @@ class CeilingError(RuntimeError):
 
 
 def measure_python(model_dir: Path, text: str, iterations: int, warmup: int, threads: int) -> str:
-    classifier = serving.inference().Classifier(model_dir, threads=threads)
+    classifier = service_code.python_inference().Classifier(model_dir, threads=threads)
     for _ in range(warmup):
         classifier.classify(text)
     rows = [CSV_HEADER]
@@ -55,46 +56,43 @@ def _parse(text: str, impl: str, payload: str) -> pd.DataFrame:
     return frame
 
 
-def ceiling_commands(
-    model_dir: Path, payload_file: Path, iterations: int, warmup: int, threads: int
-) -> dict[str, list[str]]:
-    common = ["--model-dir", str(model_dir), "--payload-file", str(payload_file)]
-    common += ["--iterations", str(iterations), "--warmup", str(warmup)]
-    common += ["--threads", str(threads)]
-    return {
-        "python": [str(registry.venv_python()), "-m", "servebench.ceiling", *common],
-        "rust": [
-            str(RUST_BENCH_BINARY),
-            "bench",
-            *common,
-            "--ort-lib",
-            str(registry.onnxruntime_library()),
-        ],
-    }
+def ceiling_command(
+    provider: Service,
+    model_dir: Path,
+    payload_file: Path,
+    iterations: int,
+    warmup: int,
+    threads: int,
+) -> list[str]:
+    """The provider's `ceiling` command from the registry, with the common arguments."""
+    values = registry.command_values(provider)
+    argv = [registry.render(part, values) for part in provider.ceiling]
+    argv += ["--model-dir", str(model_dir), "--payload-file", str(payload_file)]
+    argv += ["--iterations", str(iterations), "--warmup", str(warmup)]
+    return [*argv, "--threads", str(threads)]
 
 
 def measure(
     model_dir: Path,
     payloads: dict[str, Path],
     *,
-    impls: list[str],
+    providers: dict[str, Service],
     iterations: int,
     warmup: int,
     threads: int,
     cpus: str | None,
 ) -> pd.DataFrame:
-    """Run each implementation in a fresh process pinned to `cpus`; one row per iteration."""
+    """Each inference kind's ceiling in a fresh process pinned to `cpus`; one row per
+    iteration (`impl` is the inference kind)."""
     frames = []
+    env = {"TOKENIZERS_PARALLELISM": "false", "OMP_NUM_THREADS": str(threads), "USE_TORCH": "0"}
     for payload, payload_file in payloads.items():
-        commands = ceiling_commands(model_dir, payload_file, iterations, warmup, threads)
-        for impl in impls:
-            env = {
-                "TOKENIZERS_PARALLELISM": "false",
-                "OMP_NUM_THREADS": str(threads),
-                "USE_TORCH": "0",
-            }
+        for impl, provider in providers.items():
+            command = ceiling_command(
+                provider, model_dir, payload_file, iterations, warmup, threads
+            )
             result = subprocess.run(
-                pinned(commands[impl], cpus),
+                pinned(command, cpus),
                 capture_output=True,
                 text=True,
                 cwd=paths.ROOT,

@@ -23,10 +23,10 @@ latencies, and ``latency_from_intended_s`` gives latency counted from the intend
 wrk2 / ``oha --latency-correction`` convention) for whoever wants it. The percentiles in
 ``openloop.csv`` are vegeta's own (from the actual send).
 
-Percentiles are nearest-rank (the smallest latency with at least p % of the requests at or below
-it) over all requests, failed ones included. Success counts 2xx only (vegeta's own report also
-counts 3xx). Throughput is answers with 2xx divided by (end of the last answer minus the first
-send), as in ``vegeta report``.
+Percentiles follow the project's one convention (``analysis.stats.percentile``: linear
+interpolation between order statistics) over all requests, failed ones included. Success counts
+2xx only (vegeta's own report also counts 3xx). Throughput is answers with 2xx divided by (end
+of the last answer minus the first send), as in ``vegeta report``.
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from servebench.analysis.stats import percentile
 from servebench.paths import ROOT, TOOLS_BIN
 
 VEGETA_ENV = "SERVEBENCH_VEGETA"
@@ -147,15 +148,6 @@ class AttackResult:
     def latency_from_intended_s(self) -> list[float]:
         """Latencies counted from each request's intended send time."""
         return [r.latency_s + r.send_lag_s for r in self.records]
-
-
-def percentile(values: list[float], p: float) -> float:
-    """Nearest-rank percentile (p in 0..100) of values; nan when empty."""
-    if not values:
-        return math.nan
-    ordered = sorted(values)
-    rank = max(1, math.ceil(p / 100 * len(ordered)))
-    return ordered[rank - 1]
 
 
 def _rate_flag(rate: float) -> str:

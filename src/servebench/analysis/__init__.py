@@ -1,0 +1,1 @@
+"""Arithmetic on a run's tidy data: statistics, tables, the seed comparison. No plotting."""

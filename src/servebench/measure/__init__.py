@@ -1,0 +1,1 @@
+"""The measuring phases: plan, verification, ceiling, closed loop, soak, open loop, resources."""

@@ -1,0 +1,135 @@
+"""The closed-loop phase: one service, one repeat — verify, warm up, stage timings, hey points.
+
+Every (payload, concurrency) point is one `hey` run while /proc samples the server's CPU time
+and memory; rows go to the run directory as soon as they are measured.
+"""
+
+from __future__ import annotations
+
+import statistics
+from typing import Any
+
+from servebench.client import Client, stage_times
+from servebench.measure import hey, resources
+from servebench.measure.plan import Plan, request_body
+from servebench.measure.verify import first_correct_answer, verify
+from servebench.metadata import now_iso
+from servebench.process import ServiceError, ServiceProcess
+from servebench.registry import Service
+from servebench.rundir.writer import RunWriter
+from servebench.say import say
+
+
+def start_service(plan: Plan, service: Service, writer: RunWriter) -> ServiceProcess:
+    """A service process on the plan's budget (started by its context manager)."""
+    return ServiceProcess(
+        service,
+        plan.model_dir,
+        writer.log_dir / f"{service.name}.log",
+        threads=plan.pinning.threads,
+        workers=plan.pinning.workers,
+        cpus=plan.pinning.server_cpus,
+        ready_timeout_s=plan.study.ready_timeout_s,
+    )
+
+
+def warm_up(plan: Plan, proc: ServiceProcess) -> None:
+    """Discarded requests on every payload (the seed's the most), so caches and pools are hot."""
+    for payload, text in plan.payloads.items():
+        count = plan.study.warmup_requests if payload == plan.seed_payload else 10
+        count = max(count, 1)
+        hey.run_hey(
+            proc.url + "/age",
+            request_body(text),
+            concurrency=min(plan.seed_concurrency, count),
+            requests=count,
+            cpus=plan.pinning.loadgen_cpus,
+        )
+    proc.check_alive()
+
+
+def measure_stages(proc: ServiceProcess, text: str, requests: int) -> list[dict[str, Any]]:
+    """Sequential requests (concurrency 1) reading the service's x-*-time headers."""
+    rows = []
+    with Client(proc.host, proc.port) as client:
+        for _ in range(requests):
+            answer = client.classify(text)
+            if answer.status != 200:
+                raise ServiceError(f"{proc.service.name} answered {answer.status} {answer.body}")
+            rows.append({"client_us": answer.elapsed_us, **stage_times(answer)})
+    return rows
+
+
+def median_client_s(stages: list[dict[str, Any]]) -> float:
+    times = [float(s["client_us"]) for s in stages]
+    return statistics.median(times) / 1e6 if times else 0.0
+
+
+def measure_point(
+    plan: Plan, proc: ServiceProcess, payload: str, concurrency: int, latency_c1_s: float
+) -> tuple[dict[str, Any], hey.HeyRun]:
+    """One hey run at (payload, concurrency) with the server's resources sampled meanwhile."""
+    with resources.ResourceSampler(proc.pid) as sampler:
+        run = hey.run_hey(
+            proc.url + "/age",
+            request_body(plan.payloads[payload]),
+            concurrency=concurrency,
+            cpus=plan.pinning.loadgen_cpus,
+            requests=plan.hey_requests(payload, concurrency, latency_c1_s),
+        )
+    proc.check_alive()
+    row = {
+        "n": run.requested,
+        "errors": run.errors,
+        "total_s": run.total_s,
+        "rps": run.answered / run.total_s if run.total_s > 0 else 0.0,
+        "cpu_s": sampler.cpu_seconds,
+        "cpu_s_per_req": sampler.cpu_seconds / max(run.answered, 1),
+        "peak_rss_mb": sampler.peak_rss_mb,
+        "rss_after_mb": sampler.rss_end_mb,
+    }
+    return row, run
+
+
+def run_service_repeat(
+    plan: Plan,
+    service: Service,
+    repeat: int,
+    order: int,
+    writer: RunWriter,
+    sentences: list[dict[str, str]],
+    expected: dict[str, Any],
+) -> None:
+    """A fresh process of `service`: cold start, verification, warm-up, every point."""
+    with start_service(plan, service, writer) as proc:
+        first = sentences[0]
+        cold_start = first_correct_answer(proc, first["text"], expected[first["id"]])
+        parity = verify(proc, sentences, expected)
+        if repeat == 0:
+            writer.append("parity.csv", parity)
+        writer.append(
+            "coldstarts.csv",
+            [{"service": service.name, "repeat": repeat, "cold_start_s": cold_start}],
+        )
+        warm_up(plan, proc)
+        latency_c1_s: dict[str, float] = {}
+        for payload, text in plan.payloads.items():
+            stages = measure_stages(proc, text, plan.study.stage_requests)
+            latency_c1_s[payload] = median_client_s(stages)
+            key = {"service": service.name, "payload": payload, "repeat": repeat}
+            writer.append("stages.csv", [{**key, **s} for s in stages])
+        for payload, concurrency in plan.points():
+            started = now_iso()
+            row, run = measure_point(plan, proc, payload, concurrency, latency_c1_s[payload])
+            key = {
+                "service": service.name,
+                "payload": payload,
+                "concurrency": concurrency,
+                "repeat": repeat,
+            }
+            writer.hey_run(key, run)
+            writer.append("loadtests.csv", [{**key, **row, "order": order, "started": started}])
+            say(
+                f"  {service.name:<20} {payload:<7} c={concurrency:<3} "
+                f"{row['rps']:8.1f} req/s  errors={row['errors']}"
+            )

@@ -1,0 +1,149 @@
+"""The load test, in order: build, then per repeat the in-process ceiling and every service
+(closed loop), then per service a fresh process for the soak and the open-loop search.
+
+Notebook 02 calls `run_load_test`; nothing here draws a plot. Files written: docs/DATA.md.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from servebench import metadata, paths, registry
+from servebench.config import Study
+from servebench.measure import ceiling, resources
+from servebench.measure.closed_loop import run_service_repeat, start_service, warm_up
+from servebench.measure.openloop import openloop_search
+from servebench.measure.plan import Plan
+from servebench.measure.soak import soak
+from servebench.measure.verify import expected_predictions, reference_sentences
+from servebench.process import confined_to
+from servebench.registry import Service
+from servebench.rundir.writer import RunWriter
+from servebench.say import say
+
+
+def ceiling_providers(services: list[Service]) -> dict[str, Service]:
+    """The registry entry measuring the ceiling of each inference kind the services use."""
+    kinds = dict.fromkeys(service.inference for service in services)
+    return {kind: registry.ceiling_provider(kind) for kind in kinds}
+
+
+def build_services(plan: Plan) -> dict[str, float]:
+    """Build what the run needs, the ceilings' programs included (cargo caches the builds)."""
+    wanted = {s.name: s for s in [*plan.services, *ceiling_providers(plan.services).values()]}
+    return {name: registry.build(service, log=sys.stderr) for name, service in wanted.items()}
+
+
+def run_ceiling(plan: Plan, run_dir: Path, repeat: int) -> pd.DataFrame:
+    """One repeat's share of the in-process iterations, appended to ceiling.csv.
+
+    Measured at the start of every repeat, so the ceiling samples the same stretch of a
+    shared machine's time as the services it is compared with, not only the run's start.
+    """
+    study = plan.study
+    frame = ceiling.measure(
+        plan.model_dir,
+        {name: paths.PAYLOADS / f"{name}.txt" for name in plan.payloads},
+        providers=ceiling_providers(plan.services),
+        iterations=math.ceil(study.ceiling_iterations / plan.repeats),
+        warmup=study.ceiling_warmup,
+        threads=plan.pinning.threads,
+        cpus=plan.pinning.server_cpus,
+    )
+    frame.insert(0, "repeat", repeat)
+    target = run_dir / "ceiling.csv"
+    frame.to_csv(target, mode="a", header=not target.exists(), index=False)
+    return frame
+
+
+def fresh_process_phase(plan: Plan, service: Service, writer: RunWriter) -> None:
+    """Soak, then the open-loop search, on a fresh warmed-up process of `service`."""
+    study = plan.study
+    if study.soak_s <= 0 and not study.openloop:
+        return
+    with start_service(plan, service, writer) as proc:
+        warm_up(plan, proc)
+        if study.soak_s > 0:
+            soak(plan, proc, writer)
+        if study.openloop:
+            openloop_search(plan, proc, writer)
+
+
+def service_size_mb(service: Service) -> float:
+    """Size on disk of what a service needs besides the model: binary, code, packages."""
+    values = registry.command_values(service)
+    targets = [paths.ROOT / registry.render(p, values) for p in service.size_paths]
+    site = registry.site_packages()
+    targets += [site / package for package in service.size_packages]
+    return resources.dir_size_mb([t for t in targets if t.exists()])
+
+
+def service_rows(plan: Plan, run_dir: Path) -> list[dict[str, Any]]:
+    """services.csv: each service's registry facts, cold start and size."""
+    coldstarts = pd.read_csv(run_dir / "coldstarts.csv")
+    rows = []
+    for service in plan.services:
+        binary = service.binary_path()
+        mine = coldstarts.loc[coldstarts["service"] == service.name, "cold_start_s"]
+        rows.append(
+            {
+                **service.facts(),
+                "cold_start_s": float(mine.median()),
+                "size_mb": service_size_mb(service),
+                "binary": str(binary.relative_to(paths.ROOT)) if binary else "",
+            }
+        )
+    return rows
+
+
+def model_record(study: Study, model_dir: Path) -> dict[str, Any]:
+    """Which model was served: id, directory, and what the export wrote about it."""
+    record: dict[str, Any] = {"id": study.model_id, "dir": str(model_dir)}
+    for name in ("export.json", "parity.json"):
+        path = model_dir / name
+        if path.is_file():
+            document = json.loads(path.read_text())
+            if name == "parity.json" and isinstance(document, dict):
+                document = {k: v for k, v in document.items() if not isinstance(v, list)}
+            record[name.removesuffix(".json")] = document
+    return record
+
+
+def run_load_test(study: Study, run_dir: Path, model_dir: Path | None = None) -> Path:
+    """Everything the load-test notebook does, in order; returns the run directory."""
+    plan = Plan.from_study(study, model_dir)
+    writer = RunWriter(run_dir)
+    metadata.update(
+        run_dir,
+        pinning=plan.pinning.as_dict(),
+        model=model_record(study, plan.model_dir),
+        **metadata.collect(study.as_dict()),
+    )
+    say(f"building {len(plan.services)} service(s)")
+    metadata.update(run_dir, build_s=build_services(plan))
+
+    sentences = reference_sentences()
+    expected = expected_predictions(plan.model_dir, sentences)
+    with confined_to(plan.pinning.orchestrator_cpus()):
+        for repeat, order in enumerate(plan.orders()):
+            say(f"repeat {repeat + 1}/{plan.repeats}: in-process ceiling (no HTTP)")
+            run_ceiling(plan, run_dir, repeat)
+            say(f"repeat {repeat + 1}/{plan.repeats}: {' -> '.join(s.name for s in order)}")
+            for position, service in enumerate(order):
+                run_service_repeat(plan, service, repeat, position, writer, sentences, expected)
+
+        fresh = plan.fresh_process_order()
+        say(f"soak and open-loop search: {' -> '.join(s.name for s in fresh)}")
+        for service in fresh:
+            fresh_process_phase(plan, service, writer)
+
+    pd.DataFrame(service_rows(plan, run_dir)).to_csv(run_dir / "services.csv", index=False)
+    writer.combine_requests()
+    say(f"load test written to {run_dir}")
+    return run_dir

@@ -1,0 +1,155 @@
+"""The measuring plan: which services, payloads and points, in which order, on which CPUs.
+
+Built once from the validated `Study`; every measuring phase reads it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from servebench import paths, registry
+from servebench.config import Study
+from servebench.registry import Service
+
+
+@dataclass(frozen=True)
+class Pinning:
+    """CPU sets (taskset lists, or None when not pinned) and the per-service budget."""
+
+    server_cpus: str | None
+    loadgen_cpus: str | None
+    threads: int
+    workers: int
+
+    @classmethod
+    def from_study(cls, study: Study) -> Pinning:
+        pinned = bool(study.server_cpu_list)
+        return cls(
+            server_cpus=study.server_cpus if pinned else None,
+            loadgen_cpus=study.loadgen_cpus if pinned else None,
+            threads=study.threads,
+            workers=study.workers,
+        )
+
+    def orchestrator_cpus(self) -> list[int] | None:
+        """Where the pipeline itself runs during measurements: with the load generator."""
+        from servebench.config import cpu_list
+
+        return cpu_list(self.loadgen_cpus) if self.loadgen_cpus else None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "server_cpus": self.server_cpus,
+            "loadgen_cpus": self.loadgen_cpus,
+            "orchestrator_cpus": self.loadgen_cpus,
+            "threads": self.threads,
+            "workers": self.workers,
+            "pinned": self.server_cpus is not None,
+        }
+
+
+def load_payloads(names: Iterable[str], folder: Path = paths.PAYLOADS) -> dict[str, str]:
+    texts = {}
+    for name in names:
+        path = folder / f"{name}.txt"
+        if not path.is_file():
+            known = ", ".join(sorted(p.stem for p in folder.glob("*.txt")))
+            raise FileNotFoundError(f"payload {name!r} not found at {path}; known: {known}")
+        texts[name] = path.read_text().strip()
+    return texts
+
+
+def request_body(text: str) -> bytes:
+    return json.dumps({"inputs": text}).encode()
+
+
+@dataclass(frozen=True)
+class Plan:
+    study: Study
+    services: list[Service]
+    model_dir: Path
+    payloads: dict[str, str]
+    concurrency_levels: list[int]
+    pinning: Pinning
+
+    @classmethod
+    def from_study(cls, study: Study, model_dir: Path | None = None) -> Plan:
+        names = list(dict.fromkeys([study.payload, *study.payloads]))
+        return cls(
+            study=study,
+            services=registry.select(study.services),
+            model_dir=model_dir or study.model_dir,
+            payloads=load_payloads(names),
+            concurrency_levels=sorted({*study.concurrency_levels, study.concurrency}),
+            pinning=Pinning.from_study(study),
+        )
+
+    @property
+    def seed_payload(self) -> str:
+        return self.study.payload
+
+    @property
+    def seed_concurrency(self) -> int:
+        return self.study.concurrency
+
+    @property
+    def repeats(self) -> int:
+        return self.study.repeats
+
+    def seed_body(self) -> bytes:
+        return request_body(self.payloads[self.seed_payload])
+
+    def orders(self) -> list[list[Service]]:
+        """The service order of each repeat: one seeded shuffle, rotated from repeat to repeat.
+
+        Independent shuffles can put a service in the same slot every time (this project's
+        seed once put `python` last in all three repeats), and on a machine whose speed drifts
+        over a run that slot is a bias. Rotating spreads every service over the positions
+        (all of them once repeats >= services) while the shuffle keeps the base order unplanned.
+        """
+        base = self._shuffled()
+        shifts = [(repeat * len(base)) // self.repeats for repeat in range(self.repeats)]
+        return [base[shift:] + base[:shift] for shift in shifts]
+
+    def fresh_process_order(self) -> list[Service]:
+        """The order of the soak and open-loop phase: the base order reversed."""
+        return self._shuffled()[::-1]
+
+    def _shuffled(self) -> list[Service]:
+        base = list(self.services)
+        random.Random(self.study.shuffle_seed).shuffle(base)
+        return base
+
+    def points(self) -> list[tuple[str, int]]:
+        """(payload, concurrency) pairs: every payload at every level."""
+        return [(p, c) for p in self.payloads for c in self.concurrency_levels]
+
+    def hey_requests(self, payload: str, concurrency: int, latency_c1_s: float) -> int:
+        """hey -n for every point: the seed's n at the seed payload, else sized to the service.
+
+        A point is a request count, never a time limit: with hey -z, requests still in flight
+        at the deadline are dropped, and a server that shares its core among them (thread pool,
+        processor sharing) loses all their partial work, so long payloads at high concurrency
+        would look slower than they are. The count aims at sweep_duration_s of work at the
+        service's own concurrency-1 latency, with at least sweep_min_rounds requests per hey
+        worker, rounded up to a multiple of the concurrency (hey sends n // c * c).
+        """
+        if payload == self.seed_payload:
+            return self.study.n_requests
+        return sweep_requests(
+            concurrency, latency_c1_s, self.study.sweep_duration_s, self.study.sweep_min_rounds
+        )
+
+
+def sweep_requests(
+    concurrency: int, latency_c1_s: float, duration_s: float, min_rounds: int
+) -> int:
+    by_time = math.ceil(duration_s / latency_c1_s) if latency_c1_s > 0 else 1
+    wanted = max(by_time, min_rounds * concurrency, concurrency)
+    return math.ceil(wanted / concurrency) * concurrency

@@ -1,0 +1,86 @@
+"""Figures: ONE registry of the report's figures, and :func:`make_figures` to draw them all.
+
+:data:`FIGURES` maps a figure's name (its PNG's stem) to the function that draws it from a
+loaded run and a one-line caption saying what to read in it; the report notebook and the
+README show them in this order. Adding a figure is one function and one entry here.
+Colours, labels and the order of services come from the run's services.csv, so a new
+service needs no change here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from matplotlib.figure import Figure
+
+from servebench.plots import cost, latency, style, throughput
+from servebench.rundir.reader import Run, load_run
+
+
+@dataclass(frozen=True)
+class FigureSpec:
+    draw: Callable[[Run], Figure | None]
+    caption: str
+
+
+# In the order a reader meets them (the README shows them in this order).
+FIGURES: dict[str, FigureSpec] = {
+    "rps_bars": FigureSpec(
+        throughput.draw_rps_bars,
+        "Requests/sec at the seed point against each service's in-process ceiling (black "
+        "tick): the gap is what serving over HTTP costs.",
+    ),
+    "histograms": FigureSpec(
+        latency.draw_histograms,
+        "hey's own histogram per service: where the bulk of answers sits, and how long the "
+        "tail is, at the seed point.",
+    ),
+    "latency_cdf": FigureSpec(
+        latency.draw_latency_cdf,
+        "Latency distribution, tail stretched: a service whose line rises at the right has "
+        "a heavy p99/p99.9 even if its median is good.",
+    ),
+    "throughput_latency": FigureSpec(
+        latency.draw_throughput_latency,
+        "Throughput against latency over concurrency: where a line turns vertical is the "
+        "service's capacity; more load only queues.",
+    ),
+    "decomposition": FigureSpec(
+        cost.draw_decomposition,
+        "One request at concurrency 1 split into network/HTTP, handler, tokenization and "
+        "inference: which part differs between services.",
+    ),
+    "payloads": FigureSpec(
+        throughput.draw_payloads,
+        "Requests/sec and p99 per payload: as inputs grow, inference dominates and the "
+        "services converge.",
+    ),
+    "openloop": FigureSpec(
+        throughput.draw_openloop,
+        "Open loop: p99 against offered rate; the last filled marker under the red bound is "
+        "the service's latency-bounded throughput.",
+    ),
+    "resources": FigureSpec(
+        cost.draw_resources,
+        "What each service costs: server CPU per request, peak memory, cold start and size "
+        "on disk.",
+    ),
+}
+
+
+def draw(run: Run | str | Path, name: str) -> Figure | None:
+    """One figure by name (``None`` when an optional input is missing; see ``run.notes``)."""
+    return FIGURES[name].draw(load_run(run))
+
+
+def make_figures(run: Run | str | Path, out_dirs: style.OutDirs) -> dict[str, Path | None]:
+    """Every figure as ``<name>.png`` into every directory of ``out_dirs``; ``None`` for
+    skipped ones (the reason is in ``run.notes``)."""
+    run = load_run(run)
+    made: dict[str, Path | None] = {}
+    for name, spec in FIGURES.items():
+        fig = spec.draw(run)
+        made[name] = None if fig is None else style.save(fig, out_dirs, name)
+    return made

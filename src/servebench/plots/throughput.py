@@ -1,0 +1,142 @@
+"""Throughput figures: requests/sec against the ceiling, per payload, and the open loop.
+
+Each ``draw_*`` takes a loaded run and returns one matplotlib figure (``None`` when the
+optional file it needs is missing; a note in ``run.notes`` says so).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter
+
+from servebench.analysis import stats, tables
+from servebench.plots import style
+from servebench.rundir.reader import Run
+
+#: How each in-process ceiling's line is dashed (ceiling.csv ``impl``).
+CEILING_LINES = {"python": "--", "rust": ":"}
+
+
+def draw_rps_bars(run: Run) -> Figure:
+    """Requests/sec per service (median of repeats, min-max whiskers) with the ceilings.
+
+    Black ticks over each bar: that service's ceiling; dashed lines: the python and rust
+    in-process ceilings (1e6 / median total_us x server CPUs).
+    """
+    summary = tables.build_summary(run, write=False)
+    colors = style.colors(run)
+    fig, axes = style.new_figure(
+        run,
+        f"Requests/sec, {style.seed_point(run)} (bar: median; whiskers: min–max of "
+        f"{int(summary['repeats'].max())} repeats)",
+        size=(10, 5.5),
+    )
+    ax = axes[0, 0]
+    x = np.arange(len(summary))
+    rps = summary["rps"].to_numpy(float)
+    err = np.vstack([rps - summary["rps_min"], summary["rps_max"] - rps])
+    bar_colors = [colors[s] for s in summary["service"]]
+    ax.bar(x, rps, yerr=err, capsize=5, color=bar_colors, edgecolor="black", linewidth=0.5)
+    for xi, r in zip(x, summary.itertuples(index=False), strict=True):
+        text = f"{r.rps:.1f}"
+        if not pd.isna(r.efficiency):
+            text += f"\n{r.efficiency:.0%} of ceiling"
+        if r.unstable:
+            text += "\nUNSTABLE"
+        ax.text(xi, r.rps_max * 1.01, text, ha="center", va="bottom", fontsize=8)
+        if not pd.isna(r.ceiling_rps):
+            ax.hlines(r.ceiling_rps, xi - 0.4, xi + 0.4, colors="black", linewidth=2)
+    ce = tables.ceilings(run)
+    ce = ce[ce["payload"] == run.seed_payload]
+    for c in ce.itertuples(index=False):
+        ax.axhline(
+            c.ceiling_rps,
+            linestyle=CEILING_LINES.get(c.impl, "-."),
+            color="grey",
+            label=f"{c.impl} in-process ceiling: {c.ceiling_rps:.0f} rps "
+            f"({c.total_us / 1e3:.1f} ms × {c.server_cores} CPU)",
+        )
+    if ce.empty:
+        run.note("ceiling.csv missing: requests/sec bars drawn without the ceiling")
+    ax.set_xticks(x, summary["label"], rotation=15)
+    ax.set_ylabel("requests/sec (hey, closed loop)")
+    top = np.nanmax([np.nanmax(summary["rps_max"]), *(ce["ceiling_rps"].tolist() or [0])])
+    ax.set_ylim(0, top * 1.25)
+    if not ce.empty:
+        ax.legend(fontsize=8, loc="upper left")
+    return fig
+
+
+def draw_payloads(run: Run) -> Figure:
+    """Requests/sec and p99 per payload at the seed concurrency (medians, min–max whiskers)."""
+    pc = tables.per_config(run)
+    pc = pc[pc["concurrency"] == run.seed_concurrency]
+    payloads = run.payloads_in_order(pc["payload"])
+    services = run.services_in_order(pc["service"])
+    colors = style.colors(run)
+    fig, axes = style.new_figure(
+        run, f"Per payload at c={run.seed_concurrency}", ncols=2, size=(13, 5)
+    )
+    width = 0.8 / max(1, len(services))
+    x = np.arange(len(payloads))
+    for i, s in enumerate(services):
+        g = pc[pc["service"] == s].set_index("payload").reindex(payloads)
+        pos = x - 0.4 + width * (i + 0.5)
+        style.bars_with_range(axes[0, 0], pos, g, "rps", width, colors[s], run.label(s))
+        style.bars_with_range(axes[0, 1], pos, g, "p99_s", width, colors[s])
+    for ax, name in ((axes[0, 0], "requests/sec"), (axes[0, 1], "p99 latency (ms)")):
+        ax.set_xticks(x, payloads)
+        ax.set_xlabel("payload")
+        ax.set_ylabel(name)
+        ax.grid(True, axis="y", alpha=0.3)
+    axes[0, 1].yaxis.set_major_formatter(FuncFormatter(style.ms))
+    axes[0, 0].legend(fontsize=8)
+    return fig
+
+
+def draw_openloop(run: Run) -> Figure | None:
+    """Open-loop (vegeta) p99 against offered rate, with the latency bound.
+
+    Filled markers: the attack met the bound; hollow: it did not. Right panel: achieved
+    throughput against offered rate (the diagonal is 'keeps up').
+    """
+    payload = tables.openloop_payload(run)
+    if payload is None or run.openloop is None:
+        run.note("openloop.csv missing: open-loop figure skipped")
+        return None
+    ol = run.openloop[run.openloop["payload"] == payload]
+    colors = style.colors(run)
+    fig, axes = style.new_figure(
+        run, f"Open-loop (fixed arrival rate) latency, payload {payload!r}", ncols=2, size=(12, 5)
+    )
+    ax, ax_t = axes[0]
+    for s in run.services_in_order(ol["service"]):
+        g = ol[ol["service"] == s].sort_values("rate")
+        ok = stats.as_bool(g["meets_bound"]).to_numpy()
+        ax.plot(g["rate"], g["p99_s"], "-", color=colors[s], label=run.label(s))
+        ax.plot(g["rate"][ok], g["p99_s"][ok], "o", color=colors[s])
+        ax.plot(g["rate"][~ok], g["p99_s"][~ok], "o", mfc="none", color=colors[s])
+        ax_t.plot(g["rate"], g["throughput"], "o-", color=colors[s], label=run.label(s))
+    bound = run.latency_bound_s
+    if not math.isnan(bound):
+        ax.axhline(bound, color="red", linestyle="--", label=f"p99 bound {bound * 1e3:g} ms")
+    else:
+        run.note("no latency bound in metadata parameters: open-loop bound line not drawn")
+    ax.set_yscale("log")
+    style.log_ms(ax.yaxis)
+    ax.set_xlabel("offered rate (requests/s)")
+    ax.set_ylabel("p99 latency (ms, log scale)")
+    ax.set_title("p99 vs offered rate (filled: meets bound)", fontsize=9)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    lim = float(ol["rate"].max()) * 1.05
+    ax_t.plot([0, lim], [0, lim], color="grey", linestyle=":", label="offered = achieved")
+    ax_t.set_xlabel("offered rate (requests/s)")
+    ax_t.set_ylabel("achieved throughput (answers/s)")
+    ax_t.set_title("throughput vs offered rate", fontsize=9)
+    ax_t.grid(True, alpha=0.3)
+    return fig

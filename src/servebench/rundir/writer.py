@@ -1,0 +1,58 @@
+"""Writing a run directory while it is measured (layout: docs/DATA.md).
+
+Rows are appended as they are measured, so a run that fails half-way keeps what it had.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from servebench.measure.hey import HeyRun, render_summary
+
+
+class RunWriter:
+    """Appends tidy rows and raw records to one run directory."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.run_dir = run_dir
+        for folder in ("raw", "hey", "logs"):
+            (run_dir / folder).mkdir(parents=True, exist_ok=True)
+
+    @property
+    def log_dir(self) -> Path:
+        return self.run_dir / "logs"
+
+    def append(self, name: str, rows: list[dict[str, Any]]) -> None:
+        if not rows:
+            return
+        path = self.run_dir / name
+        new = not path.exists()
+        with path.open("a", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+            if new:
+                writer.writeheader()
+            writer.writerows(rows)
+
+    def hey_run(self, key: dict[str, Any], run: HeyRun) -> None:
+        """One hey run's per-request records (raw/) and its summary in hey's layout (hey/)."""
+        stem = f"{key['service']}__{key['payload']}__c{key['concurrency']}__r{key['repeat']}"
+        records = run.records.copy()
+        for column, value in reversed(list(key.items())):
+            records.insert(0, column, value)
+        records.to_csv(self.run_dir / "raw" / f"{stem}.csv", index=False)
+        (self.run_dir / "hey" / f"{stem}.txt").write_text(render_summary(run))
+
+    def combine_requests(self) -> Path:
+        """raw/*.csv -> requests.csv.gz, once every hey run is in."""
+        parts = sorted((self.run_dir / "raw").glob("*.csv"))
+        if not parts:
+            raise RuntimeError(f"no hey records under {self.run_dir / 'raw'}")
+        target = self.run_dir / "requests.csv.gz"
+        pd.concat([pd.read_csv(p) for p in parts], ignore_index=True).to_csv(
+            target, index=False, compression="gzip"
+        )
+        return target

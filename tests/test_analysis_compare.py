@@ -1,0 +1,53 @@
+"""servebench.compare: two synthetic runs, and a published summary-only directory."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from rundata import PROJECT_SERVICES as SERVICES
+from rundata import make_run_dir
+
+from servebench import compare, paths
+from servebench.analysis import tables
+
+pytestmark = pytest.mark.unit
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("runs")
+    return make_run_dir(root, n=120, services=SERVICES, concurrencies=[1, 50])
+
+
+def test_compare_runs(run_dir: Path, tmp_path: Path) -> None:
+    other = make_run_dir(
+        tmp_path, n=120, seed=99, services=SERVICES[:3], payloads=["seed"], concurrencies=[1, 50]
+    )
+    table = compare.compare_runs(run_dir, other)
+    assert list(table["service"]) == SERVICES
+    a = tables.build_summary(run_dir, write=False).set_index("service")
+    b = tables.build_summary(other, write=False).set_index("service")
+    row = table.set_index("service").loc["python"]
+    assert row["rps_change_pct"] == pytest.approx(
+        (b.loc["python", "rps"] - a.loc["python", "rps"]) / a.loc["python", "rps"] * 100
+    )
+    assert np.isnan(table.set_index("service").loc["rust-native-release", "rps_b"])
+    assert compare.fig_compare(table, tmp_path / "cmp").is_file()
+    meta = compare.compare_metadata(run_dir, other)
+    assert "parameters.payloads" in set(meta["key"])
+    assert compare.main([str(run_dir), str(other), "--out", str(tmp_path / "cli")]) == 0
+    assert (tmp_path / "cli" / "compare.csv").is_file()
+
+
+def test_compare_with_published_reference_data(run_dir: Path, tmp_path: Path) -> None:
+    """data/reference/ keeps summary.csv but no raw rows; its services.csv predates the
+    facts columns, so order and colours come from the registry."""
+    reference = tmp_path / "reference"
+    shutil.copytree(paths.DATA / "reference", reference, ignore=shutil.ignore_patterns("repl*"))
+    table = compare.compare_runs(reference, run_dir)
+    assert list(table["service"]) == SERVICES
+    assert table["rps_a"].notna().all() and table["rps_b"].notna().all()
+    assert set(table.attrs["colors"]) >= set(SERVICES)

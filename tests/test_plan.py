@@ -1,0 +1,91 @@
+"""Pure parts of the pipeline and the plan: run-directory moves, notebook parameters,
+sweep sizing and the service orders."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from servebench import pipeline
+
+pytestmark = pytest.mark.unit
+
+
+def test_latest_is_swapped_atomically(tmp_path: Path) -> None:
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    pipeline.update_latest(tmp_path / "a")
+    pipeline.update_latest(tmp_path / "b")
+    assert (tmp_path / "latest").resolve() == (tmp_path / "b").resolve()
+
+
+def test_publish_figures_replaces_older_copies(tmp_path: Path) -> None:
+    run_dir, target = tmp_path / "run", tmp_path / "figures"
+    (run_dir / "figures").mkdir(parents=True)
+    target.mkdir()
+    (run_dir / "figures" / "rps_bars.png").write_bytes(b"new")
+    (run_dir / "figures" / "notes.txt").write_text("not a figure")
+    (target / "rps_bars.png").write_bytes(b"old")
+    copied = pipeline.publish_figures(run_dir, target)
+    assert copied == [target / "rps_bars.png"]
+    assert (target / "rps_bars.png").read_bytes() == b"new"
+    assert not (target / "notes.txt").exists()
+
+
+def test_notebooks_get_only_the_run_and_its_config() -> None:
+    assert pipeline.notebook_parameters("03_report.ipynb", Path("/r")) == {"run_dir": "/r"}
+    for name in ("01_export_model.ipynb", "02_load_test.ipynb"):
+        parameters = pipeline.notebook_parameters(name, Path("/r"))
+        assert parameters == {"config": "/r/config.yaml", "run_dir": "/r"}
+
+
+def test_sweep_points_are_request_counts_sized_to_the_service() -> None:
+    from servebench.measure.plan import sweep_requests
+
+    # long payload (~125 ms) at c=50: 3 rounds of 50, not a time limit that drops work
+    assert sweep_requests(50, 0.125, 4.0, 3) == 150
+    # short payload (~3 ms) at c=4: ~4 s of work, rounded up to a multiple of 4
+    assert sweep_requests(4, 0.003, 4.0, 3) == 1336
+    assert sweep_requests(16, 0.125, 4.0, 1) == 32
+    assert sweep_requests(50, 0.0, 4.0, 0) == 50
+
+
+def test_service_orders_rotate_every_service_through_the_positions(tmp_path: Path) -> None:
+    from servebench import config
+    from servebench.measure.plan import Plan
+
+    def names(order: list) -> list[str]:
+        return [s.name for s in order]
+
+    def plan(repeats: int) -> Plan:
+        return Plan.from_study(config.load_study("default", [f"repeats={repeats}"]), tmp_path)
+
+    services = sorted(names(plan(1).services))
+    assert len(services) == 5
+    for repeats in (2, 3, 5, 7):
+        orders = [names(order) for order in plan(repeats).orders()]
+        assert len(orders) == repeats
+        assert all(sorted(order) == services for order in orders)
+        for service in services:
+            positions = [order.index(service) for order in orders]
+            # never the same slot twice while slots remain; every slot once repeats >= 5
+            assert len(set(positions)) == min(repeats, 5), (service, positions)
+        assert names(plan(repeats).fresh_process_order()) == orders[0][::-1]
+    assert [names(o) for o in plan(3).orders()] == [names(o) for o in plan(3).orders()]
+    other_seed = config.load_study("default", ["shuffle_seed=1"])
+    assert names(Plan.from_study(other_seed, tmp_path).orders()[0]) != names(plan(1).orders()[0])
+
+
+def test_the_measuring_process_does_not_import_torch_or_optimum() -> None:
+    import subprocess
+    import sys
+
+    script = (
+        "import sys; import servebench.measure.loadtest, servebench.pipeline, "
+        "servebench.measure.verify;"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'optimum'}))"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
