@@ -29,7 +29,7 @@ build: setup
 	@$(PY) -m servebench.cli build
 
 model: setup
-	@$(PY) -m servebench.cli export --model-id $(MODEL)
+	@$(PY) -m servebench.cli export --model-id $(MODEL) $(if $(VARIANTS),--variants $(VARIANTS))
 
 report: setup
 	@$(PY) -m servebench.pipeline --config $(CONFIG) $(foreach s,$(SET),--set $(s))

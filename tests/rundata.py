@@ -2,12 +2,14 @@
 
 Used by the report tests and to try the report notebook without a real benchmark:
 
-    .venv/bin/python tests/rundata.py /tmp/fake-run [REGISTRY.yaml]
+    .venv/bin/python tests/rundata.py /tmp/fake-run [REGISTRY.yaml|-] [fp32,int8]
 
 The services and their facts come from the service registry (the default one, or
 ``SERVEBENCH_REGISTRY``, or the file given), so a new service shows up here without an
-edit. The numbers are made up (a simple closed-loop queueing model with noise); they only
-have to look like real runs, not to be realistic.
+edit. Every service is measured with every model variant (``variants``, fp32 by default);
+a quantized variant's inference is faster (``rundata_files.INFERENCE_SPEEDUP``). The
+numbers are made up (a simple closed-loop queueing model with noise); they only have to look
+like real runs, not to be realistic.
 """
 
 from __future__ import annotations
@@ -21,12 +23,20 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from rundata_files import (
+    PAYLOAD_FACTOR,
+    WRITERS,
+    Shape,
+    coldstarts_csv,
+    variant_share,
+    variants_csv,
+)
 
 from servebench import paths, registry
 
-PAYLOAD_FACTOR = {"seed": 1.0, "short": 0.7, "medium": 1.6, "long": 4.0}
 REQUEST_COLUMNS = [
     "service",
+    "variant",
     "payload",
     "concurrency",
     "repeat",
@@ -39,7 +49,14 @@ REQUEST_COLUMNS = [
     "status_code",
     "offset_s",
 ]
-OPTIONAL = ("services", "parity", "stages", "ceiling", "openloop", "soak", "hey")
+OPTIONAL = (
+    "services", "parity", "stages", "ceiling", "openloop", "soak", "hey", "coldstarts", "variants",
+)  # fmt: skip
+#: The measured files that carry a variant column (what a run before variants lacked).
+VARIANT_FILES = (
+    "loadtests.csv", "requests.csv.gz", "stages.csv", "parity.csv", "coldstarts.csv",
+    "openloop.csv", "soak.csv", "ceiling.csv",
+)  # fmt: skip
 DATA_MD = Path(__file__).resolve().parents[1] / "docs" / "DATA.md"
 
 
@@ -66,9 +83,11 @@ def service_facts(registry_file: Path | None = None) -> dict[str, dict[str, Any]
 PROJECT_SERVICES = list(service_facts(paths.SERVICE / "registry.yaml"))
 
 
-def work_s(facts: dict[str, Any] | None) -> float:
-    """Made-up seconds of work per request at the seed payload: later services are faster."""
-    return 0.020 * 0.9 ** int(facts["order"]) if facts else 0.015
+def work_s(facts: dict[str, Any] | None, variant: str = "fp32") -> float:
+    """Made-up seconds of work per request at the seed payload: later services are faster,
+    and a quantized variant's inference share shrinks by its speed-up."""
+    base = 0.020 * 0.9 ** int(facts["order"]) if facts else 0.015
+    return base * variant_share(variant)
 
 
 def make_run_dir(
@@ -79,6 +98,7 @@ def make_run_dir(
     payloads: Sequence[str] = ("seed", "short", "medium", "long"),
     concurrencies: Sequence[int] = (1, 8, 50),
     repeats: int = 3,
+    variants: Sequence[str] = ("fp32",),
     n: int = 200,
     seed: int = 7,
     optional: Sequence[str] = OPTIONAL,
@@ -89,13 +109,15 @@ def make_run_dir(
 
     ``services`` defaults to every service of the registry (``registry_file``, else the
     default one); a name the registry lacks gets made-up numbers and no facts.
-    ``optional`` names the optional files to write (all by default). ``unstable_service``
-    gets one slow repeat at the seed configuration (spread > 10 %); ``error_run``
-    (service, payload, concurrency, repeat) gets a few 500 answers and one lost request.
+    Every service serves every one of ``variants``. ``optional`` names the optional files
+    to write (all by default). ``unstable_service`` gets one slow fp32 repeat at the seed
+    configuration (spread > 10 %); ``error_run`` (service, payload, concurrency, repeat)
+    gets a few 500 answers and one lost request (fp32).
     """
     known = service_facts(registry_file)
     services = list(known) if services is None else list(services)
-    work = {s: work_s(known.get(s)) for s in services}
+    units = [(s, v) for s in services for v in variants]
+    work = {(s, v): work_s(known.get(s), v) for s, v in units}
     rng = np.random.default_rng(seed)
     run_id = "20260101-120000-minilm-sentiment-test"
     run = Path(root) / run_id
@@ -121,6 +143,7 @@ def make_run_dir(
             "workers": 1,
             "openloop": True,
             "openloop_bound_ms": 100,
+            "variants": list(variants),
         },
         "machine": {
             "cpu_model": "Synthetic CPU @ 2.0GHz",
@@ -162,16 +185,17 @@ def make_run_dir(
     requests: list[pd.DataFrame] = []
     loadtests: list[dict] = []
     combos = [
-        (s, p, c, r)
-        for s in services
+        (s, v, p, c, r)
+        for s, v in units
         for p in payloads
         for c in concurrencies
         for r in range(repeats)
     ]
     order = rng.permutation(len(combos))
-    for k, (service, payload, c, r) in enumerate(combos):
-        t = work[service] * PAYLOAD_FACTOR.get(payload, 1.0) * (1 + rng.normal(0, 0.02))
-        if service == unstable_service and payload == "seed" and c == max(concurrencies) and r == 0:
+    slow = (unstable_service, "fp32", "seed", max(concurrencies), 0)
+    for k, (service, variant, payload, c, r) in enumerate(combos):
+        t = work[service, variant] * PAYLOAD_FACTOR.get(payload, 1.0) * (1 + rng.normal(0, 0.02))
+        if (service, variant, payload, c, r) == slow:
             t *= 1.3
         lat = c * t * rng.lognormal(0, 0.12, n) if c > 1 else t * rng.lognormal(0, 0.05, n)
         lat[: min(c, n)] = t * rng.uniform(0.8, 1.2, min(c, n)) * np.arange(1, min(c, n) + 1)
@@ -179,7 +203,7 @@ def make_run_dir(
         offsets = np.sort(rng.uniform(0, max(total - lat.max(), 1e-3), n))
         status = np.full(n, 200)
         rows = n
-        if error_run == (service, payload, c, r):
+        if error_run == (service, payload, c, r) and variant == "fp32":
             status[5:8] = 500
             rows = n - 1  # one request lost at the connection level: not in hey's CSV
         write = rng.uniform(5e-6, 2e-5, n)
@@ -187,6 +211,7 @@ def make_run_dir(
         df = pd.DataFrame(
             {
                 "service": service,
+                "variant": variant,
                 "payload": payload,
                 "concurrency": c,
                 "repeat": r,
@@ -206,6 +231,7 @@ def make_run_dir(
         loadtests.append(
             {
                 "service": service,
+                "variant": variant,
                 "payload": payload,
                 "concurrency": c,
                 "repeat": r,
@@ -227,130 +253,45 @@ def make_run_dir(
     pd.concat(requests).to_csv(run / "requests.csv.gz", index=False)
     pd.DataFrame(loadtests).to_csv(run / "loadtests.csv", index=False)
 
-    if "services" in optional:
-        pd.DataFrame(
-            [
-                {
-                    **known.get(s, {"service": s, "label": s}),
-                    "cold_start_s": float(rng.uniform(0.5, 4.0)),
-                    "size_mb": float(rng.uniform(5, 900)),
-                    "binary": f"service/{s}",
-                }
-                for s in services
-            ]
-        ).to_csv(run / "services.csv", index=False)
-
-    if "parity" in optional:
-        pd.DataFrame(
-            [
-                {
-                    "service": s,
-                    "sentence_id": i,
-                    "kind": kind,
-                    "label": "POSITIVE",
-                    "score": 0.99,
-                    "expected_label": "POSITIVE",
-                    "expected_score": 0.99,
-                    "abs_diff": 1e-7,
-                    "ok": True,
-                }
-                for s in services
-                for i, kind in enumerate(("short", "long", "truncated"))
-            ]
-        ).to_csv(run / "parity.csv", index=False)
-
-    if "stages" in optional:
-        rows_st = []
-        for s in services:
-            for p in payloads:
-                us = work[s] * PAYLOAD_FACTOR.get(p, 1.0) * 1e6
-                for r in range(repeats):
-                    for _ in range(30):
-                        tok = 0.15 * us * rng.lognormal(0, 0.1)
-                        inf = 0.75 * us * rng.lognormal(0, 0.1)
-                        handler = tok + inf + 0.1 * us * rng.lognormal(0, 0.1)
-                        rows_st.append(
-                            {
-                                "service": s,
-                                "payload": p,
-                                "repeat": r,
-                                "client_us": handler + rng.uniform(300, 900),
-                                "tokenization_us": tok,
-                                "inference_us": inf,
-                                "handler_us": handler,
-                            }
-                        )
-        pd.DataFrame(rows_st).to_csv(run / "stages.csv", index=False)
-
-    if "ceiling" in optional:
-        rows_c = []
-        for i, impl in enumerate(registry.INFERENCE_KINDS):
-            w = 0.017 / 2**i
-            for p in payloads:
-                for it in range(100):
-                    tok = 0.15 * w * PAYLOAD_FACTOR.get(p, 1.0) * 1e6 * rng.lognormal(0, 0.05)
-                    inf = 0.8 * w * PAYLOAD_FACTOR.get(p, 1.0) * 1e6 * rng.lognormal(0, 0.05)
-                    rows_c.append(
-                        {
-                            "repeat": it % 2,
-                            "impl": impl,
-                            "payload": p,
-                            "iteration": it,
-                            "tokenization_us": tok,
-                            "inference_us": inf,
-                            "total_us": tok + inf,
-                        }
-                    )
-        pd.DataFrame(rows_c).to_csv(run / "ceiling.csv", index=False)
-
-    if "openloop" in optional:
-        rows_o = []
-        for s in services:
-            cap = 1 / work[s]
-            for rate in (10, 20, 30, 40, 50, 60, 80, 100, 120):
-                load = rate / cap
-                p50 = work[s] / max(1 - min(load, 0.98), 0.02)
-                p99 = p50 * (3 if load < 1 else 30)
-                rows_o.append(
-                    {
-                        "service": s,
-                        "payload": "seed",
-                        "rate": rate,
-                        "duration_s": 30,
-                        "requests": rate * 30,
-                        "success": 1.0 if load < 1.1 else 0.9,
-                        "throughput": min(rate, cap),
-                        "p50_s": p50,
-                        "p90_s": p50 * 2,
-                        "p99_s": p99,
-                        "max_s": p99 * 1.5,
-                        "meets_bound": bool(p99 <= 0.1 and load < 1.1),
-                    }
-                )
-        pd.DataFrame(rows_o).to_csv(run / "openloop.csv", index=False)
-
-    if "soak" in optional:
-        pd.DataFrame(
-            [
-                {
-                    "service": s,
-                    "duration_s": 300,
-                    "concurrency": 8,
-                    "requests": 20000,
-                    "non_2xx": 0,
-                    "rss_warm_mb": 200.0,
-                    "rss_end_mb": 201.0,
-                    "rss_growth": 0.005,
-                }
-                for s in services
-            ]
-        ).to_csv(run / "soak.csv", index=False)
-
+    shape = Shape(units, known, list(payloads), repeats, work)
+    for name, write in WRITERS.items():
+        if name in optional:
+            write(shape, rng).to_csv(run / f"{name}.csv", index=False)
     if "hey" in optional:
         (run / "hey").mkdir(exist_ok=True)
-        for s, p, c, r in combos[:3]:
-            (run / "hey" / f"{s}__{p}__c{c}__r{r}.txt").write_text("Summary:\n  (synthetic)\n")
+        for s, v, p, c, r in combos[:3]:
+            (run / "hey" / f"{s}__{v}__{p}__c{c}__r{r}.txt").write_text("Summary:\n (synthetic)\n")
+    # Last, so that the files above draw the same numbers as before these two existed.
+    if "coldstarts" in optional:
+        coldstarts_csv(shape, rng).to_csv(run / "coldstarts.csv", index=False)
+    if "variants" in optional:
+        variants_csv(shape, rng).to_csv(run / "variants.csv", index=False)
     return run
+
+
+def strip_variants(run: Path) -> Path:
+    """Make ``run`` look recorded before model variants: fp32 rows only, no variant column,
+    no variants.csv."""
+    for name in VARIANT_FILES:
+        path = run / name
+        if path.is_file():
+            df = pd.read_csv(path)
+            df[df["variant"] == "fp32"].drop(columns="variant").to_csv(path, index=False)
+    (run / "variants.csv").unlink(missing_ok=True)
+    meta = json.loads((run / "metadata.json").read_text())
+    meta["parameters"].pop("variants", None)
+    (run / "metadata.json").write_text(json.dumps(meta, indent=2))
+    return run
+
+
+def make_variant_run(root: Path, **overrides: Any) -> Path:
+    """A small run of every service with fp32 and int8, at the seed point and concurrency 1
+    (the seed payload and ``short``); ``overrides`` go to :func:`make_run_dir`."""
+    defaults: dict[str, Any] = {
+        "n": 60, "payloads": ["seed", "short"], "concurrencies": [1, 50],
+        "variants": ("fp32", "int8"),
+    }  # fmt: skip
+    return make_run_dir(root, **{**defaults, **overrides})
 
 
 def make_bare_run(root: Path) -> Path:
@@ -367,7 +308,8 @@ def make_bare_run(root: Path) -> Path:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) not in (2, 3):
-        sys.exit("usage: python tests/rundata.py OUT_DIR [REGISTRY.yaml]")
-    registry_file = Path(sys.argv[2]) if len(sys.argv) == 3 else None
-    print(make_run_dir(Path(sys.argv[1]), registry_file=registry_file))
+    if len(sys.argv) not in (2, 3, 4):
+        sys.exit("usage: python tests/rundata.py OUT_DIR [REGISTRY.yaml|-] [VARIANT,VARIANT]")
+    registry_file = Path(sys.argv[2]) if len(sys.argv) >= 3 and sys.argv[2] != "-" else None
+    variants = tuple(sys.argv[3].split(",")) if len(sys.argv) == 4 else ("fp32",)
+    print(make_run_dir(Path(sys.argv[1]), registry_file=registry_file, variants=variants))

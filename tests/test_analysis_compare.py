@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from rundata import PROJECT_SERVICES as SERVICES
-from rundata import make_run_dir
+from rundata import make_run_dir, make_variant_run
 
 from servebench import compare, paths
 from servebench.analysis import tables
@@ -51,3 +51,19 @@ def test_compare_with_published_reference_data(run_dir: Path, tmp_path: Path) ->
     assert list(table["service"]) == SERVICES
     assert table["rps_a"].notna().all() and table["rps_b"].notna().all()
     assert set(table.attrs["colors"]) >= set(SERVICES)
+
+
+def test_compare_is_keyed_by_service_and_variant(run_dir: Path, tmp_path: Path) -> None:
+    """A run with int8 against one without: the fp32 rows pair up, int8 has no side A."""
+    both = make_variant_run(tmp_path, seed=5, payloads=["seed"])
+    table = compare.compare_runs(run_dir, both)
+    assert list(table.columns[:3]) == ["service", "variant", "label"]
+    assert list(zip(table["service"], table["variant"], strict=True)) == [
+        (s, v) for s in SERVICES for v in ("fp32", "int8")
+    ]
+    rows = table.set_index(["service", "variant"])
+    assert rows["rps_a"].loc[(slice(None), "fp32")].notna().all()
+    assert rows["rps_a"].loc[(slice(None), "int8")].isna().all()
+    b = tables.build_summary(both, write=False).set_index(["service", "variant"])
+    assert rows.loc[("python", "int8"), "rps_b"] == b.loc[("python", "int8"), "rps"]
+    assert compare.fig_compare(table, tmp_path / "cmp").is_file()

@@ -20,9 +20,9 @@ from servebench.process import RUN_TAG, tagged_processes
 pytestmark = pytest.mark.e2e
 
 SUMMARY_COLUMNS = [
-    "service", "n", "errors", "total_s", "slowest_s", "fastest_s", "average_s", "rps",
-    "p50_s", "p90_s", "p99_s", "efficiency", "overhead_ms", "cpu_s_per_req", "peak_rss_mb",
-    "cold_start_s", "size_mb",
+    "service", "variant", "variant_factor", "n", "errors", "total_s", "slowest_s",
+    "fastest_s", "average_s", "rps", "p50_s", "p90_s", "p99_s", "efficiency", "overhead_ms",
+    "cpu_s_per_req", "peak_rss_mb", "cold_start_s", "size_mb",
 ]  # fmt: skip
 
 
@@ -37,6 +37,9 @@ def test_quick_run_produces_report_summary_and_figures(quick_run: Path) -> None:
     summary = pd.read_csv(quick_run / "summary.csv")
     assert [c for c in SUMMARY_COLUMNS if c not in summary.columns] == []
     assert set(summary["service"]) == set(meta["parameters"]["services"])
+    assert set(zip(summary["service"], summary["variant"], strict=True)) == {
+        (s, v) for s in meta["parameters"]["services"] for v in meta["parameters"]["variants"]
+    }
     # The fixture registry's extra service is in every table, with its registry facts.
     assert "python-twin" in set(summary["service"])
     per_config = pd.read_csv(quick_run / "per_config.csv")
@@ -62,8 +65,16 @@ def test_quick_run_keeps_raw_records_and_metadata(quick_run: Path) -> None:
     ceiling = pd.read_csv(quick_run / "ceiling.csv")
     repeats, iterations = meta["parameters"]["repeats"], meta["parameters"]["ceiling_iterations"]
     assert sorted(ceiling["repeat"].unique()) == list(range(repeats))
-    per_repeat = ceiling.groupby(["repeat", "impl", "payload"]).size()
+    per_repeat = ceiling.groupby(["repeat", "variant", "impl", "payload"]).size()
     assert (per_repeat == -(-iterations // repeats)).all()
+    # Every service with every variant, each verified against its own variant's model.
+    variants = meta["parameters"]["variants"]
+    assert set(ceiling["variant"]) == set(variants) == {"fp32", "int8"}
+    pairs = set(zip(parity["service"], parity["variant"], strict=True))
+    assert pairs == {(s, v) for s in meta["parameters"]["services"] for v in variants}
+    faithful = pd.read_csv(quick_run / "variants.csv").set_index("variant")
+    assert faithful.loc["int8", "label_agreement"] >= meta["parameters"]["min_label_agreement"]
+    assert faithful.loc["int8", "isa"]
 
 
 def test_failed_run_is_marked_and_leaves_nothing_running(tmp_path: Path) -> None:

@@ -51,30 +51,42 @@ def test_sweep_points_are_request_counts_sized_to_the_service() -> None:
     assert sweep_requests(50, 0.0, 4.0, 0) == 50
 
 
-def test_service_orders_rotate_every_service_through_the_positions(tmp_path: Path) -> None:
+def test_orders_rotate_every_service_and_variant_through_the_positions() -> None:
     from servebench import config
     from servebench.measure.plan import Plan
 
     def names(order: list) -> list[str]:
-        return [s.name for s in order]
+        return [unit.name for unit in order]
 
     def plan(repeats: int) -> Plan:
-        return Plan.from_study(config.load_study("default", [f"repeats={repeats}"]), tmp_path)
+        return Plan.from_study(config.load_study("default", [f"repeats={repeats}"]))
 
-    services = sorted(names(plan(1).services))
-    assert len(services) == 5
-    for repeats in (2, 3, 5, 7):
+    units = sorted(names(plan(1).units))
+    assert len(units) == 5 * 2  # five services, fp32 and int8
+    assert {u.split("·")[1] for u in units} == {"fp32", "int8"}
+    for repeats in (2, 3, 5, 11):
         orders = [names(order) for order in plan(repeats).orders()]
         assert len(orders) == repeats
-        assert all(sorted(order) == services for order in orders)
-        for service in services:
-            positions = [order.index(service) for order in orders]
-            # never the same slot twice while slots remain; every slot once repeats >= 5
-            assert len(set(positions)) == min(repeats, 5), (service, positions)
+        assert all(sorted(order) == units for order in orders)
+        for unit in units:
+            positions = [order.index(unit) for order in orders]
+            # never the same slot twice while slots remain; every slot once repeats >= units
+            assert len(set(positions)) == min(repeats, len(units)), (unit, positions)
         assert names(plan(repeats).fresh_process_order()) == orders[0][::-1]
     assert [names(o) for o in plan(3).orders()] == [names(o) for o in plan(3).orders()]
     other_seed = config.load_study("default", ["shuffle_seed=1"])
-    assert names(Plan.from_study(other_seed, tmp_path).orders()[0]) != names(plan(1).orders()[0])
+    assert names(Plan.from_study(other_seed).orders()[0]) != names(plan(1).orders()[0])
+
+
+def test_each_variant_is_served_from_its_own_directory() -> None:
+    from servebench import config
+    from servebench.measure.plan import Plan
+
+    plan = Plan.from_study(config.load_study("default", ["variants=[fp32,int8]"]))
+    dirs = {unit.variant: unit.model_dir for unit in plan.units}
+    assert dirs["fp32"].name == "minilm-sentiment"
+    assert dirs["int8"].name == "minilm-sentiment.int8"
+    assert {tuple(unit.key()) for unit in plan.units} == {("service", "variant")}
 
 
 def test_the_measuring_process_does_not_import_torch_or_optimum() -> None:

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 from matplotlib.text import Text
-from rundata import make_bare_run, make_run_dir
+from rundata import make_bare_run, make_run_dir, make_variant_run
 
 from servebench import plots, registry
 from servebench.analysis import tables
@@ -99,3 +99,34 @@ def test_a_registered_service_needs_no_code_change(twin_run: reader.Run, tmp_pat
         assert fig is not None, name
         texts = figure_texts(fig)
         assert any(twin.label in t for t in texts), (name, sorted(texts))
+
+
+@pytest.fixture(scope="module")
+def variant_run(tmp_path_factory: pytest.TempPathFactory) -> reader.Run:
+    """The fixture registry's services (python-twin included), each with fp32 and int8."""
+    rd = make_variant_run(tmp_path_factory.mktemp("variants"), registry_file=FIXTURE_REGISTRY)
+    return reader.load_run(rd)
+
+
+def test_every_variant_is_in_the_tables_and_figures(variant_run: reader.Run) -> None:
+    tables.build_summary(variant_run)
+    summary = pd.read_csv(variant_run.path / "summary.csv")
+    per_config = pd.read_csv(variant_run.path / "per_config.csv")
+    for frame in (summary, per_config):
+        assert set(frame.loc[frame["service"] == TWIN, "variant"]) == {"fp32", "int8"}
+    twin = registry.load_registry(FIXTURE_REGISTRY)[TWIN].label
+    texts = figure_texts(plots.draw(variant_run, "variant_rps"))
+    assert {"model fp32", "model int8"} <= texts
+    assert any(twin == t for t in texts)  # a group per service, labelled by the service
+    assert any(t.startswith("python · int8 in-process ceiling") for t in texts)
+    assert any(t.startswith("rust · fp32 in-process ceiling") for t in texts)
+    # Where a figure draws a bar or line per service, it draws one per service and variant.
+    for name in ("rps_bars", "latency_cdf", "throughput_latency", "decomposition", "payloads"):
+        texts = figure_texts(plots.draw(variant_run, name))
+        assert {f"{twin} · fp32", f"{twin} · int8"} <= texts, (name, sorted(texts))
+    for name in ("openloop", "resources"):
+        assert f"{twin} · int8" in figure_texts(plots.draw(variant_run, name)), name
+    # hey's histograms: fp32 only, and the title says so.
+    texts = figure_texts(plots.draw(variant_run, "histograms"))
+    assert not any("int8" in t for t in texts)
+    assert any("fp32 model" in t for t in texts)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from rundata import make_run_dir
+from rundata import make_run_dir, make_variant_run
 
 from servebench import plots, readme
 from servebench.analysis import tables
@@ -84,3 +84,25 @@ def test_update_refuses_a_readme_without_markers(run_dir: Path, tmp_path: Path) 
     (tmp_path / "plain.md").write_text("no markers")
     with pytest.raises(ValueError, match="markers"):
         readme.update_readme(run_dir, readme=tmp_path / "plain.md", reference=tmp_path / "ref")
+
+
+def test_results_with_int8_add_its_table_and_the_factors(tmp_path: Path) -> None:
+    run = make_variant_run(tmp_path, payloads=["seed", "short", "medium", "long"])
+    tables.build_summary(run)
+    text = readme.results_markdown(run)
+    summary = pd.read_csv(run / "summary.csv")
+    fp32, int8 = summary[summary["variant"] == "fp32"], summary[summary["variant"] == "int8"]
+    # The seed's table and the table beyond it stay fp32: one row per service, as before.
+    for row in fp32.itertuples():
+        assert f"| {row.label} | {row.rps:.0f} (" in text
+    assert "(seconds, fp32 model; Difference: best Rust vs Python)" in text
+    assert "**The int8 model**" in text and "labels agree with fp32 on 99.2% of 400" in text
+    for row in int8.itertuples():
+        assert f"| {row.label} | {row.rps:.0f} ({row.rps_min:.0f}–" in text
+        assert f"×{row.variant_factor:.2f}" in text
+    assert "**What moves throughput**" in text and "| python in process |" in text
+    # A run of fp32 alone has neither.
+    fp32_run = make_run_dir(tmp_path / "fp32", n=60, concurrencies=[1, 50])
+    tables.build_summary(fp32_run)
+    alone = readme.results_markdown(fp32_run)
+    assert "int8" not in alone and "What moves throughput" not in alone

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from rundata import make_run_dir
+from rundata import make_run_dir, make_variant_run
 
 from servebench import paths, plots
 
@@ -39,6 +39,17 @@ def test_report_notebook_runs(tmp_path: Path) -> None:
     assert (run_dir / "summary.csv").is_file() and (run_dir / "per_config.csv").is_file()
     outputs = json.dumps([cell.get("outputs", []) for cell in executed.cells])
     assert "Difference %" in outputs and "image/png" in outputs
+
+
+def test_report_notebook_runs_with_variants(tmp_path: Path) -> None:
+    """A run with fp32 and int8: the int8 seed table, the factors, the faithfulness table."""
+    run_dir = make_variant_run(tmp_path / "runs")
+    executed = execute("03_report.ipynb", tmp_path / "out.ipynb", {"run_dir": str(run_dir)})
+    assert (run_dir / "figures" / "variant_rps.png").is_file()
+    outputs = json.dumps([c.get("outputs", []) for c in executed.cells], ensure_ascii=False)
+    assert "**int8** (the same services serving the int8 model)" in outputs
+    assert "int8 ÷ fp32" in outputs and "label_agreement" in outputs
+    assert "Python · int8" in outputs  # the per-payload grids have a row per variant
 
 
 def test_compare_notebook_runs(tmp_path: Path) -> None:

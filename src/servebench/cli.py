@@ -21,16 +21,35 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from servebench.models import export_model
+    from servebench.models.faithfulness import check_agreement, measure_faithfulness
+    from servebench.models.variants import VariantError, export_variants
 
     if paths.looks_like_path(args.model_id) and not Path(args.model_id).expanduser().is_dir():
         print(f"error: model_id={args.model_id!r}: no such directory", file=sys.stderr)
         return 2
     output = Path(args.output_dir) if args.output_dir else paths.default_model_dir(args.model_id)
-    result = export_model(
-        args.model_id, output, opset=args.opset, cache_dir=paths.MODELS / ".cache"
-    )
-    print(f"exported {args.model_id} to {output}: {result}", file=sys.stderr)
+    variants = [v.strip() for v in args.variants.split(",") if v.strip()]
+    try:
+        results = export_variants(
+            args.model_id,
+            variants,
+            opset=args.opset,
+            cache_dir=paths.MODELS / ".cache",
+            output_dir=output,
+        )
+        # A variant the services would serve must give fp32's labels (fp32 alone: no check).
+        faithful = measure_faithfulness(results) if len(results) > 1 else {}
+        for name, result in results.items():
+            line = f"{name}: {result.output_dir}, {result.onnx_mb:.1f} MB"
+            line += " (reused)" if result.skipped else ""
+            if name in faithful:
+                line += f", label agreement {faithful[name].label_agreement:.1%}"
+            print(line, file=sys.stderr)
+        for measured in faithful.values():
+            check_agreement(measured, args.min_label_agreement)
+    except VariantError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -89,6 +108,15 @@ def parser() -> argparse.ArgumentParser:
     export.add_argument("--model-id", default="minilm-sentiment")
     export.add_argument("--output-dir", default="")
     export.add_argument("--opset", type=int, default=17)
+    export.add_argument(
+        "--variants", default="fp32", help="comma-separated: fp32, optimized, int8 (fp32 always)"
+    )
+    export.add_argument(
+        "--min-label-agreement",
+        type=float,
+        default=0.99,
+        help="refuse a variant that gives fp32's label on fewer of the sentiment sentences",
+    )
     export.set_defaults(func=cmd_export)
 
     serve = verbs.add_parser("serve", help="run one service in the foreground")

@@ -1,4 +1,5 @@
-"""Two run directories side by side: per service rps, p50 and p99 of each and the change.
+"""Two run directories side by side: per service and model variant, rps, p50 and p99 of
+each and the change.
 
     python -m servebench.compare RUN_A RUN_B [--out DIR]
 
@@ -22,6 +23,7 @@ import pandas as pd
 
 from servebench import paths
 from servebench.analysis import stats, tables
+from servebench.analysis.factors import summary_variants, variant_column
 from servebench.rundir.reader import RunDataError, load_run, read_facts
 
 METRICS: dict[str, str] = {"rps": "requests/sec", "p50_s": "p50 latency", "p99_s": "p99 latency"}
@@ -29,7 +31,8 @@ METRICS: dict[str, str] = {"rps": "requests/sec", "p50_s": "p50 latency", "p99_s
 
 def _summary(run_dir: str | Path) -> tuple[pd.DataFrame, str, pd.DataFrame]:
     """(summary, run id, service facts): recomputed from raw data, else read from
-    summary.csv (published data such as data/reference/ keeps no raw files)."""
+    summary.csv (published data such as data/reference/ keeps no raw files; a summary.csv
+    made before variants is all fp32)."""
     path = Path(run_dir)
     try:
         run = load_run(path)
@@ -41,29 +44,33 @@ def _summary(run_dir: str | Path) -> tuple[pd.DataFrame, str, pd.DataFrame]:
         md_path = path / "metadata.json"
         md = json.loads(md_path.read_text()) if md_path.is_file() else {}
         summary = pd.read_csv(path / "summary.csv")
+        summary["variant"] = variant_column(summary)
         facts, _ = read_facts(path, summary["service"])
         return summary, md.get("run_id", path.name), facts
 
 
 def compare_runs(run_a: str | Path, run_b: str | Path) -> pd.DataFrame:
-    """Per service (seed payload, seed concurrency): rps, p50, p99 of A and B and change %.
+    """Per service and variant (seed payload, seed concurrency): rps, p50, p99 of A and B
+    and change %.
 
-    Columns: ``service, label, rps_a, rps_b, rps_change_pct, p50_s_a, p50_s_b,
+    Columns: ``service, variant, label, rps_a, rps_b, rps_change_pct, p50_s_a, p50_s_b,
     p50_s_change_pct, p99_s_a, p99_s_b, p99_s_change_pct, spread_pct_a, spread_pct_b,
     unstable_a, unstable_b, errors_a, errors_b, rps_change_beyond_spread`` (the last: the rps
     change exceeds both runs' own repeat spread, i.e. it is larger than the noise we saw).
-    A service present in only one run has NaN on the other side. Rows follow the services'
-    display order (run B's facts for services only B has). The run ids are in
+    A (service, variant) present in only one run has NaN on the other side. Rows follow the
+    services' display order (run B's facts for services only B has), then the variants
+    (fp32 first). The run ids are in
     ``df.attrs["run_a"]`` / ``df.attrs["run_b"]``, each service's colour in
     ``df.attrs["colors"]``.
     """
     sa, id_a, facts_a = _summary(run_a)
     sb, id_b, facts_b = _summary(run_b)
     facts = pd.concat([facts_a, facts_b[~facts_b.index.isin(facts_a.index)]])
-    keep = ["service", "label", *METRICS, "spread_pct", "unstable", "errors"]
-    merged = sa[keep].merge(sb[keep], on="service", how="outer", suffixes=("_a", "_b"))
+    unit = ["service", "variant"]
+    keep = [*unit, "label", *METRICS, "spread_pct", "unstable", "errors"]
+    merged = sa[keep].merge(sb[keep], on=unit, how="outer", suffixes=("_a", "_b"))
     merged["label"] = merged["label_a"].fillna(merged["label_b"])
-    cols = ["service", "label"]
+    cols = [*unit, "label"]
     for m in METRICS:
         merged[f"{m}_change_pct"] = [
             stats.difference_pct(b, a)
@@ -78,12 +85,12 @@ def compare_runs(run_a: str | Path, run_b: str | Path) -> pd.DataFrame:
         )
     ]
     cols.append("rps_change_beyond_spread")
-    order = dict(zip(facts.index, facts["order"], strict=True))
-    out = (
-        merged[cols]
-        .sort_values("service", key=lambda c: c.map(order), kind="stable")
-        .reset_index(drop=True)
-    )
+    rank = {
+        "service": dict(zip(facts.index, facts["order"], strict=True)),
+        "variant": {v: i for i, v in enumerate(summary_variants(merged))},
+    }
+    out = merged[cols].sort_values(unit, key=lambda c: c.map(rank[str(c.name)]), kind="stable")
+    out = out.reset_index(drop=True)
     colors = dict(zip(facts.index, facts["color"], strict=True))
     out.attrs.update(run_a=str(id_a), run_b=str(id_b), colors=colors)
     return out
@@ -118,7 +125,8 @@ def compare_metadata(run_a: str | Path, run_b: str | Path) -> pd.DataFrame:
 
 
 def fig_compare(table: pd.DataFrame, out_dir: str | Path | Sequence[str | Path]) -> Path:
-    """Grouped bars per metric: run A (pale) and run B (solid) for every service."""
+    """Grouped bars per metric: run A (pale) and run B (solid) for every service and
+    variant (hatched: not fp32)."""
     from matplotlib.figure import Figure
 
     from servebench.plots import style
@@ -135,14 +143,22 @@ def fig_compare(table: pd.DataFrame, out_dir: str | Path | Sequence[str | Path])
     colors = style.service_colors(
         pd.DataFrame({"color": [given.get(s, "") for s in services]}, services)
     )
+    variants = table["variant"].astype(str)
+    several = variants.nunique() > 1
+    labels = [f"{t} · {v}" if several else t for t, v in zip(table["label"], variants, strict=True)]
     x = np.arange(len(table))
     for ax, (m, name) in zip(axes, METRICS.items(), strict=True):
         scale = 1e3 if m.endswith("_s") else 1.0
         a = table[f"{m}_a"].to_numpy(float) * scale
         b = table[f"{m}_b"].to_numpy(float) * scale
-        c = [colors[s] for s in services]
-        ax.bar(x - 0.2, np.nan_to_num(a), 0.4, color=c, alpha=0.4, edgecolor="black", linewidth=0.4)
-        ax.bar(x + 0.2, np.nan_to_num(b), 0.4, color=c, edgecolor="black", linewidth=0.4)
+        look = {
+            "color": [colors[s] for s in services],
+            "hatch": [style.variant_style(v).hatch for v in variants],
+            "edgecolor": "black",
+            "linewidth": 0.4,
+        }
+        ax.bar(x - 0.2, np.nan_to_num(a), 0.4, alpha=0.4, **look)
+        ax.bar(x + 0.2, np.nan_to_num(b), 0.4, **look)
         for xi, ai, bi, ch in zip(x, a, b, table[f"{m}_change_pct"], strict=True):
             if not math.isnan(ch):
                 ax.text(
@@ -153,7 +169,7 @@ def fig_compare(table: pd.DataFrame, out_dir: str | Path | Sequence[str | Path])
                     va="bottom",
                     fontsize=8,
                 )
-        ax.set_xticks(x, table["label"], rotation=25, ha="right", fontsize=8)
+        ax.set_xticks(x, labels, rotation=25, ha="right", fontsize=8)
         ax.set_title(name + (" (ms)" if scale != 1 else ""), fontsize=9)
         top = np.nanmax(np.concatenate([a, b])) if len(a) else 1
         ax.set_ylim(0, (top if np.isfinite(top) and top > 0 else 1) * 1.18)

@@ -21,6 +21,10 @@ import yaml
 
 from servebench import paths
 
+# Model variants (one model directory each, made by notebook 01 with optimum). fp32 is the
+# export itself and every variant's factor is measured against it.
+VARIANTS = ("fp32", "optimized", "int8")
+
 
 class ConfigError(ValueError):
     """A parameter the study cannot use; the message is one line a user can act on."""
@@ -39,6 +43,10 @@ class Study:
         metadata=_spec(allowed="a built-in model, a hub id or an existing local directory")
     )
     opset: int | None = field(metadata=_spec(7))
+    variants: list[str] = field(
+        metadata=_spec(allowed=f"model variants among {', '.join(VARIANTS)}, fp32 included")
+    )
+    min_label_agreement: float = field(metadata=_spec(0))
     services: list[str] = field(metadata=_spec(allowed="names from the service registry"))
     server_cpus: str = field(
         metadata=_spec(allowed="a taskset CPU list such as '0' or '0-1', or '' to not pin")
@@ -73,7 +81,11 @@ class Study:
 
     @property
     def model_dir(self) -> Path:
+        """The fp32 export's directory (the other variants sit beside it)."""
         return paths.default_model_dir(self.model_id)
+
+    def variant_dir(self, variant: str) -> Path:
+        return paths.variant_model_dir(self.model_id, variant)
 
     @property
     def server_cpu_list(self) -> list[int]:
@@ -321,6 +333,12 @@ def _check_study(study: Study) -> None:
             raise _refuse(
                 _field(name), value, f"no payload {absent[0]!r}; known: {', '.join(payloads)}"
             )
+    odd = [v for v in study.variants if v not in VARIANTS]
+    if odd or "fp32" not in study.variants:
+        why = f"unknown variant {odd[0]!r}" if odd else "fp32 must be among them"
+        raise _refuse(_field("variants"), study.variants, f"{why}; known: {', '.join(VARIANTS)}")
+    if study.min_label_agreement > 1:
+        raise _refuse(_field("min_label_agreement"), study.min_label_agreement, "must be 0..1")
     if study.n_requests < study.concurrency:
         raise ConfigError(
             f"n_requests={study.n_requests}: must be at least concurrency={study.concurrency} "

@@ -57,8 +57,14 @@ def memory_gb(meminfo: Path = Path("/proc/meminfo")) -> float:
 
 
 def machine() -> dict[str, Any]:
+    from servebench.models.isa import detect_isa  # pure: reads /proc/cpuinfo
+
+    isa = detect_isa()
     return {
         "cpu_model": cpu_model(),
+        # Read at run time, never assumed: machines of one kind differ (Xeon, EPYC + VNNI).
+        "int8_isa": isa.isa,
+        "int8_isa_flags": isa.deciding_flags,
         "cores": os.cpu_count() or 1,
         "usable_cpus": sorted(os.sched_getaffinity(0)),
         "memory_gb": memory_gb(),

@@ -31,6 +31,13 @@ def default_model_dir(model_id: str) -> Path:
     return MODELS / model_slug(model_id)
 
 
+def variant_model_dir(model_id: str, variant: str) -> Path:
+    """Each model variant in its own directory: fp32 (the export) in data/models/<slug>,
+    the others beside it in data/models/<slug>.<variant> (e.g. minilm-sentiment.int8)."""
+    base = default_model_dir(model_id)
+    return base if variant == "fp32" else base.with_name(f"{base.name}.{variant}")
+
+
 def resolve(path: str | Path) -> Path:
     """A path a user typed: absolute as is; relative from the cwd if it exists there, else
     from the project root (notebooks run with the project root or notebooks/ as cwd)."""

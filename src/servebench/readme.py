@@ -2,9 +2,11 @@
 
     python -m servebench.readme data/runs/latest
 
-Numbers come from the run's summary.csv and metadata.json only; the run's summary and
-metadata are also copied to data/reference/ so the README's table has its data beside it,
-and its figures to figures/ (the images the README shows).
+Numbers come from the run's summary.csv and metadata.json only (and its variants.csv, when
+it served more than the fp32 model); the run's summary and metadata are also copied to
+data/reference/ so the README's table has its data beside it, and its figures to figures/
+(the images the README shows). The seed's table and the tables beyond it show the fp32 model
+(the seed's); each other variant gets a compact table and the factors of throughput.
 """
 
 from __future__ import annotations
@@ -20,8 +22,8 @@ from pathlib import Path
 import pandas as pd
 
 from servebench import paths, pipeline, plots
-from servebench.analysis import seed, tables
-from servebench.rundir.reader import load_run, read_facts
+from servebench.analysis import factors, seed, tables
+from servebench.rundir.reader import BASE_VARIANT, load_run, read_facts
 
 BEGIN, END = "<!-- RESULTS:BEGIN -->", "<!-- RESULTS:END -->"
 
@@ -52,8 +54,10 @@ def machine_line(meta: dict) -> str:
     )
 
 
-def seed_style(summary: pd.DataFrame, facts: pd.DataFrame) -> pd.DataFrame:
-    table = seed.seed_table(summary, facts).reset_index(names="")
+def seed_style(
+    summary: pd.DataFrame, facts: pd.DataFrame, variant: str = BASE_VARIANT
+) -> pd.DataFrame:
+    table = seed.seed_table(summary, facts, variant).reset_index(names="")
     for column in table.columns[1:]:
         digits = 1 if column.startswith("Difference") else 4
         table[column] = [
@@ -85,10 +89,93 @@ def rigor_table(summary: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def variant_table(summary: pd.DataFrame, variant: str) -> pd.DataFrame:
+    """The compact view of one non-fp32 variant: per service its req/s, its factor over the
+    same service's fp32, its difference from its baseline (same variant), latency, efficiency."""
+    rows = []
+    for r in seed.of_variant(summary, variant).itertuples(index=False):
+        rows.append(
+            {
+                "service": r.label,
+                "req/s (min–max)": f"{r.rps:.0f} ({r.rps_min:.0f}–{r.rps_max:.0f})",
+                f"× {BASE_VARIANT}": f"×{_num(r.variant_factor, 2)}",
+                "vs baseline": "–" if math.isnan(r.difference_pct) else f"{r.difference_pct:+.1f}%",
+                "p50 ms": _num(r.p50_s * 1000),
+                "p99 ms": _num(r.p99_s * 1000),
+                "efficiency": f"{r.efficiency:.0%}" if not math.isnan(r.efficiency) else "–",
+                "open loop req/s @p99≤bound": _num(r.max_rate_under_bound, 0),
+                "errors": int(r.errors),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def factor_markdown(summary: pd.DataFrame, facts: pd.DataFrame) -> pd.DataFrame:
+    """:func:`servebench.analysis.factors.factor_table` with its ratios written ×1.23."""
+    table = factors.factor_table(summary, facts)
+    return table.map(lambda v: f"×{v:.2f}" if not math.isnan(v) else "–").reset_index()
+
+
+def _share(value: float) -> str:
+    return "–" if pd.isna(value) else f"{float(value):.1%}"
+
+
+def faithfulness_line(run_dir: Path, variant: str) -> str:
+    """What a variant gives up, from variants.csv ('' when the run has none)."""
+    path = run_dir / "variants.csv"
+    if not path.is_file():
+        return ""
+    rows = pd.read_csv(path).set_index("variant")
+    if variant not in rows.index:
+        return ""
+    r = rows.loc[variant]
+    quantization = "" if pd.isna(r["quantization"]) else str(r["quantization"])
+    parts = [quantization] if quantization and quantization != "none" else []
+    parts += [f"for {r['isa']}"] if not pd.isna(r["isa"]) and r["isa"] else []
+    size = f"model {_num(r['onnx_mb'], 0)} MB"
+    fp32_mb = rows["onnx_mb"].get(BASE_VARIANT, math.nan)
+    if not pd.isna(fp32_mb) and fp32_mb:
+        size += f", {float(r['onnx_mb']) / float(fp32_mb):.2f}× fp32's"
+    return (
+        f"{variant} ({' '.join(parts) or 'not quantized'}; {size}): labels agree with fp32 on "
+        f"{_share(r['label_agreement'])} of {r['sentences']} sentences, largest score "
+        f"difference {float(r['max_abs_score_diff']):.3g}, held-out accuracy "
+        f"{_share(r['held_out_accuracy'])} (fp32 {_share(r['fp32_held_out_accuracy'])})."
+    )
+
+
+def variant_sections(run_dir: Path, summary: pd.DataFrame, facts: pd.DataFrame) -> list[str]:
+    """The README lines for the variants beyond fp32: a compact table each, what it gives
+    up, and the factor table (none for a run of fp32 alone)."""
+    others = factors.summary_variants(summary)[1:]
+    if not others:
+        return []
+    lines = []
+    for variant in others:
+        lines += [
+            f"**The {variant} model** (× {BASE_VARIANT} = req/s ÷ the same service's with "
+            f"fp32; vs baseline: in {variant} too). " + faithfulness_line(run_dir, variant),
+            "",
+            markdown_table(variant_table(summary, variant)),
+            "",
+        ]
+    lines += [
+        "**What moves throughput** (ratios of req/s at the seed point, one run: the language "
+        "is each service ÷ its baseline, the variant ÷ fp32 for the same service or in-process "
+        "loop, and both together ÷ the baseline with fp32):",
+        "",
+        markdown_table(factor_markdown(summary, facts)),
+        "",
+    ]
+    return lines
+
+
 def payload_table(run_dir: Path) -> pd.DataFrame:
-    """Requests/sec at the seed concurrency and p50 at concurrency 1, per payload × service."""
+    """Requests/sec at the seed concurrency and p50 at concurrency 1, per payload × service
+    (the fp32 model)."""
     run = load_run(run_dir)
     pc = tables.per_config(run)
+    pc = pc[pc["variant"] == BASE_VARIANT]
     services = run.services_in_order(pc["service"])
     rows = []
     for payload in run.payloads_in_order(pc["payload"]):
@@ -114,7 +201,11 @@ def seed_difference_text(summary: pd.DataFrame, facts: pd.DataFrame) -> str:
 def results_markdown(run_dir: Path, figures_prefix: str = "figures") -> str:
     meta = json.loads((run_dir / "metadata.json").read_text())
     summary = pd.read_csv(run_dir / "summary.csv")
+    summary["variant"] = factors.variant_column(summary)
     facts, _ = read_facts(run_dir, summary["service"])
+    fp32 = seed.of_variant(summary)
+    # Said only when there is another variant, so a run of fp32 alone reads as before.
+    model_note = ", fp32 model" if len(factors.summary_variants(summary)) > 1 else ""
     parameters = meta["parameters"]
     model = (meta.get("model") or {}).get("id") or parameters.get("model_id")
     seed_point = (
@@ -129,18 +220,19 @@ def results_markdown(run_dir: Path, figures_prefix: str = "figures") -> str:
         "(services in a different order each repeat). Full data: "
         "[`data/reference/`](data/reference/).",
         "",
-        "**The seed's table, on this machine** (seconds; Difference: "
+        f"**The seed's table, on this machine** (seconds{model_note}; Difference: "
         f"{seed_difference_text(summary, facts)}):",
         "",
         markdown_table(seed_style(summary, facts)),
         "",
-        "**Beyond the seed** (efficiency = req/s ÷ in-process ceiling on the same CPU; overhead = "
-        "median latency at concurrency 1 − in-process median):",
+        "**Beyond the seed** (efficiency = req/s ÷ in-process ceiling on the same CPU"
+        f"{model_note}; overhead = median latency at concurrency 1 − in-process median):",
         "",
-        markdown_table(rigor_table(summary)),
+        markdown_table(rigor_table(fp32)),
         "",
+        *variant_sections(run_dir, summary, facts),
         f"**Per payload** (median req/s at c={parameters['concurrency']} · median latency at "
-        "c=1; payload texts in [`data/payloads/`](data/payloads/)):",
+        f"c=1{model_note}; payload texts in [`data/payloads/`](data/payloads/)):",
         "",
         markdown_table(payload_table(run_dir)),
         "",
@@ -163,7 +255,7 @@ def update_readme(
     _, tail = rest.split(END, 1)
     readme.write_text(f"{head}{BEGIN}\n{results_markdown(run_dir)}\n{END}{tail}")
     reference.mkdir(parents=True, exist_ok=True)
-    for name in ("summary.csv", "per_config.csv", "metadata.json", "services.csv"):
+    for name in ("summary.csv", "per_config.csv", "metadata.json", "services.csv", "variants.csv"):
         if (run_dir / name).exists():
             shutil.copy2(run_dir / name, reference / name)
     # The README's images must be this run's, whichever run the pipeline published last.

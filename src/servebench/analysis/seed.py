@@ -13,6 +13,10 @@ against Python. Here:
 ``facts`` is a run's service facts (:attr:`servebench.rundir.reader.Run.facts` or
 :func:`servebench.rundir.reader.read_facts`): index service, columns ``language`` and
 ``baseline`` at least.
+
+Each function takes the rows of one model ``variant`` of the summary (default ``fp32``, the
+seed's own model; ``int8`` gives the same view of the quantized model). A summary without a
+``variant`` column (published before variants) is all fp32.
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ import pandas as pd
 
 from servebench import paths
 from servebench.analysis import stats
+from servebench.analysis.factors import variant_column
+from servebench.rundir.reader import BASE_VARIANT
 
 #: Seed-table row -> summary.csv column.
 SEED_ROWS: dict[str, str] = {
@@ -35,6 +41,8 @@ SEED_ROWS: dict[str, str] = {
 PUBLISHED_FILE = paths.DATA / "reference" / "seed_published.csv"
 #: The published table's column holding the Difference % the seed printed.
 PRINTED_DIFFERENCE = "Difference"
+#: The seed's model was not quantized: its view defaults to the fp32 rows.
+SEED_VARIANT = BASE_VARIANT
 
 
 def published(path: Path = PUBLISHED_FILE) -> pd.DataFrame:
@@ -43,18 +51,26 @@ def published(path: Path = PUBLISHED_FILE) -> pd.DataFrame:
     return pd.read_csv(path, comment="#", index_col="metric")
 
 
+def of_variant(summary: pd.DataFrame, variant: str = SEED_VARIANT) -> pd.DataFrame:
+    """The summary's rows of one model variant (all rows of a summary without variants)."""
+    return summary[variant_column(summary) == variant].reset_index(drop=True)
+
+
 def _facts_of(summary: pd.DataFrame, facts: pd.DataFrame) -> pd.DataFrame:
     """Facts aligned with the summary's rows (services without facts: empty strings)."""
     return facts.reindex(summary["service"].astype(str)).fillna("")
 
 
-def seed_pair(summary: pd.DataFrame, facts: pd.DataFrame) -> tuple[str, str] | None:
-    """(baseline, best): the pair the seed's Difference compares, or None.
+def seed_pair(
+    summary: pd.DataFrame, facts: pd.DataFrame, variant: str = SEED_VARIANT
+) -> tuple[str, str] | None:
+    """(baseline, best): the pair the seed's Difference compares in one variant, or None.
 
     The baseline is the first service of the summary that has no baseline of its own (a
     root of the comparison); the best is the service with the highest Requests/sec among
     those whose language differs from the baseline's.
     """
+    summary = of_variant(summary, variant)
     aligned = _facts_of(summary, facts)
     roots = [s for s, b in zip(aligned.index, aligned["baseline"], strict=True) if b == ""]
     roots = [s for s in roots if s in set(facts.index)]
@@ -67,17 +83,20 @@ def seed_pair(summary: pd.DataFrame, facts: pd.DataFrame) -> tuple[str, str] | N
     return roots[0], str(others.loc[others["rps"].idxmax(), "service"])
 
 
-def seed_table(summary: pd.DataFrame, facts: pd.DataFrame) -> pd.DataFrame:
+def seed_table(
+    summary: pd.DataFrame, facts: pd.DataFrame, variant: str = SEED_VARIANT
+) -> pd.DataFrame:
     """The seed's table from our summary: rows Total, Slowest, Fastest, Average, Requests/sec.
 
-    One column per service (its label, seconds or requests/s, medians across repeats) and a
-    ``Difference % (<best> vs <baseline>)`` column for the pair of :func:`seed_pair`, as the
-    seed compared its best Rust build with Python. Per-service differences:
-    :func:`difference_table`.
+    One column per service serving ``variant`` (its label, seconds or requests/s, medians
+    across repeats) and a ``Difference % (<best> vs <baseline>)`` column for the pair of
+    :func:`seed_pair`, as the seed compared its best Rust build with Python. Per-service
+    differences: :func:`difference_table`. Empty columns when the variant was not measured.
     """
+    summary = of_variant(summary, variant)
     table = pd.DataFrame({row: summary.set_index("label")[col] for row, col in SEED_ROWS.items()}).T
     table.columns.name = None
-    pair = seed_pair(summary, facts)
+    pair = seed_pair(summary, facts, variant)
     if pair is not None:
         rows = summary.set_index("service")
         base, best = rows.loc[pair[0]], rows.loc[pair[1]]
@@ -86,8 +105,12 @@ def seed_table(summary: pd.DataFrame, facts: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
-def _with_baseline(summary: pd.DataFrame, facts: pd.DataFrame) -> list[tuple[pd.Series, pd.Series]]:
-    """(service row, its baseline's row) for every service whose baseline is in the summary."""
+def _with_baseline(
+    summary: pd.DataFrame, facts: pd.DataFrame, variant: str
+) -> list[tuple[pd.Series, pd.Series]]:
+    """(service row, its baseline's row) for every service whose baseline is in the summary,
+    both serving ``variant``."""
+    summary = of_variant(summary, variant)
     rows = summary.set_index("service", drop=False)
     aligned = _facts_of(summary, facts)
     return [
@@ -97,22 +120,27 @@ def _with_baseline(summary: pd.DataFrame, facts: pd.DataFrame) -> list[tuple[pd.
     ]
 
 
-def difference_table(summary: pd.DataFrame, facts: pd.DataFrame) -> pd.DataFrame:
-    """Difference % of every service against its own baseline, per seed-table row.
-
-    One column per compared service (its label); a baseline itself has no column.
+def difference_table(
+    summary: pd.DataFrame, facts: pd.DataFrame, variant: str = SEED_VARIANT
+) -> pd.DataFrame:
+    """Difference % of every service against its own baseline (same variant), per
+    seed-table row. One column per compared service (its label); a baseline itself has no
+    column.
     """
     return pd.DataFrame(
         {
             s["label"]: {row: stats.difference_pct(s[c], b[c]) for row, c in SEED_ROWS.items()}
-            for s, b in _with_baseline(summary, facts)
+            for s, b in _with_baseline(summary, facts, variant)
         },
         index=list(SEED_ROWS),
     )
 
 
 def seed_comparison(
-    summary: pd.DataFrame, facts: pd.DataFrame, seed: pd.DataFrame | None = None
+    summary: pd.DataFrame,
+    facts: pd.DataFrame,
+    seed: pd.DataFrame | None = None,
+    variant: str = SEED_VARIANT,
 ) -> pd.DataFrame:
     """The seed's published ratios beside ours (absolute numbers are not comparable).
 
@@ -133,7 +161,7 @@ def seed_comparison(
             stats.ratio(seed.at[r, name], seed.at[r, base]) for r in SEED_ROWS
         ]
     out["seed printed Difference %"] = seed.loc[list(SEED_ROWS), PRINTED_DIFFERENCE]
-    for s, b in _with_baseline(summary, facts):
+    for s, b in _with_baseline(summary, facts, variant):
         out[f"ours {s['label']} ÷ {b['label']}"] = [
             stats.ratio(s[c], b[c]) for c in SEED_ROWS.values()
         ]

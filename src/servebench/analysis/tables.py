@@ -1,12 +1,16 @@
 """The report's tables, computed from a run's raw rows (column meanings: docs/DATA.md).
 
 * :func:`per_run` - one row per hey run (hey's table recomputed, percentiles, resources).
-* :func:`per_config` - service x payload x concurrency medians with spreads
+* :func:`per_config` - service x variant x payload x concurrency medians with spreads
   (``per_config.csv``).
-* :func:`build_summary` - one row per service at the seed payload and concurrency
-  (``summary.csv``).
-* :func:`ceilings`, :func:`unstable_configs`, :func:`metadata_tables` - the other tables
-  the report shows.
+* :func:`build_summary` - one row per service x variant at the seed payload and
+  concurrency (``summary.csv``).
+* :func:`ceilings` (per inference kind x variant x payload), :func:`by_payload`,
+  :func:`unstable_configs`, :func:`metadata_tables` - the other tables the report shows;
+  the per-unit look-ups the summary uses live in :mod:`servebench.analysis.measures`.
+
+Every table is keyed by (service, variant): a service serving one model variant is one
+unit of measurement, and each unit is compared with its baseline *in the same variant*.
 
 How repeats are combined (one rule everywhere): every statistic (hey's Total, Slowest,
 Fastest, Average, Requests/sec, the latency percentiles, CPU per request) is computed per
@@ -27,11 +31,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from servebench.analysis import stats
-from servebench.rundir.reader import Run, load_run
+from servebench.analysis import measures, stats
+from servebench.analysis.measures import ceiling_for, openloop_payload
+from servebench.rundir.reader import BASE_VARIANT, Run, load_run
+
+__all__ = [
+    "SUMMARY_COLUMNS", "build_summary", "by_payload", "ceiling_for", "ceilings", "metadata_tables",
+    "openloop_payload", "per_config", "per_run", "unstable_configs",
+]  # fmt: skip
 
 SUMMARY_COLUMNS: list[str] = [
     "service",
+    "variant",
     "label",
     "n",
     "errors",
@@ -47,6 +58,7 @@ SUMMARY_COLUMNS: list[str] = [
     "p99_s",
     "p999_s",
     "difference_pct",
+    "variant_factor",
     "repeats",
     "spread_pct",
     "unstable",
@@ -60,8 +72,8 @@ SUMMARY_COLUMNS: list[str] = [
     "max_rate_under_bound",
 ]
 HEY_TABLE = ("total_s", "slowest_s", "fastest_s", "average_s")
-KEY = ["service", "payload", "concurrency", "repeat"]
-CONFIG = ["service", "payload", "concurrency"]
+KEY = ["service", "variant", "payload", "concurrency", "repeat"]
+CONFIG = ["service", "variant", "payload", "concurrency"]
 
 
 def per_run(run: Run | str | Path) -> pd.DataFrame:
@@ -79,7 +91,7 @@ def _per_run(run: Run) -> pd.DataFrame:
     groups = {k: g for k, g in run.requests.groupby(KEY, sort=False)}
     rows = []
     for lt in run.loadtests.itertuples(index=False):
-        key = (lt.service, lt.payload, lt.concurrency, lt.repeat)
+        key = tuple(getattr(lt, k) for k in KEY)
         req = groups.get(key)
         if req is None:
             req = run.requests.iloc[0:0]
@@ -107,9 +119,10 @@ def _per_run(run: Run) -> pd.DataFrame:
 
 
 def per_config(run: Run | str | Path, write: bool = False) -> pd.DataFrame:
-    """service x payload x concurrency: medians across repeats with spreads.
+    """service x variant x payload x concurrency: medians across repeats with spreads.
 
-    Columns: ``service``, ``payload``, ``concurrency``, ``label``, the hey-table medians
+    Columns: ``service``, ``variant``, ``payload``, ``concurrency``, ``label`` (the
+    service's), the hey-table medians
     (``total_s`` ... ``average_s``), ``rps`` (median), ``rps_min``/``rps_max``/
     ``rps_ci_low``/``rps_ci_high`` (95 % bootstrap interval of the median), ``spread_pct``
     and ``unstable`` (of rps), ``p50_s``...``p999_s`` (medians), ``p99_min_s``/
@@ -151,139 +164,60 @@ def _per_config(run: Run) -> pd.DataFrame:
             peak_rss_mb=float(g["peak_rss_mb"].max()),
         )
         rows.append(row)
-    df = pd.DataFrame(rows)
-    order = {
-        "service": {s: i for i, s in enumerate(run.services_in_order())},
-        "payload": {p: i for i, p in enumerate(run.payloads_in_order())},
-    }
-    df = df.sort_values(
-        ["service", "payload", "concurrency"],
-        key=lambda c: c.map(order[c.name]) if c.name in order else c,
-    )
-    return df.reset_index(drop=True)
+    return run.in_display_order(pd.DataFrame(rows), CONFIG)
 
 
 def ceilings(run: Run | str | Path) -> pd.DataFrame:
-    """impl x payload: in-process medians (us) and ``ceiling_rps`` for the server's cores.
-
-    Empty frame when ceiling.csv is missing.
-    """
-    run = load_run(run)
-    cols = ["impl", "payload", "iterations", "tokenization_us", "inference_us", "total_us"]
-    cols += ["server_cores", "ceiling_rps"]
-    if run.ceiling is None:
-        return pd.DataFrame(columns=cols)
-    g = run.ceiling.groupby(["impl", "payload"], sort=True)
-    df = g[["tokenization_us", "inference_us", "total_us"]].median().reset_index()
-    df["iterations"] = g.size().to_numpy()
-    df["server_cores"] = run.server_cores
-    df["ceiling_rps"] = [stats.ceiling_rps(t, run.server_cores) for t in df["total_us"]]
-    return df[cols]
-
-
-def ceiling_for(run: Run, service: str) -> tuple[float, float]:
-    """(ceiling_rps, in-process median total_us) bounding a service at the seed payload.
-
-    The in-process loop is the one named by the service's ``inference`` fact: what runs
-    tokenize + ONNX Runtime for it per request.
-    """
-    ce = ceilings(run)
-    impl = run.fact(service, "inference")
-    if ce.empty or not impl:  # the reader's notes already say why
-        return math.nan, math.nan
-    hit = ce[(ce["impl"] == impl) & (ce["payload"] == run.seed_payload)]
-    if hit.empty:
-        run.note(f"ceiling.csv has no {impl!r} rows for payload {run.seed_payload!r}")
-        return math.nan, math.nan
-    return float(hit["ceiling_rps"].iloc[0]), float(hit["total_us"].iloc[0])
-
-
-def _latency_c1(run: Run, service: str) -> float:
-    """Median latency (s) at concurrency 1, seed payload: from hey runs, else stages.csv."""
-    pc = per_config(run)
-    hit = pc[
-        (pc["service"] == service) & (pc["payload"] == run.seed_payload) & (pc["concurrency"] == 1)
-    ]
-    if not hit.empty:
-        return float(hit["p50_s"].iloc[0])
-    if run.stages is not None:
-        st = run.stages[
-            (run.stages["service"] == service) & (run.stages["payload"] == run.seed_payload)
-        ]
-        if not st.empty:
-            run.note("no hey run at concurrency 1: overhead_ms uses stages.csv client_us")
-            return float(st["client_us"].median()) / 1e6
-    run.note(f"no concurrency-1 latency for {service}: overhead_ms is NaN")
-    return math.nan
-
-
-def openloop_payload(run: Run) -> str | None:
-    """The payload the open-loop phase attacked with: the seed payload when present."""
-    if run.openloop is None or run.openloop.empty:
-        return None
-    payloads = list(dict.fromkeys(run.openloop["payload"]))
-    if run.seed_payload in payloads:
-        return run.seed_payload
-    run.note(f"openloop.csv has no {run.seed_payload!r} payload; using {payloads[0]!r}")
-    return payloads[0]
-
-
-def _max_rate_under_bound(run: Run, service: str, payload: str | None) -> float:
-    if payload is None or run.openloop is None:
-        return math.nan
-    ol = run.openloop
-    return stats.max_rate_under_bound(ol[(ol["service"] == service) & (ol["payload"] == payload)])
-
-
-def _service_measure(run: Run, service: str, column: str) -> float:
-    """A services.csv measurement (cold start, size), NaN when not measured."""
-    if run.services is None or column not in run.services:
-        return math.nan
-    hit = run.services.loc[run.services["service"] == service, column]
-    return float(hit.iloc[0]) if len(hit) else math.nan
+    """impl x variant x payload: in-process medians (us) and ``ceiling_rps`` for the server's
+    cores (:func:`servebench.analysis.measures.ceilings`). Empty when ceiling.csv is missing."""
+    return measures.ceilings(load_run(run))
 
 
 def build_summary(run_dir: str | Path | Run, write: bool = True) -> pd.DataFrame:
-    """One row per service at the seed payload and seed concurrency (columns: DATA.md).
+    """One row per service x variant at the seed payload and concurrency (columns: DATA.md).
 
     * ``n``: requests of one repeat; ``errors``: non-2xx + lost requests, summed over repeats.
     * ``total_s``, ``slowest_s``, ``fastest_s``, ``average_s``, ``rps``, ``p50_s``...
       ``p999_s``: median across repeats of each repeat's value; ``rps_min``/``rps_max``:
       extremes of the repeats.
-    * ``difference_pct``: Requests/sec vs the service's own ``baseline`` (services.csv),
-      ``(rps - rps_baseline) / rps_baseline * 100`` (seed convention); 0 for a baseline
-      itself, NaN when its baseline was not measured. The seed's per-metric view:
-      :func:`servebench.analysis.seed.seed_table`.
+    * ``difference_pct``: Requests/sec vs the service's own ``baseline`` (services.csv)
+      serving the same variant, ``(rps - rps_baseline) / rps_baseline * 100`` (seed
+      convention); 0 for a baseline itself, NaN when its baseline was not measured. The
+      seed's per-metric view: :func:`servebench.analysis.seed.seed_table`.
+    * ``variant_factor``: rps / the same service's fp32 rps (1.0 for fp32; NaN without it).
     * ``spread_pct``/``unstable``: of rps across repeats (threshold ``run.unstable_pct``).
     * ``ceiling_rps``: :func:`servebench.analysis.stats.ceiling_rps` of the in-process loop
-      named by the service's ``inference`` fact (:func:`ceiling_for`) at the seed payload,
-      times the number of server CPUs; ``efficiency`` = rps / ceiling_rps.
+      named by the service's ``inference`` fact on the same variant (:func:`ceiling_for`) at
+      the seed payload, times the number of server CPUs; ``efficiency`` = rps / ceiling_rps.
     * ``overhead_ms``: median latency at concurrency 1 (seed payload) minus the in-process
-      median total of the same loop.
+      median total of the same loop and variant.
     * ``cpu_s_per_req``: median of repeats; ``peak_rss_mb``: max of repeats;
-      ``cold_start_s``, ``size_mb``: services.csv.
+      ``cold_start_s``: median of the unit's starts (coldstarts.csv); ``size_mb``:
+      services.csv (the service's, whatever the variant).
     * ``max_rate_under_bound``: highest openloop.csv rate with ``meets_bound`` (seed payload).
 
-    Writes ``summary.csv`` and ``per_config.csv`` into the run directory when ``write``.
+    Rows by service display order, then variant (fp32 first). Writes ``summary.csv`` and
+    ``per_config.csv`` into the run directory when ``write``.
     """
     run = load_run(run_dir)
     pc = per_config(run, write=write)
     seed = pc[(pc["payload"] == run.seed_payload) & (pc["concurrency"] == run.seed_concurrency)]
-    seed_rps = dict(zip(seed["service"], seed["rps"], strict=True))
-    ol_payload = openloop_payload(run)
+    seed_rps = seed.set_index(["service", "variant"])["rps"].to_dict()
     rows = []
     for r in seed.itertuples(index=False):
-        ceiling, inproc_us = ceiling_for(run, r.service)
-        base_rps = seed_rps.get(run.baseline(r.service) or r.service, math.nan)
+        ceiling, inproc_us = ceiling_for(run, r.service, r.variant)
+        base_rps = seed_rps.get((run.baseline(r.service) or r.service, r.variant), math.nan)
         row = {c: getattr(r, c) for c in SUMMARY_COLUMNS if hasattr(r, c)}
+        c1 = measures.latency_c1(run, pc, r.service, r.variant)
         row.update(
             difference_pct=stats.difference_pct(r.rps, base_rps),
+            variant_factor=stats.ratio(r.rps, seed_rps.get((r.service, BASE_VARIANT), math.nan)),
             ceiling_rps=ceiling,
             efficiency=stats.efficiency(r.rps, ceiling),
-            overhead_ms=stats.overhead_ms(_latency_c1(run, r.service), inproc_us),
-            max_rate_under_bound=_max_rate_under_bound(run, r.service, ol_payload),
-            cold_start_s=_service_measure(run, r.service, "cold_start_s"),
-            size_mb=_service_measure(run, r.service, "size_mb"),
+            overhead_ms=stats.overhead_ms(c1, inproc_us),
+            max_rate_under_bound=measures.max_rate_under_bound(run, r.service, r.variant),
+            cold_start_s=measures.cold_start(run, r.service, r.variant),
+            size_mb=measures.service_measure(run, r.service, "size_mb"),
         )
         rows.append(row)
     summary = pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
@@ -292,10 +226,26 @@ def build_summary(run_dir: str | Path | Run, write: bool = True) -> pd.DataFrame
     return summary
 
 
+def by_payload(run: Run | str | Path, column: str, concurrency: int | None = None) -> pd.DataFrame:
+    """One per_config column as a grid: a row per service and variant (its label, e.g.
+    "Python · int8"), a column per payload, at ``concurrency`` (default: the seed's)."""
+    run = load_run(run)
+    pc = per_config(run)
+    at = pc[pc["concurrency"] == (run.seed_concurrency if concurrency is None else concurrency)]
+    units = run.units_in_order(at)
+    grid = at.set_index(["service", "variant", "payload"])[column].unstack("payload")
+    grid = grid.reindex(
+        index=pd.MultiIndex.from_tuples(units), columns=run.payloads_in_order(at["payload"])
+    )
+    grid.index = pd.Index([run.unit_label(s, v) for s, v in units], name="service")
+    grid.columns.name = "payload"
+    return grid
+
+
 def unstable_configs(run: Run | str | Path) -> pd.DataFrame:
     """Configurations whose Requests/sec repeats spread more than the run's threshold."""
     pc = per_config(load_run(run))
-    cols = ["service", "payload", "concurrency", "repeats", "rps", "rps_min", "rps_max"]
+    cols = [*CONFIG, "repeats", "rps", "rps_min", "rps_max"]
     cols += ["spread_pct", "p99_spread_pct"]
     return pc.loc[pc["unstable"].astype(bool), cols].reset_index(drop=True)
 

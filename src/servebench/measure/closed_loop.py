@@ -11,21 +11,21 @@ from typing import Any
 
 from servebench.client import Client, stage_times
 from servebench.measure import hey, resources
-from servebench.measure.plan import Plan, request_body
+from servebench.measure.plan import Plan, Unit, request_body
 from servebench.measure.verify import first_correct_answer, verify
 from servebench.metadata import now_iso
 from servebench.process import ServiceError, ServiceProcess
-from servebench.registry import Service
 from servebench.rundir.writer import RunWriter
 from servebench.say import say
 
 
-def start_service(plan: Plan, service: Service, writer: RunWriter) -> ServiceProcess:
-    """A service process on the plan's budget (started by its context manager)."""
+def start_service(plan: Plan, unit: Unit, writer: RunWriter) -> ServiceProcess:
+    """A service process serving the unit's variant on the plan's budget (started by its
+    context manager); every start appends to the unit's log."""
     return ServiceProcess(
-        service,
-        plan.model_dir,
-        writer.log_dir / f"{service.name}.log",
+        unit.service,
+        unit.model_dir,
+        writer.log_dir / f"{unit.service.name}__{unit.variant}.log",
         threads=plan.pinning.threads,
         workers=plan.pinning.workers,
         cpus=plan.pinning.server_cpus,
@@ -91,45 +91,41 @@ def measure_point(
     return row, run
 
 
-def run_service_repeat(
+def run_unit_repeat(
     plan: Plan,
-    service: Service,
+    unit: Unit,
     repeat: int,
     order: int,
     writer: RunWriter,
     sentences: list[dict[str, str]],
     expected: dict[str, Any],
 ) -> None:
-    """A fresh process of `service`: cold start, verification, warm-up, every point."""
-    with start_service(plan, service, writer) as proc:
+    """A fresh process of the unit: cold start, verification, warm-up, every point.
+
+    `expected` are ONNX Runtime's own answers on the unit's variant (its model.onnx)."""
+    with start_service(plan, unit, writer) as proc:
         first = sentences[0]
         cold_start = first_correct_answer(proc, first["text"], expected[first["id"]])
-        parity = verify(proc, sentences, expected)
+        parity = [{**unit.key(), **row} for row in verify(proc, sentences, expected)]
         if repeat == 0:
             writer.append("parity.csv", parity)
         writer.append(
-            "coldstarts.csv",
-            [{"service": service.name, "repeat": repeat, "cold_start_s": cold_start}],
+            "coldstarts.csv", [{**unit.key(), "repeat": repeat, "cold_start_s": cold_start}]
         )
         warm_up(plan, proc)
         latency_c1_s: dict[str, float] = {}
         for payload, text in plan.payloads.items():
             stages = measure_stages(proc, text, plan.study.stage_requests)
             latency_c1_s[payload] = median_client_s(stages)
-            key = {"service": service.name, "payload": payload, "repeat": repeat}
+            key = {**unit.key(), "payload": payload, "repeat": repeat}
             writer.append("stages.csv", [{**key, **s} for s in stages])
         for payload, concurrency in plan.points():
             started = now_iso()
             row, run = measure_point(plan, proc, payload, concurrency, latency_c1_s[payload])
-            key = {
-                "service": service.name,
-                "payload": payload,
-                "concurrency": concurrency,
-                "repeat": repeat,
-            }
+            key = {**unit.key(), "payload": payload, "concurrency": concurrency, "repeat": repeat}
             writer.hey_run(key, run)
             writer.append("loadtests.csv", [{**key, **row, "order": order, "started": started}])
             say(
-                f"  {service.name:<20} {payload:<7} c={concurrency:<3} "
+                f"  {unit.name:<26} {payload:<7} c={concurrency:<3} "
                 f"{row['rps']:8.1f} req/s  errors={row['errors']}"
             )

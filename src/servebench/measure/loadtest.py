@@ -17,9 +17,9 @@ import pandas as pd
 from servebench import metadata, paths, registry
 from servebench.config import Study
 from servebench.measure import ceiling, resources
-from servebench.measure.closed_loop import run_service_repeat, start_service, warm_up
+from servebench.measure.closed_loop import run_unit_repeat, start_service, warm_up
 from servebench.measure.openloop import openloop_search
-from servebench.measure.plan import Plan
+from servebench.measure.plan import Plan, Unit
 from servebench.measure.soak import soak
 from servebench.measure.verify import expected_predictions, reference_sentences
 from servebench.process import confined_to
@@ -41,38 +41,43 @@ def build_services(plan: Plan) -> dict[str, float]:
 
 
 def run_ceiling(plan: Plan, run_dir: Path, repeat: int) -> pd.DataFrame:
-    """One repeat's share of the in-process iterations, appended to ceiling.csv.
+    """One repeat's share of the in-process iterations, per variant, appended to ceiling.csv.
 
     Measured at the start of every repeat, so the ceiling samples the same stretch of a
     shared machine's time as the services it is compared with, not only the run's start.
     """
     study = plan.study
-    frame = ceiling.measure(
-        plan.model_dir,
-        {name: paths.PAYLOADS / f"{name}.txt" for name in plan.payloads},
-        providers=ceiling_providers(plan.services),
-        iterations=math.ceil(study.ceiling_iterations / plan.repeats),
-        warmup=study.ceiling_warmup,
-        threads=plan.pinning.threads,
-        cpus=plan.pinning.server_cpus,
-    )
+    frames = []
+    for variant, model_dir in plan.model_dirs.items():
+        frame = ceiling.measure(
+            model_dir,
+            {name: paths.PAYLOADS / f"{name}.txt" for name in plan.payloads},
+            providers=ceiling_providers(plan.services),
+            iterations=math.ceil(study.ceiling_iterations / plan.repeats),
+            warmup=study.ceiling_warmup,
+            threads=plan.pinning.threads,
+            cpus=plan.pinning.server_cpus,
+        )
+        frame.insert(0, "variant", variant)
+        frames.append(frame)
+    frame = pd.concat(frames, ignore_index=True)
     frame.insert(0, "repeat", repeat)
     target = run_dir / "ceiling.csv"
     frame.to_csv(target, mode="a", header=not target.exists(), index=False)
     return frame
 
 
-def fresh_process_phase(plan: Plan, service: Service, writer: RunWriter) -> None:
-    """Soak, then the open-loop search, on a fresh warmed-up process of `service`."""
+def fresh_process_phase(plan: Plan, unit: Unit, writer: RunWriter) -> None:
+    """Soak, then the open-loop search, on a fresh warmed-up process of the unit."""
     study = plan.study
     if study.soak_s <= 0 and not study.openloop:
         return
-    with start_service(plan, service, writer) as proc:
+    with start_service(plan, unit, writer) as proc:
         warm_up(plan, proc)
         if study.soak_s > 0:
-            soak(plan, proc, writer)
+            soak(plan, unit, proc, writer)
         if study.openloop:
-            openloop_search(plan, proc, writer)
+            openloop_search(plan, unit, proc, writer)
 
 
 def service_size_mb(service: Service) -> float:
@@ -85,7 +90,8 @@ def service_size_mb(service: Service) -> float:
 
 
 def service_rows(plan: Plan, run_dir: Path) -> list[dict[str, Any]]:
-    """services.csv: each service's registry facts, cold start and size."""
+    """services.csv: each service's registry facts, cold start (median over all its
+    variants; coldstarts.csv has each) and size."""
     coldstarts = pd.read_csv(run_dir / "coldstarts.csv")
     rows = []
     for service in plan.services:
@@ -102,46 +108,72 @@ def service_rows(plan: Plan, run_dir: Path) -> list[dict[str, Any]]:
     return rows
 
 
-def model_record(study: Study, model_dir: Path) -> dict[str, Any]:
-    """Which model was served: id, directory, and what the export wrote about it."""
-    record: dict[str, Any] = {"id": study.model_id, "dir": str(model_dir)}
+def model_record(plan: Plan) -> dict[str, Any]:
+    """Which model was served: id, directories, and what the export wrote about each variant."""
+    fp32 = plan.model_dirs["fp32"]
+    record: dict[str, Any] = {"id": plan.study.model_id, "dir": str(fp32), "variants": {}}
     for name in ("export.json", "parity.json"):
-        path = model_dir / name
+        path = fp32 / name
         if path.is_file():
             document = json.loads(path.read_text())
             if name == "parity.json" and isinstance(document, dict):
                 document = {k: v for k, v in document.items() if not isinstance(v, list)}
             record[name.removesuffix(".json")] = document
+    for variant, model_dir in plan.model_dirs.items():
+        export = model_dir / "export.json"
+        record["variants"][variant] = {
+            "dir": str(model_dir),
+            "export": json.loads(export.read_text()) if export.is_file() else None,
+        }
     return record
 
 
-def run_load_test(study: Study, run_dir: Path, model_dir: Path | None = None) -> Path:
+def check_models(plan: Plan) -> None:
+    """Every variant's directory must exist before any service starts (notebook 01 makes them)."""
+    from servebench.models.serving_info import is_complete
+
+    for variant, model_dir in plan.model_dirs.items():
+        if not is_complete(model_dir):
+            raise FileNotFoundError(
+                f"variant {variant}: no complete model directory at {model_dir}; run notebook "
+                "01 (make report runs it) or `make model` for this model and variant"
+            )
+
+
+def run_load_test(study: Study, run_dir: Path) -> Path:
     """Everything the load-test notebook does, in order; returns the run directory."""
-    plan = Plan.from_study(study, model_dir)
+    plan = Plan.from_study(study)
+    check_models(plan)
     writer = RunWriter(run_dir)
     metadata.update(
         run_dir,
         pinning=plan.pinning.as_dict(),
-        model=model_record(study, plan.model_dir),
+        model=model_record(plan),
         **metadata.collect(study.as_dict()),
     )
     say(f"building {len(plan.services)} service(s)")
     metadata.update(run_dir, build_s=build_services(plan))
 
     sentences = reference_sentences()
-    expected = expected_predictions(plan.model_dir, sentences)
+    # Each variant's own answers: a service is checked against ONNX Runtime on the very
+    # model.onnx it serves (int8 differs from fp32 by more than the 1e-4 tolerance).
+    expected = {
+        variant: expected_predictions(model_dir, sentences)
+        for variant, model_dir in plan.model_dirs.items()
+    }
     with confined_to(plan.pinning.orchestrator_cpus()):
         for repeat, order in enumerate(plan.orders()):
             say(f"repeat {repeat + 1}/{plan.repeats}: in-process ceiling (no HTTP)")
             run_ceiling(plan, run_dir, repeat)
-            say(f"repeat {repeat + 1}/{plan.repeats}: {' -> '.join(s.name for s in order)}")
-            for position, service in enumerate(order):
-                run_service_repeat(plan, service, repeat, position, writer, sentences, expected)
+            say(f"repeat {repeat + 1}/{plan.repeats}: {' -> '.join(u.name for u in order)}")
+            for position, unit in enumerate(order):
+                answers = expected[unit.variant]
+                run_unit_repeat(plan, unit, repeat, position, writer, sentences, answers)
 
         fresh = plan.fresh_process_order()
-        say(f"soak and open-loop search: {' -> '.join(s.name for s in fresh)}")
-        for service in fresh:
-            fresh_process_phase(plan, service, writer)
+        say(f"soak and open-loop search: {' -> '.join(u.name for u in fresh)}")
+        for unit in fresh:
+            fresh_process_phase(plan, unit, writer)
 
     pd.DataFrame(service_rows(plan, run_dir)).to_csv(run_dir / "services.csv", index=False)
     writer.combine_requests()

@@ -9,13 +9,13 @@ from __future__ import annotations
 import pandas as pd
 
 from servebench.measure import vegeta
-from servebench.measure.plan import Plan
+from servebench.measure.plan import Plan, Unit
 from servebench.process import ServiceProcess
 from servebench.rundir.writer import RunWriter
 from servebench.say import say
 
 
-def openloop_search(plan: Plan, proc: ServiceProcess, writer: RunWriter) -> float:
+def openloop_search(plan: Plan, unit: Unit, proc: ServiceProcess, writer: RunWriter) -> float:
     """Search the rate on the seed payload; rows to openloop.csv; returns the best rate."""
     study = plan.study
     bound_s = study.openloop_bound_ms / 1000
@@ -23,30 +23,27 @@ def openloop_search(plan: Plan, proc: ServiceProcess, writer: RunWriter) -> floa
         proc.url + "/age",
         plan.seed_body(),
         bound_s=bound_s,
-        start_rate=start_rate(plan, proc.service.name, writer),
+        start_rate=start_rate(plan, unit, writer),
         duration_s=study.openloop_duration_s,
         max_steps=study.openloop_max_steps,
         cpus=plan.pinning.loadgen_cpus,
     )
     proc.check_alive()
-    writer.append(
-        "openloop.csv", vegeta.openloop_rows(proc.service.name, plan.seed_payload, attacks, bound_s)
-    )
-    say(
-        f"  {proc.service.name:<20} open loop: {best:.1f} req/s with p99 <= "
-        f"{study.openloop_bound_ms:g} ms"
-    )
+    rows = vegeta.openloop_rows(unit.service.name, plan.seed_payload, attacks, bound_s)
+    writer.append("openloop.csv", [{**unit.key(), **row} for row in rows])
+    say(f"  {unit.name:<26} open loop: {best:.1f} req/s with p99 <= {study.openloop_bound_ms:g} ms")
     return best
 
 
-def start_rate(plan: Plan, service: str, writer: RunWriter) -> float:
+def start_rate(plan: Plan, unit: Unit, writer: RunWriter) -> float:
     """Half the closed-loop throughput at the seed point: the search then needs few steps."""
     path = writer.run_dir / "loadtests.csv"
     if not path.exists():
         return 10.0
     runs = pd.read_csv(path)
     seed_point = runs[
-        (runs["service"] == service)
+        (runs["service"] == unit.service.name)
+        & (runs["variant"] == unit.variant)
         & (runs["payload"] == plan.seed_payload)
         & (runs["concurrency"] == plan.seed_concurrency)
     ]

@@ -70,25 +70,51 @@ def request_body(text: str) -> bytes:
 
 
 @dataclass(frozen=True)
+class Unit:
+    """What is measured as one: a service serving one model variant."""
+
+    service: Service
+    variant: str
+    model_dir: Path
+
+    @property
+    def name(self) -> str:
+        return f"{self.service.name}·{self.variant}"
+
+    def key(self) -> dict[str, str]:
+        """The columns that identify the unit in every file of the run."""
+        return {"service": self.service.name, "variant": self.variant}
+
+
+@dataclass(frozen=True)
 class Plan:
     study: Study
     services: list[Service]
-    model_dir: Path
+    model_dirs: dict[str, Path]  # variant -> its model directory
     payloads: dict[str, str]
     concurrency_levels: list[int]
     pinning: Pinning
 
     @classmethod
-    def from_study(cls, study: Study, model_dir: Path | None = None) -> Plan:
+    def from_study(cls, study: Study) -> Plan:
         names = list(dict.fromkeys([study.payload, *study.payloads]))
         return cls(
             study=study,
             services=registry.select(study.services),
-            model_dir=model_dir or study.model_dir,
+            model_dirs={variant: study.variant_dir(variant) for variant in study.variants},
             payloads=load_payloads(names),
             concurrency_levels=sorted({*study.concurrency_levels, study.concurrency}),
             pinning=Pinning.from_study(study),
         )
+
+    @property
+    def units(self) -> list[Unit]:
+        """Every service with every variant, in the configuration's order."""
+        return [
+            Unit(service, variant, model_dir)
+            for service in self.services
+            for variant, model_dir in self.model_dirs.items()
+        ]
 
     @property
     def seed_payload(self) -> str:
@@ -105,8 +131,8 @@ class Plan:
     def seed_body(self) -> bytes:
         return request_body(self.payloads[self.seed_payload])
 
-    def orders(self) -> list[list[Service]]:
-        """The service order of each repeat: one seeded shuffle, rotated from repeat to repeat.
+    def orders(self) -> list[list[Unit]]:
+        """The order of each repeat: one seeded shuffle of the units, rotated each repeat.
 
         Independent shuffles can put a service in the same slot every time (this project's
         seed once put `python` last in all three repeats), and on a machine whose speed drifts
@@ -117,12 +143,12 @@ class Plan:
         shifts = [(repeat * len(base)) // self.repeats for repeat in range(self.repeats)]
         return [base[shift:] + base[:shift] for shift in shifts]
 
-    def fresh_process_order(self) -> list[Service]:
+    def fresh_process_order(self) -> list[Unit]:
         """The order of the soak and open-loop phase: the base order reversed."""
         return self._shuffled()[::-1]
 
-    def _shuffled(self) -> list[Service]:
-        base = list(self.services)
+    def _shuffled(self) -> list[Unit]:
+        base = self.units
         random.Random(self.study.shuffle_seed).shuffle(base)
         return base
 

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from servebench.measure import hey, resources
-from servebench.measure.plan import Plan
+from servebench.measure.plan import Plan, Unit
 from servebench.process import ServiceProcess
 from servebench.rundir.writer import RunWriter
 from servebench.say import say
 
 
-def soak(plan: Plan, proc: ServiceProcess, writer: RunWriter) -> None:
+def soak(plan: Plan, unit: Unit, proc: ServiceProcess, writer: RunWriter) -> None:
     """`soak_s` seconds of hey at `soak_concurrency` on the seed payload; one row of soak.csv."""
     study = plan.study
     rss_warm = resources.rss_bytes(resources.process_tree(proc.pid)) / 2**20
@@ -27,7 +27,7 @@ def soak(plan: Plan, proc: ServiceProcess, writer: RunWriter) -> None:
         "soak.csv",
         [
             {
-                "service": proc.service.name,
+                **unit.key(),
                 "duration_s": study.soak_s,
                 "concurrency": study.soak_concurrency,
                 "requests": run.answered,
@@ -39,6 +39,6 @@ def soak(plan: Plan, proc: ServiceProcess, writer: RunWriter) -> None:
         ],
     )
     say(
-        f"  {proc.service.name:<20} soak {study.soak_s:.0f}s: {run.answered} requests, "
+        f"  {unit.name:<26} soak {study.soak_s:.0f}s: {run.answered} requests, "
         f"{run.errors} errors, RSS {rss_warm:.0f} -> {rss_end:.0f} MB"
     )

@@ -35,7 +35,7 @@ def expected_predictions(model_dir: Path, sentences: list[dict[str, str]]) -> di
 def verify(
     proc: ServiceProcess, sentences: list[dict[str, str]], expected: dict[str, Any]
 ) -> list[dict[str, Any]]:
-    """Parity rows for one service; raises VerificationError on any mismatch."""
+    """Parity rows for one service process; raises VerificationError on any mismatch."""
     rows = []
     with Client(proc.host, proc.port) as client:
         for row in sentences:
@@ -47,7 +47,6 @@ def verify(
             diff = abs(score - want.score)
             rows.append(
                 {
-                    "service": proc.service.name,
                     "sentence_id": row["id"],
                     "kind": row["kind"],
                     "label": label,

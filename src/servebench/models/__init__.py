@@ -1,4 +1,5 @@
-"""Model preparation: built-in offline models, ONNX export and PyTorch/ONNX parity.
+"""Model preparation: built-in offline models, ONNX export, PyTorch/ONNX parity, and the
+variants made from the export with optimum (optimized, int8) with their faithfulness to fp32.
 
 Names are imported on first use (PEP 562): the measuring process imports
 `servebench.models.reference` and `serving_info` without paying for torch and optimum,
@@ -17,6 +18,12 @@ _WHERE = {
     "DEFAULT_OPSET": "export",
     "ExportResult": "export",
     "export_model": "export",
+    "Faithfulness": "faithfulness",
+    "check_agreement": "faithfulness",
+    "measure_faithfulness": "faithfulness",
+    "variants_frame": "faithfulness",
+    "CpuIsa": "isa",
+    "detect_isa": "isa",
     "ParityError": "parity",
     "ParityResult": "parity",
     "check_parity": "parity",
@@ -26,6 +33,9 @@ _WHERE = {
     "DEFAULT_CACHE_DIR": "source",
     "HubUnreachableError": "source",
     "prepare_source": "source",
+    "VariantError": "variants",
+    "VariantResult": "variants",
+    "export_variants": "variants",
 }
 
 __all__ = sorted(_WHERE)

@@ -7,6 +7,8 @@ import json
 import os
 import shutil
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata
@@ -19,12 +21,16 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from servebench import paths
 from servebench.models import builtin
-from servebench.models.serving_info import FILES, is_complete, write_serving_info
+from servebench.models.serving_info import (
+    EXPORT_FILE,
+    FILES,
+    finished_record,
+    write_serving_info,
+)
 from servebench.models.source import DEFAULT_CACHE_DIR, prepare_source, source_kind
 from servebench.models.tokenizer import normalize_tokenizer_files
 
 DEFAULT_OPSET = 17  # what configs/default.yaml, the CLI and tests use; ORT 1.32 runs it
-EXPORT_FILE = "export.json"
 EXPORT_LAYOUT = 2  # bump when the directory layout or post-processing changes (2: serving.json)
 _VERSIONED = ("torch", "transformers", "optimum", "optimum-onnx", "onnx", "onnxruntime")
 
@@ -89,15 +95,8 @@ def _directory_stamp(directory: Path) -> str:
 
 def existing_export(output_dir: Path, fingerprint: dict[str, Any]) -> ExportResult | None:
     """The export already in output_dir, if it is complete and has this fingerprint."""
-    record = output_dir / EXPORT_FILE
-    if not record.is_file() or not is_complete(output_dir):
-        return None
-    data = json.loads(record.read_text())
-    if data.get("fingerprint") != fingerprint:
-        return None
-    result = ExportResult.from_dict(data)
-    result.skipped = True
-    return result
+    data = finished_record(output_dir, fingerprint)
+    return None if data is None else ExportResult.from_dict({**data, "skipped": True})
 
 
 def export_model(
@@ -115,9 +114,7 @@ def export_model(
     started = time.perf_counter()
     source = prepare_source(model_id, cache_dir)
     prepared = time.perf_counter()
-    scratch = target.with_name(f".{target.name}.tmp-{os.getpid()}")
-    shutil.rmtree(scratch, ignore_errors=True)
-    try:
+    with building(target) as scratch:
         graph = _run_exporter(source, scratch, opset)
         exported = time.perf_counter()
         timings = {
@@ -128,19 +125,31 @@ def export_model(
         result.output_dir = str(target)
         result.timings["total_s"] = round(time.perf_counter() - started, 3)
         (scratch / EXPORT_FILE).write_text(json.dumps(result.to_dict(), indent=2) + "\n")
-        _replace_dir(scratch, target)
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
     return result
 
 
-class _Graph(NamedTuple):
+@contextmanager
+def building(target: Path) -> Iterator[Path]:
+    """A scratch directory beside `target` that replaces it only if the block succeeds, so a
+    failed build never leaves a half directory where the services look (same file system,
+    so the final step is a rename)."""
+    scratch = target.with_name(f".{target.name}.tmp-{os.getpid()}")
+    shutil.rmtree(scratch, ignore_errors=True)
+    scratch.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        yield scratch
+        _replace_dir(scratch, target)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+class Graph(NamedTuple):
     inputs: list[str]
     outputs: list[str]
     opset: int | None  # of the default domain
 
 
-def _run_exporter(source: Path | str, output: Path, opset: int | None) -> _Graph:
+def _run_exporter(source: Path | str, output: Path, opset: int | None) -> Graph:
     """Export, make the tokenizer files match the contract, then record serving.json."""
     main_export(
         str(source),
@@ -154,7 +163,7 @@ def _run_exporter(source: Path | str, output: Path, opset: int | None) -> _Graph
     if not (output / FILES["tokenizer"]).is_file():  # a slow-only source tokenizer
         AutoTokenizer.from_pretrained(str(source), use_fast=True).save_pretrained(output)
     normalize_tokenizer_files(output)
-    graph = _graph_facts(output / FILES["onnx"])
+    graph = graph_facts(output / FILES["onnx"])
     try:
         write_serving_info(output, graph.inputs, graph.outputs)
     except ValueError as error:
@@ -162,12 +171,12 @@ def _run_exporter(source: Path | str, output: Path, opset: int | None) -> _Graph
     return graph
 
 
-def _graph_facts(model_path: Path) -> _Graph:
+def graph_facts(model_path: Path) -> Graph:
     proto = onnx.load(str(model_path), load_external_data=False)
     initializers = {i.name for i in proto.graph.initializer}
     inputs = [i.name for i in proto.graph.input if i.name not in initializers]
     opsets = [o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")]
-    return _Graph(inputs, [o.name for o in proto.graph.output], opsets[0] if opsets else None)
+    return Graph(inputs, [o.name for o in proto.graph.output], opsets[0] if opsets else None)
 
 
 def _count_parameters(source: Path | str, info: dict[str, Any] | None) -> int:
@@ -181,7 +190,7 @@ def _describe(
     model_id: str,
     source: Path | str,
     directory: Path,
-    graph: _Graph,
+    graph: Graph,
     fingerprint: dict[str, Any],
     timings: dict[str, float],
 ) -> ExportResult:

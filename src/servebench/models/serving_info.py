@@ -26,6 +26,8 @@ FILES = {
     "tokenizer_config": "tokenizer_config.json",
     "config": "config.json",
 }
+# How the directory was made (the exporter's or a variant's record); not read by the services.
+EXPORT_FILE = "export.json"
 OUTPUT = "logits"  # what optimum's text-classification export names the scores
 # BERT's; used when config.json does not say (as the services did before this file existed).
 DEFAULT_MAX_POSITIONS = 512
@@ -106,3 +108,13 @@ def is_complete(directory: Path) -> bool:
     except inference.ModelDirError:
         return False
     return True
+
+
+def finished_record(directory: Path, fingerprint: dict[str, Any]) -> dict[str, Any] | None:
+    """The export.json of `directory` if the directory is complete and was made with this
+    fingerprint (the export's or a variant's): then it need not be made again."""
+    record = directory / EXPORT_FILE
+    if not record.is_file() or not is_complete(directory):
+        return None
+    data = json.loads(record.read_text())
+    return data if data.get("fingerprint") == fingerprint else None

@@ -4,7 +4,9 @@
 loaded run and a one-line caption saying what to read in it; the report notebook and the
 README show them in this order. Adding a figure is one function and one entry here.
 Colours, labels and the order of services come from the run's services.csv, so a new
-service needs no change here.
+service needs no change here. Every figure shows each service with each model variant of the
+run (the service's colour; a variant other than fp32 hatched and paler, or dashed, and
+labelled "Python · int8"), except hey's histograms, which show the fp32 model only.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from pathlib import Path
 
 from matplotlib.figure import Figure
 
-from servebench.plots import cost, latency, style, throughput
+from servebench.plots import cost, factors, latency, style, throughput
 from servebench.rundir.reader import Run, load_run
 
 
@@ -32,10 +34,16 @@ FIGURES: dict[str, FigureSpec] = {
         "Requests/sec at the seed point against each service's in-process ceiling (black "
         "tick): the gap is what serving over HTTP costs.",
     ),
+    "variant_rps": FigureSpec(
+        factors.draw_variant_rps,
+        "What moves throughput: requests/sec per service (group) and model variant (bar; "
+        "hatched: not fp32, ×: its factor over fp32) with each variant's in-process ceilings: "
+        "within a group the variant, across groups the language.",
+    ),
     "histograms": FigureSpec(
         latency.draw_histograms,
         "hey's own histogram per service: where the bulk of answers sits, and how long the "
-        "tail is, at the seed point.",
+        "tail is, at the seed point (fp32 model only: a panel per variant would be unreadable).",
     ),
     "latency_cdf": FigureSpec(
         latency.draw_latency_cdf,

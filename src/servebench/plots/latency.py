@@ -1,6 +1,8 @@
 """Latency figures: hey's histograms, the latency distribution, throughput against latency.
 
-Each ``draw_*`` takes a loaded run and returns one matplotlib figure.
+Each ``draw_*`` takes a loaded run and returns one matplotlib figure. The distribution and
+the concurrency sweep draw one line per service and model variant (dashed: not fp32); the
+histograms show the fp32 model only (a panel per variant would be unreadable).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from matplotlib.figure import Figure
 
 from servebench.analysis import stats, tables
 from servebench.plots import style
-from servebench.rundir.reader import Run
+from servebench.rundir.reader import BASE_VARIANT, Run
 
 
 def _seed_requests(run: Run) -> pd.DataFrame:
@@ -21,11 +23,12 @@ def _seed_requests(run: Run) -> pd.DataFrame:
     return r[(r["payload"] == run.seed_payload) & (r["concurrency"] == run.seed_concurrency)]
 
 
-def _representative_repeat(run: Run, service: str) -> int:
+def _representative_repeat(run: Run, service: str, variant: str) -> int:
     """The repeat whose rps is the median one (lower middle for an even count)."""
     pr = tables.per_run(run)
     g = pr[
         (pr["service"] == service)
+        & (pr["variant"] == variant)
         & (pr["payload"] == run.seed_payload)
         & (pr["concurrency"] == run.seed_concurrency)
     ].sort_values("rps")
@@ -36,21 +39,26 @@ def draw_histograms(run: Run) -> Figure:
     """hey's response-time histogram, one panel per service, seed payload and concurrency.
 
     Each panel is the representative repeat (median rps) drawn like hey's text: 11 marks
-    from fastest to slowest, a bar per mark counting the answers up to that mark.
+    from fastest to slowest, a bar per mark counting the answers up to that mark. The fp32
+    model only (the seed's): one panel per service and variant would be unreadable.
     """
-    services = run.services_in_order()
+    measured = run.variants_in_order()
+    variant = BASE_VARIANT if BASE_VARIANT in measured else measured[0]
+    services = [s for s, v in run.units_in_order() if v == variant]
     colors = style.colors(run)
     ncols, nrows = style.grid_shape(len(services), 3)
+    which = f", {variant} model" if run.multi_variant else ""
     fig, axes = style.new_figure(
         run,
-        f"Response-time histograms, hey style ({style.seed_point(run)}, median-rps repeat)",
+        f"Response-time histograms, hey style ({style.seed_point(run)}{which}, median-rps repeat)",
         ncols=ncols,
         nrows=nrows,
         size=(4.2 * ncols, 3.4 * nrows),
     )
     req = _seed_requests(run)
+    req = req[req["variant"] == variant]
     for ax, service in zip(axes.flat, services, strict=False):
-        rep = _representative_repeat(run, service)
+        rep = _representative_repeat(run, service, variant)
         lat = req.loc[(req["service"] == service) & (req["repeat"] == rep), "response_time_s"]
         hist = stats.hey_histogram(lat)
         y = np.arange(len(hist))
@@ -69,27 +77,29 @@ def draw_histograms(run: Run) -> Figure:
 
 
 def draw_latency_cdf(run: Run) -> Figure:
-    """Latency distribution at the seed configuration, all repeats pooled.
+    """Latency distribution at the seed configuration, all repeats pooled, one line per
+    service and variant.
 
     Left: CDF on a log latency axis. Right: latency by percentile on a tail-stretching axis
     (0, 90, 99, 99.9 % equally spaced), so p99/p99.9 are readable.
     """
-    colors = style.colors(run)
     title = f"Latency distribution ({style.seed_point(run)}, repeats pooled)"
     fig, axes = style.new_figure(run, title, ncols=2, size=(12, 5))
     ax_cdf, ax_pct = axes[0]
     req = _seed_requests(run)
-    for service in run.services_in_order():
-        lat = np.sort(req.loc[req["service"] == service, "response_time_s"].to_numpy(float))
+    for service, variant in run.units_in_order():
+        mine = (req["service"] == service) & (req["variant"] == variant)
+        lat = np.sort(req.loc[mine, "response_time_s"].to_numpy(float))
         if lat.size == 0:
             continue
+        line = style.line_style(run, service, variant)
         frac = np.arange(1, lat.size + 1) / lat.size
-        ax_cdf.step(lat, frac, where="post", color=colors[service], label=run.label(service))
+        ax_cdf.step(lat, frac, where="post", **line)
         tail = -np.log10(np.clip(1 - (np.arange(lat.size) + 0.5) / lat.size, 1e-6, 1))
-        ax_pct.plot(tail, lat, color=colors[service], label=run.label(service))
+        ax_pct.plot(tail, lat, **line)
         for q in stats.PERCENTILES.values():
             ax_pct.plot(
-                -math.log10(1 - q / 100), stats.percentile(lat, q), "o", ms=3, color=colors[service]
+                -math.log10(1 - q / 100), stats.percentile(lat, q), "o", ms=3, color=line["color"]
             )
     ax_cdf.set_xscale("log")
     style.log_ms(ax_cdf.xaxis)
@@ -110,21 +120,20 @@ def draw_latency_cdf(run: Run) -> Figure:
 def draw_throughput_latency(run: Run) -> Figure:
     """Throughput against latency over the concurrency sweep (seed payload), p50 and p99.
 
-    One line per service; each point a concurrency level (median of repeats), labelled c=.
+    One line per service and variant (dashed: not fp32); each point a concurrency level
+    (median of repeats), labelled c=.
     """
     pc = tables.per_config(run)
     pc = pc[pc["payload"] == run.seed_payload]
-    colors = style.colors(run)
     title = (
         f"Throughput vs latency over concurrency (payload {run.seed_payload!r}, medians of repeats)"
     )
     fig, axes = style.new_figure(run, title, ncols=2, size=(12, 5), sharey=True)
     for ax, col, name in ((axes[0, 0], "p50_s", "p50"), (axes[0, 1], "p99_s", "p99")):
-        for service in run.services_in_order():
-            g = pc[pc["service"] == service].sort_values("concurrency")
-            if g.empty:
-                continue
-            ax.plot(g["rps"], g[col], "o-", color=colors[service], label=run.label(service))
+        for service, variant in run.units_in_order(pc):
+            g = pc[(pc["service"] == service) & (pc["variant"] == variant)]
+            g = g.sort_values("concurrency")
+            ax.plot(g["rps"], g[col], marker="o", **style.line_style(run, service, variant))
             for r in g.itertuples(index=False):
                 ax.annotate(
                     f"c={r.concurrency}",

@@ -1,5 +1,8 @@
-"""What every figure shares: service colours, the figure frame, millisecond axes, saving.
+"""What every figure shares: service colours, variant styles, the figure frame,
+millisecond axes, saving.
 
+A service keeps its colour in every figure; the model variant it serves changes the style
+(:data:`VARIANT_STYLES`): fp32 plain, others hatched and paler as bars, dashed as lines.
 Figures are :class:`matplotlib.figure.Figure` objects made without pyplot, so drawing
 never touches a notebook's backend or global state.
 """
@@ -8,14 +11,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from matplotlib import rcParams
-from matplotlib.colors import to_hex
+from matplotlib.colors import to_hex, to_rgb
 from matplotlib.figure import Figure
+from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter
 
 from servebench.rundir.reader import Run
@@ -39,6 +44,72 @@ def service_colors(facts: pd.DataFrame) -> dict[str, str]:
 
 def colors(run: Run) -> dict[str, str]:
     return run.cached("colors", lambda: service_colors(run.facts))
+
+
+@dataclass(frozen=True)
+class VariantStyle:
+    """How a model variant is told apart from fp32 in a service's colour."""
+
+    hatch: str  # bars
+    paler: float  # bars: 0 = the service's colour, 1 = white
+    linestyle: str  # lines
+    marker: str  # points
+    ceiling: str  # colour of its in-process ceiling lines (their dashes name the impl)
+
+
+#: fp32 is drawn as the study always drew it; the others hatched and paler, or dashed.
+VARIANT_STYLES: dict[str, VariantStyle] = {
+    "fp32": VariantStyle("", 0.0, "-", "o", "#555555"),
+    "optimized": VariantStyle("..", 0.25, "-.", "s", "#7b3294"),
+    "int8": VariantStyle("///", 0.45, "--", "^", "#1b7837"),
+}
+OTHER_VARIANT = VariantStyle("xx", 0.3, ":", "D", "#b35806")
+
+
+def variant_style(variant: str) -> VariantStyle:
+    return VARIANT_STYLES.get(variant, OTHER_VARIANT)
+
+
+def paler(color: str, amount: float) -> str:
+    """``color`` mixed with white (``amount`` 0..1)."""
+    rgb = np.asarray(to_rgb(color))
+    return to_hex(rgb + (1.0 - rgb) * amount)
+
+
+def unit_fill(run: Run, service: str, variant: str) -> str:
+    """A bar's fill for a service serving a variant: the service's colour, paler if not fp32."""
+    return paler(colors(run)[service], variant_style(variant).paler)
+
+
+def bar_style(run: Run, units: Sequence[tuple[str, str]]) -> dict[str, Any]:
+    """``color``/``hatch`` keywords of ``ax.bar``/``ax.barh`` for one bar per unit."""
+    return {
+        "color": [unit_fill(run, s, v) for s, v in units],
+        "hatch": [variant_style(v).hatch for _, v in units],
+    }
+
+
+def line_style(run: Run, service: str, variant: str) -> dict[str, Any]:
+    """``color``/``linestyle``/``label`` keywords of ``ax.plot`` for one unit's line."""
+    return {
+        "color": colors(run)[service],
+        "linestyle": variant_style(variant).linestyle,
+        "label": run.unit_label(service, variant),
+    }
+
+
+def variant_handles(variants: Sequence[str]) -> list[Patch]:
+    """Legend entries saying how each variant is drawn (grey, in its hatch)."""
+    return [
+        Patch(
+            facecolor=paler("#7f7f7f", variant_style(v).paler),
+            hatch=variant_style(v).hatch,
+            edgecolor="black",
+            linewidth=0.4,
+            label=f"model {v}",
+        )
+        for v in variants
+    ]
 
 
 def out_dirs(out_dir: OutDirs) -> list[Path]:
@@ -112,9 +183,9 @@ def log_ms(axis: Any) -> None:
     axis.set_tick_params(which="minor", labelsize=7)
 
 
-def barh_labelled(ax: Any, services: Sequence[str], run: Run) -> None:
-    """Service labels on a horizontal bar chart's y axis, the first service on top."""
-    ax.set_yticks(np.arange(len(services)), [run.label(s) for s in services], fontsize=8)
+def barh_labelled(ax: Any, units: Sequence[tuple[str, str]], run: Run) -> None:
+    """Unit labels ("Python · int8") on a horizontal bar chart's y axis, the first on top."""
+    ax.set_yticks(np.arange(len(units)), [run.unit_label(s, v) for s, v in units], fontsize=8)
     ax.invert_yaxis()
 
 
@@ -124,10 +195,12 @@ def bars_with_range(
     frame: pd.DataFrame,
     column: str,
     width: float,
-    color: str,
+    color: str | Sequence[str],
     label: str | None = None,
+    hatch: str = "",
 ) -> None:
-    """Bars at the median with min–max whiskers (columns <c>, <c>_min/<c>_max or <x>_min_s)."""
+    """Bars at the median with min–max whiskers (columns <c>, <c>_min/<c>_max or <x>_min_s);
+    ``color`` one for all bars or one per bar."""
     stem = column.removesuffix("_s")
     suffix = "_s" if column.endswith("_s") else ""
     low, high = frame[f"{stem}_min{suffix}"], frame[f"{stem}_max{suffix}"]
@@ -142,4 +215,5 @@ def bars_with_range(
         edgecolor="black",
         linewidth=0.4,
         label=label,
+        hatch=hatch,
     )

@@ -1,4 +1,5 @@
-"""Throughput figures: requests/sec against the ceiling, per payload, and the open loop.
+"""Throughput figures: requests/sec against the ceiling, per payload, and the open loop,
+one bar or line per service and model variant.
 
 Each ``draw_*`` takes a loaded run and returns one matplotlib figure (``None`` when the
 optional file it needs is missing; a note in ``run.notes`` says so).
@@ -7,6 +8,7 @@ optional file it needs is missing; a note in ``run.notes`` says so).
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -21,26 +23,48 @@ from servebench.rundir.reader import Run
 CEILING_LINES = {"python": "--", "rust": ":"}
 
 
-def draw_rps_bars(run: Run) -> Figure:
-    """Requests/sec per service (median of repeats, min-max whiskers) with the ceilings.
+def draw_ceilings(ax: Any, run: Run) -> pd.DataFrame:
+    """The in-process ceilings at the seed payload as horizontal lines (dashes: the impl,
+    colour: the variant); returns the rows drawn (empty, with a note, without ceiling.csv)."""
+    ce = tables.ceilings(run)
+    ce = ce[ce["payload"] == run.seed_payload]
+    for c in ce.itertuples(index=False):
+        which = f" · {c.variant}" if run.multi_variant else ""
+        ax.axhline(
+            c.ceiling_rps,
+            linestyle=CEILING_LINES.get(c.impl, "-."),
+            color=style.variant_style(c.variant).ceiling,
+            label=f"{c.impl}{which} in-process ceiling: {c.ceiling_rps:.0f} rps "
+            f"({c.total_us / 1e3:.1f} ms × {c.server_cores} CPU)",
+        )
+    if ce.empty:
+        run.note("ceiling.csv missing: requests/sec bars drawn without the ceiling")
+    return ce
 
-    Black ticks over each bar: that service's ceiling; dashed lines: the python and rust
-    in-process ceilings (1e6 / median total_us x server CPUs).
+
+def draw_rps_bars(run: Run) -> Figure:
+    """Requests/sec per service and variant (median of repeats, min-max whiskers) with the
+    ceilings.
+
+    Black ticks over each bar: that unit's ceiling; dashed lines: the python and rust
+    in-process ceilings of each variant (1e6 / median total_us x server CPUs).
     """
     summary = tables.build_summary(run, write=False)
-    colors = style.colors(run)
+    units = list(zip(summary["service"], summary["variant"], strict=True))
     fig, axes = style.new_figure(
         run,
         f"Requests/sec, {style.seed_point(run)} (bar: median; whiskers: min–max of "
         f"{int(summary['repeats'].max())} repeats)",
-        size=(10, 5.5),
+        size=(max(10.0, 1.1 * len(units)), 5.5),
     )
     ax = axes[0, 0]
     x = np.arange(len(summary))
     rps = summary["rps"].to_numpy(float)
     err = np.vstack([rps - summary["rps_min"], summary["rps_max"] - rps])
-    bar_colors = [colors[s] for s in summary["service"]]
-    ax.bar(x, rps, yerr=err, capsize=5, color=bar_colors, edgecolor="black", linewidth=0.5)
+    ax.bar(
+        x, rps, yerr=err, capsize=5, edgecolor="black", linewidth=0.5,
+        **style.bar_style(run, units),
+    )  # fmt: skip
     for xi, r in zip(x, summary.itertuples(index=False), strict=True):
         text = f"{r.rps:.1f}"
         if not pd.isna(r.efficiency):
@@ -50,19 +74,8 @@ def draw_rps_bars(run: Run) -> Figure:
         ax.text(xi, r.rps_max * 1.01, text, ha="center", va="bottom", fontsize=8)
         if not pd.isna(r.ceiling_rps):
             ax.hlines(r.ceiling_rps, xi - 0.4, xi + 0.4, colors="black", linewidth=2)
-    ce = tables.ceilings(run)
-    ce = ce[ce["payload"] == run.seed_payload]
-    for c in ce.itertuples(index=False):
-        ax.axhline(
-            c.ceiling_rps,
-            linestyle=CEILING_LINES.get(c.impl, "-."),
-            color="grey",
-            label=f"{c.impl} in-process ceiling: {c.ceiling_rps:.0f} rps "
-            f"({c.total_us / 1e3:.1f} ms × {c.server_cores} CPU)",
-        )
-    if ce.empty:
-        run.note("ceiling.csv missing: requests/sec bars drawn without the ceiling")
-    ax.set_xticks(x, summary["label"], rotation=15)
+    ce = draw_ceilings(ax, run)
+    ax.set_xticks(x, [run.unit_label(s, v) for s, v in units], rotation=20, ha="right")
     ax.set_ylabel("requests/sec (hey, closed loop)")
     top = np.nanmax([np.nanmax(summary["rps_max"]), *(ce["ceiling_rps"].tolist() or [0])])
     ax.set_ylim(0, top * 1.25)
@@ -72,34 +85,38 @@ def draw_rps_bars(run: Run) -> Figure:
 
 
 def draw_payloads(run: Run) -> Figure:
-    """Requests/sec and p99 per payload at the seed concurrency (medians, min–max whiskers)."""
+    """Requests/sec and p99 per payload at the seed concurrency, one bar per service and
+    variant (medians, min–max whiskers)."""
     pc = tables.per_config(run)
     pc = pc[pc["concurrency"] == run.seed_concurrency]
     payloads = run.payloads_in_order(pc["payload"])
-    services = run.services_in_order(pc["service"])
-    colors = style.colors(run)
+    units = run.units_in_order(pc)
     fig, axes = style.new_figure(
         run, f"Per payload at c={run.seed_concurrency}", ncols=2, size=(13, 5)
     )
-    width = 0.8 / max(1, len(services))
+    width = 0.8 / max(1, len(units))
     x = np.arange(len(payloads))
-    for i, s in enumerate(services):
-        g = pc[pc["service"] == s].set_index("payload").reindex(payloads)
+    for i, (s, v) in enumerate(units):
+        g = pc[(pc["service"] == s) & (pc["variant"] == v)].set_index("payload").reindex(payloads)
         pos = x - 0.4 + width * (i + 0.5)
-        style.bars_with_range(axes[0, 0], pos, g, "rps", width, colors[s], run.label(s))
-        style.bars_with_range(axes[0, 1], pos, g, "p99_s", width, colors[s])
+        look = {"color": style.unit_fill(run, s, v), "hatch": style.variant_style(v).hatch}
+        style.bars_with_range(axes[0, 0], pos, g, "rps", width, label=run.unit_label(s, v), **look)
+        style.bars_with_range(axes[0, 1], pos, g, "p99_s", width, **look)
     for ax, name in ((axes[0, 0], "requests/sec"), (axes[0, 1], "p99 latency (ms)")):
         ax.set_xticks(x, payloads)
         ax.set_xlabel("payload")
         ax.set_ylabel(name)
         ax.grid(True, axis="y", alpha=0.3)
     axes[0, 1].yaxis.set_major_formatter(FuncFormatter(style.ms))
-    axes[0, 0].legend(fontsize=8)
+    # Below the panels: one bar per unit leaves no free corner for the legend inside.
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncols=min(5, len(units)), fontsize=8)
     return fig
 
 
 def draw_openloop(run: Run) -> Figure | None:
-    """Open-loop (vegeta) p99 against offered rate, with the latency bound.
+    """Open-loop (vegeta) p99 against offered rate, with the latency bound; one line per
+    service and variant (dashed: not fp32).
 
     Filled markers: the attack met the bound; hollow: it did not. Right panel: achieved
     throughput against offered rate (the diagonal is 'keeps up').
@@ -109,18 +126,18 @@ def draw_openloop(run: Run) -> Figure | None:
         run.note("openloop.csv missing: open-loop figure skipped")
         return None
     ol = run.openloop[run.openloop["payload"] == payload]
-    colors = style.colors(run)
     fig, axes = style.new_figure(
         run, f"Open-loop (fixed arrival rate) latency, payload {payload!r}", ncols=2, size=(12, 5)
     )
     ax, ax_t = axes[0]
-    for s in run.services_in_order(ol["service"]):
-        g = ol[ol["service"] == s].sort_values("rate")
+    for s, v in run.units_in_order(ol):
+        g = ol[(ol["service"] == s) & (ol["variant"] == v)].sort_values("rate")
         ok = stats.as_bool(g["meets_bound"]).to_numpy()
-        ax.plot(g["rate"], g["p99_s"], "-", color=colors[s], label=run.label(s))
-        ax.plot(g["rate"][ok], g["p99_s"][ok], "o", color=colors[s])
-        ax.plot(g["rate"][~ok], g["p99_s"][~ok], "o", mfc="none", color=colors[s])
-        ax_t.plot(g["rate"], g["throughput"], "o-", color=colors[s], label=run.label(s))
+        line = style.line_style(run, s, v)
+        ax.plot(g["rate"], g["p99_s"], **line)
+        ax.plot(g["rate"][ok], g["p99_s"][ok], "o", color=line["color"])
+        ax.plot(g["rate"][~ok], g["p99_s"][~ok], "o", mfc="none", color=line["color"])
+        ax_t.plot(g["rate"], g["throughput"], marker="o", **line)
     bound = run.latency_bound_s
     if not math.isnan(bound):
         ax.axhline(bound, color="red", linestyle="--", label=f"p99 bound {bound * 1e3:g} ms")

@@ -4,7 +4,12 @@
   :class:`RunDataError` naming what is missing when ``metadata.json``, ``loadtests.csv``
   or ``requests.csv.gz`` is absent or malformed.
 * :func:`service_facts` / :func:`read_facts` - each service's label, colour, display
-  order, baseline and in-process implementation, from the run's ``services.csv``.
+  order, baseline and in-process implementation, from the run's ``services.csv``
+  (:mod:`servebench.rundir.facts`).
+
+Every measured file is keyed by (service, **variant**): the model variant a service served
+(``fp32``, ``optimized``, ``int8``). Runs recorded before variants have no ``variant``
+column; the reader gives their rows ``variant = "fp32"`` (what they measured) and a note.
 
 The reader never changes the measured files. Derived tables are cached on the
 :class:`Run` (:meth:`Run.cached`), so a notebook that asks for the same table twice
@@ -23,17 +28,21 @@ from typing import Any, TypeVar
 
 import pandas as pd
 
-from servebench import config, registry
+from servebench import config
 from servebench.analysis.stats import DEFAULT_UNSTABLE_PCT
+from servebench.rundir.facts import FACT_COLUMNS, read_facts, service_facts
+
+__all__ = [
+    "BASE_VARIANT", "FACT_COLUMNS", "Run", "RunDataError", "load_run", "read_facts",
+    "service_facts",
+]  # fmt: skip
 
 #: The seed's point when metadata.json does not say (the seed ran ``hey -n 1000 -c 50``).
 DEFAULT_SEED_PAYLOAD = "seed"
 DEFAULT_SEED_CONCURRENCY = 50
 
-#: What services.csv says about each service besides its measurements (registry.facts()).
-FACT_COLUMNS: tuple[str, ...] = (
-    "label", "language", "inference", "family", "build", "color", "order", "baseline",
-)  # fmt: skip
+#: The variant every other one is compared with, and the one runs before variants measured.
+BASE_VARIANT = "fp32"
 
 # The columns the report cannot do without (the rest of docs/DATA.md's are optional to it).
 ESSENTIAL_COLUMNS: dict[str, list[str]] = {
@@ -47,8 +56,16 @@ ESSENTIAL_COLUMNS: dict[str, list[str]] = {
     ],
 }  # fmt: skip
 OPTIONAL_FILES = tuple(
-    f"{name}.csv" for name in ("services", "parity", "stages", "ceiling", "openloop", "soak")
-)
+    f"{name}.csv"
+    for name in (
+        "services", "parity", "stages", "ceiling", "openloop", "soak", "coldstarts", "variants",
+    )
+)  # fmt: skip
+#: The measured files whose rows carry a ``variant`` (after ``service``; in ceiling.csv after
+#: ``repeat``), keyed as the Run's attributes.
+VARIANT_KEYED = (
+    "loadtests", "requests", "stages", "parity", "coldstarts", "openloop", "soak", "ceiling",
+)  # fmt: skip
 
 T = TypeVar("T")
 
@@ -62,7 +79,9 @@ class Run:
     """A loaded run directory. Optional frames are ``None`` when their file is absent.
 
     ``facts`` has one row per service seen anywhere in the run (index: service name,
-    display order), columns :data:`FACT_COLUMNS`. ``notes`` collects what the report
+    display order), columns :data:`FACT_COLUMNS`. Every measured frame has a ``variant``
+    column (``fp32`` for runs made before variants). ``variants`` is variants.csv (one row
+    per model variant: its faithfulness to fp32). ``notes`` collects what the report
     should tell its reader (missing optional inputs, fallbacks).
     """
 
@@ -77,6 +96,8 @@ class Run:
     ceiling: pd.DataFrame | None = None
     openloop: pd.DataFrame | None = None
     soak: pd.DataFrame | None = None
+    coldstarts: pd.DataFrame | None = None
+    variants: pd.DataFrame | None = None
     seed_payload: str = DEFAULT_SEED_PAYLOAD
     seed_concurrency: int = DEFAULT_SEED_CONCURRENCY
     unstable_pct: float = DEFAULT_UNSTABLE_PCT
@@ -150,6 +171,47 @@ class Run:
         ordered = [p for p in dict.fromkeys([self.seed_payload, *listed]) if p in present]
         return ordered + sorted(set(present) - set(ordered))
 
+    def variants_in_order(self, among: Iterable[str] | None = None) -> list[str]:
+        """Model variants in display order: fp32 first, then ``parameters.variants``, then
+        the study's known variants, then any other (default ``among``: the hey runs)."""
+        source = self.loadtests["variant"] if among is None else among
+        present = list(dict.fromkeys(str(v) for v in source))
+        listed = [str(v) for v in self.parameters.get("variants") or []]
+        known = dict.fromkeys([BASE_VARIANT, *listed, *config.VARIANTS])
+        ordered = [v for v in known if v in present]
+        return ordered + sorted(set(present) - set(ordered))
+
+    def units_in_order(self, among: pd.DataFrame | None = None) -> list[tuple[str, str]]:
+        """(service, variant) pairs present in ``among`` (a frame with both columns;
+        default: the hey runs), by service display order, then variant order."""
+        frame = self.loadtests if among is None else among
+        present = set(zip(frame["service"].astype(str), frame["variant"].astype(str), strict=True))
+        services = self.services_in_order(s for s, _ in present)
+        variants = self.variants_in_order(v for _, v in present)
+        return [(s, v) for s in services for v in variants if (s, v) in present]
+
+    def in_display_order(self, frame: pd.DataFrame, by: list[str]) -> pd.DataFrame:
+        """``frame`` sorted by ``by``: services, variants and payloads in display order,
+        other columns ascending (a stable sort; the index is reset)."""
+        ranks = {
+            "service": self.services_in_order(frame["service"]) if "service" in by else [],
+            "variant": self.variants_in_order(frame["variant"]) if "variant" in by else [],
+            "payload": self.payloads_in_order(frame["payload"]) if "payload" in by else [],
+        }
+        rank = {name: {v: i for i, v in enumerate(values)} for name, values in ranks.items()}
+        return frame.sort_values(
+            by, key=lambda c: c.map(rank[str(c.name)]) if c.name in rank else c, kind="stable"
+        ).reset_index(drop=True)
+
+    @property
+    def multi_variant(self) -> bool:
+        """True when the hey runs measured more than one model variant."""
+        return len(self.variants_in_order()) > 1
+
+    def unit_label(self, service: str, variant: str) -> str:
+        """'Python · int8'; in a run of one variant just 'Python', as before variants."""
+        return f"{self.label(service)} · {variant}" if self.multi_variant else self.label(service)
+
     def fact(self, service: str, name: str) -> Any:
         return self.facts.at[service, name]
 
@@ -174,95 +236,22 @@ class Run:
         return self._cache[key]
 
 
-# --------------------------------------------------------------------------- service facts
-
-
-def _registry_facts(path: Path | None) -> dict[str, dict[str, Any]]:
-    services = registry.load_registry(path) if path else registry.load_registry()
-    return {name: service.facts() for name, service in services.items()}
-
-
-def service_facts(
-    services: Iterable[str],
-    table: pd.DataFrame | None = None,
-    registry_file: Path | None = None,
-) -> tuple[pd.DataFrame, list[str]]:
-    """Each service's facts, from ``table`` (a services.csv) first, else the registry.
-
-    Returns ``(facts, notes)``: one row per service (index: service, sorted by ``order``),
-    columns :data:`FACT_COLUMNS`. Runs made before services.csv carried every fact, or
-    without services.csv, take the missing ones from the current registry
-    (``registry_file``, default ``service/registry.yaml`` or ``SERVEBENCH_REGISTRY``), and
-    a note says so. A service known to neither is shown by its name, after the others,
-    without an in-process ceiling, and compared with the run's one root baseline.
-    """
-    names = list(dict.fromkeys(str(s) for s in services))
-    given = pd.DataFrame(columns=["service"]) if table is None else table
-    given = given.drop_duplicates("service").set_index("service")
-    lacking = [c for c in FACT_COLUMNS if c not in given.columns]
-    known: dict[str, dict[str, Any]] | None = None
-    rows: dict[str, dict[str, Any]] = {}
-    filled, unknown = [], []
-    for name in names:
-        row = {c: given.at[name, c] for c in FACT_COLUMNS if c in given and name in given.index}
-        row = {k: v for k, v in row.items() if not pd.isna(v)}
-        # An empty CSV cell reads as NaN: in a described service's baseline it means "none".
-        if "baseline" in given and len(row) == len(FACT_COLUMNS) - 1 and "baseline" not in row:
-            row["baseline"] = ""
-        if len(row) < len(FACT_COLUMNS):
-            known = _registry_facts(registry_file) if known is None else known
-            if name in known:
-                row = {**{c: known[name][c] for c in FACT_COLUMNS}, **row}
-                filled.append(name)
-            else:
-                unknown.append(name)
-        rows[name] = row
-    notes = []
-    if filled:
-        where = f"services.csv lacks {', '.join(lacking) or 'rows'}"
-        where = "services.csv is missing" if table is None else where
-        notes.append(
-            f"{where}: facts of {', '.join(filled)} (label, colour, order, baseline, "
-            "inference) taken from the current service registry"
-        )
-    facts = _complete(rows, unknown, notes)
-    return facts, notes
-
-
-def _complete(
-    rows: dict[str, dict[str, Any]], unknown: list[str], notes: list[str]
-) -> pd.DataFrame:
-    """Defaults for services nobody describes, then the frame in display order."""
-    orders = [int(r["order"]) for r in rows.values() if "order" in r]
-    after = max(orders, default=-1) + 1
-    roots = [s for s, r in rows.items() if r.get("baseline") == "" and s not in unknown]
-    root = roots[0] if len(roots) == 1 else ""
-    for i, name in enumerate(sorted(unknown)):
-        defaults = {"label": name, "language": "", "inference": "", "family": name}
-        defaults.update(build="-", color="", order=after + i, baseline=root)
-        rows[name] = {**defaults, **rows[name]}
-    if unknown:
-        notes.append(
-            f"service(s) {', '.join(sorted(unknown))} are in neither services.csv nor the "
-            "registry: shown by name, without an in-process ceiling"
-            + (f", compared with {root}" if root else ", compared with no baseline")
-        )
-    facts = pd.DataFrame.from_dict(rows, orient="index", columns=list(FACT_COLUMNS))
-    facts["order"] = facts["order"].astype(int)
-    for column in (c for c in FACT_COLUMNS if c != "order"):
-        facts[column] = facts[column].fillna("").astype(str)
-    facts.index.name = "service"
-    return facts.sort_values("order", kind="stable")
-
-
-def read_facts(run_dir: str | Path, services: Iterable[str]) -> tuple[pd.DataFrame, list[str]]:
-    """:func:`service_facts` for a directory holding a services.csv (or not): a run, or
-    published data such as data/reference/ that has no raw files."""
-    path = Path(run_dir) / "services.csv"
-    return service_facts(services, pd.read_csv(path) if path.is_file() else None)
-
-
 # --------------------------------------------------------------------------- loading
+
+
+def _with_variant(frames: dict[str, pd.DataFrame | None]) -> list[str]:
+    """Give the frames recorded before model variants ``variant = fp32`` (in place, right
+    after ``service``, or ``repeat`` in ceiling.csv, where the load test now writes it).
+    Returns the files that lacked the column."""
+    lacking = []
+    for name, df in frames.items():
+        if df is None or "variant" in df.columns:
+            continue
+        anchor = "service" if "service" in df.columns else "repeat"
+        at = list(df.columns).index(anchor) + 1 if anchor in df.columns else 0
+        df.insert(at, "variant", BASE_VARIANT)
+        lacking.append(name)
+    return lacking
 
 
 def _read_csv(path: Path) -> pd.DataFrame:
@@ -270,7 +259,7 @@ def _read_csv(path: Path) -> pd.DataFrame:
         df = pd.read_csv(path)
     except pd.errors.EmptyDataError as exc:
         raise RunDataError(f"{path} is empty") from exc
-    for col in ("service", "payload", "impl"):
+    for col in ("service", "variant", "payload", "impl"):
         if col in df:
             df[col] = df[col].astype(str)
     for col in ("concurrency", "repeat"):
@@ -340,6 +329,17 @@ def load_run(
         optional[name.removesuffix(".csv")] = _read_csv(f) if f.is_file() else None
         if not f.is_file():
             notes.append(f"{name} is missing: the parts that need it are skipped")
+    keyed = {
+        "loadtests": frames["loadtests.csv"],
+        "requests": frames["requests.csv.gz"],
+        **{k: v for k, v in optional.items() if k in VARIANT_KEYED},
+    }
+    lacking = _with_variant(keyed)
+    if lacking:
+        notes.append(
+            f"recorded before model variants ({', '.join(lacking)} without a variant column): "
+            f"every measurement is taken as {BASE_VARIANT}"
+        )
     seen = [frames["loadtests.csv"]["service"]]
     seen += [df["service"] for df in optional.values() if df is not None and "service" in df]
     facts, fact_notes = service_facts(pd.concat(seen), optional["services"])
@@ -378,6 +378,12 @@ def _check_run(run: Run) -> None:
             f"no hey run at the seed configuration (payload {run.seed_payload!r}, "
             f"concurrency {run.seed_concurrency}); configurations present: {list(have)}"
         )
+    measured = set(run.variants_in_order())
+    missing = [str(v) for v in run.parameters.get("variants") or [] if str(v) not in measured]
+    if missing:
+        run.notes.append(f"variant(s) {', '.join(missing)} listed in parameters have no hey run")
+    if BASE_VARIANT not in measured:
+        run.notes.append(f"no {BASE_VARIANT} hey run: no variant factor, no seed table")
     present = set(lt["service"])
     for service in run.services_in_order():
         base = run.baseline(service)

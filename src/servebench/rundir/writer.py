@@ -39,7 +39,8 @@ class RunWriter:
 
     def hey_run(self, key: dict[str, Any], run: HeyRun) -> None:
         """One hey run's per-request records (raw/) and its summary in hey's layout (hey/)."""
-        stem = f"{key['service']}__{key['payload']}__c{key['concurrency']}__r{key['repeat']}"
+        point = (key["service"], key["variant"], key["payload"])
+        stem = "__".join([*point, f"c{key['concurrency']}", f"r{key['repeat']}"])
         records = run.records.copy()
         for column, value in reversed(list(key.items())):
             records.insert(0, column, value)

@@ -1,0 +1,191 @@
+"""Make one variant directory with optimum (the heavy half of `models.variants`).
+
+optimum writes its graph as model_optimized.onnx / model_quantized.onnx into a working
+folder, with its own copies of the config and tokenizer; only the graph (renamed model.onnx)
+and its ort_config.json are kept. The tokenizer files and config.json are copied from the
+fp32 directory byte for byte, so every variant tokenizes exactly as fp32 does, and
+serving.json is written by `serving_info` as for the export. The directory is assembled
+beside its target and renamed into place only once the services' `Classifier` has loaded it.
+
+`from optimum.onnxruntime import ORTQuantizer` imports transformers' trainer utilities, which
+need torch: this module must not run with USE_TORCH=0 (the services set it, never import it).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from optimum.onnxruntime import ORTOptimizer, ORTQuantizer
+from optimum.onnxruntime.configuration import (
+    AutoOptimizationConfig,
+    AutoQuantizationConfig,
+    OptimizationConfig,
+    ORTConfig,
+    QuantizationConfig,
+)
+from optimum.onnxruntime.utils import ORTConfigManager
+from optimum.utils import NormalizedConfigManager
+
+from servebench import service_code
+from servebench.models.export import building, graph_facts
+from servebench.models.isa import CpuIsa
+from servebench.models.parity import PARITY_FILE
+from servebench.models.reference import SEED_SENTENCE
+from servebench.models.serving_info import EXPORT_FILE, FILES, SERVING_FILE, write_serving_info
+from servebench.models.variants import (
+    INT8_DECISION,
+    OPTIMIZATION_DECISION,
+    VariantError,
+    VariantResult,
+    versions,
+)
+
+ORT_CONFIG = "ort_config.json"  # optimum's record of the config it applied; kept
+_WORK = ".optimum"  # optimum's output folder inside the directory being built
+# Files of the fp32 directory that describe fp32 itself, not the model's text handling.
+_FP32_ONLY = (EXPORT_FILE, PARITY_FILE, SERVING_FILE)
+
+
+def _model_type(fp32_dir: Path) -> str:
+    return str(json.loads((fp32_dir / FILES["config"]).read_text()).get("model_type", ""))
+
+
+def check_feasible(variant: str, chosen: dict[str, Any], fp32_dir: Path) -> None:
+    """Refuse, before anything is built, a variant optimum cannot make from `fp32_dir`."""
+    onnx = fp32_dir / FILES["onnx"]
+    if any(p.name != onnx.name for p in fp32_dir.glob(f"{onnx.name}*")):
+        # Over 2 GB the graph's weights live in model.onnx_data, which ORTOptimizer deletes
+        # from its source folder after optimizing (it assumes a copy): keep the export whole.
+        raise VariantError(
+            f"variant {variant!r} cannot be made: {onnx} keeps its weights in external data "
+            "files (a model over 2 GB); only fp32 is served for such models"
+        )
+    if variant == "optimized":
+        model_type = _model_type(fp32_dir)
+        try:
+            NormalizedConfigManager.get_normalized_config_class(model_type)
+            ORTConfigManager.check_optimization_supported_model(model_type, _optimization(chosen))
+        except (KeyError, NotImplementedError):
+            raise VariantError(
+                f"variant 'optimized' cannot be made for model type {model_type!r}: "
+                "ORTOptimizer (ONNX Runtime's transformer optimizer) does not support it; "
+                "drop 'optimized' from `variants`"
+            ) from None
+
+
+def _optimization(chosen: dict[str, Any]) -> OptimizationConfig:
+    return AutoOptimizationConfig.with_optimization_level(
+        chosen["level"], for_gpu=chosen["for_gpu"]
+    )
+
+
+def _quantization(chosen: dict[str, Any]) -> QuantizationConfig:
+    preset = getattr(AutoQuantizationConfig, chosen["preset"])
+    options = {"is_static": chosen["is_static"], "per_channel": chosen["per_channel"]}
+    if chosen["preset"] in ("avx2", "avx512"):  # the VNNI and arm64 presets fix it to False
+        options["reduce_range"] = chosen["reduce_range"]
+    return preset(**options)
+
+
+def _record(config: OptimizationConfig | QuantizationConfig) -> dict[str, Any]:
+    """The config as optimum writes it to ort_config.json (enums as names)."""
+    key = "quantization" if isinstance(config, QuantizationConfig) else "optimization"
+    return ORTConfig(**{key: config}).to_dict()[key]
+
+
+def _run_optimum(variant: str, chosen: dict[str, Any], fp32_dir: Path, work: Path) -> Path:
+    """optimum's graph for `variant`, written under `work` as <stem>_<suffix>.onnx."""
+    suffix = "optimized" if variant == "optimized" else "quantized"
+    if variant == "optimized":
+        optimizer = ORTOptimizer.from_pretrained(fp32_dir, file_names=[FILES["onnx"]])
+        optimizer.optimize(_optimization(chosen), work, file_suffix=suffix)
+    else:
+        quantizer = ORTQuantizer.from_pretrained(fp32_dir, file_name=FILES["onnx"])
+        quantizer.quantize(_quantization(chosen), work, file_suffix=suffix)
+    return work / f"{Path(FILES['onnx']).stem}_{suffix}.onnx"
+
+
+def _assemble(scratch: Path, fp32_dir: Path, graph: Path) -> None:
+    """The variant's files: fp32's tokenizer and config files, optimum's graph as model.onnx,
+    optimum's ort_config.json; optimum's other copies are dropped."""
+    for source in fp32_dir.iterdir():
+        graph_file = source.name.startswith(FILES["onnx"])  # model.onnx and its data
+        if source.is_file() and source.name not in _FP32_ONLY and not graph_file:
+            shutil.copy2(source, scratch / source.name)
+    graph.rename(scratch / FILES["onnx"])
+    if (graph.parent / ORT_CONFIG).is_file():
+        (graph.parent / ORT_CONFIG).rename(scratch / ORT_CONFIG)
+    shutil.rmtree(graph.parent)
+
+
+def _check_loads(directory: Path) -> None:
+    """The services' own loader must accept the directory before it is published."""
+    classifier = service_code.python_inference().Classifier(directory, threads=1)
+    classifier.classify(SEED_SENTENCE)
+
+
+def build_variant(
+    model_id: str,
+    variant: str,
+    chosen: dict[str, Any],
+    cpu: CpuIsa,
+    fp32_dir: Path,
+    target: Path,
+    fingerprint: dict[str, Any],
+) -> VariantResult:
+    """Make `variant` of the fp32 export in `fp32_dir` into `target` (atomically)."""
+    started = time.perf_counter()
+    fp32_record = json.loads((fp32_dir / EXPORT_FILE).read_text())
+    with building(target) as scratch:
+        scratch.mkdir()
+        try:
+            graph = _run_optimum(variant, chosen, fp32_dir, scratch / _WORK)
+            _assemble(scratch, fp32_dir, graph)
+            facts = graph_facts(scratch / FILES["onnx"])
+            write_serving_info(scratch, facts.inputs, facts.outputs)
+            made = time.perf_counter()
+            _check_loads(scratch)
+        except Exception as error:  # optimum, ONNX Runtime or the loader: one line
+            first = (str(error).strip().splitlines() or [""])[0][:300]
+            raise VariantError(
+                f"variant {variant!r} of {model_id} could not be made: "
+                f"{type(error).__name__}: {first}"
+            ) from error
+        quantized = variant == "int8"
+        result = VariantResult(
+            model_id=model_id,
+            variant=variant,
+            output_dir=str(target),
+            fp32_dir=str(fp32_dir),
+            onnx_bytes=(scratch / FILES["onnx"]).stat().st_size,
+            inputs=facts.inputs,
+            outputs=facts.outputs,
+            opset=facts.opset,
+            fingerprint=fingerprint,
+            recipe=chosen,
+            isa=cpu.isa if quantized else None,
+            cpu=cpu.to_dict() if quantized else None,
+            quantization=_record(_quantization(chosen)) if quantized else None,
+            optimization=None if quantized else _record(_optimization(chosen)),
+            decision=INT8_DECISION if quantized else OPTIMIZATION_DECISION,
+            fused_operators={} if quantized else _fused(scratch / FILES["onnx"]),
+            note=fp32_record.get("note"),
+            created=datetime.now(UTC).isoformat(timespec="seconds"),
+            versions=versions(),
+            timings={
+                "make_s": round(made - started, 3),
+                "total_s": round(time.perf_counter() - started, 3),
+            },
+        )
+        (scratch / EXPORT_FILE).write_text(json.dumps(result.to_dict(), indent=2) + "\n")
+    return result
+
+
+def _fused(graph: Path) -> dict[str, int]:
+    """How many of each fused operator ORTOptimizer wrote (what O2 bought)."""
+    return {k: int(v) for k, v in ORTOptimizer.get_fused_operators(str(graph)).items()}

@@ -1,0 +1,222 @@
+"""The optional files of a synthetic run directory (tests/rundata.py), one function each.
+
+Each takes the run's :class:`Shape` and the run's random generator and returns the file's
+rows, with the columns docs/DATA.md lists.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from servebench import registry
+
+PAYLOAD_FACTOR = {"seed": 1.0, "short": 0.7, "medium": 1.6, "long": 4.0}
+#: How much faster each variant runs the model (tokenization is unchanged): int8 makes the
+#: in-process loop about 3x faster, a served request (with its HTTP share) about 2.4x.
+INFERENCE_SPEEDUP = {"fp32": 1.0, "optimized": 1.2, "int8": 4.5}
+#: Shares of a request's work at fp32: HTTP and handler, tokenization, inference.
+HTTP_SHARE, TOKENIZATION_SHARE, INFERENCE_SHARE = 0.10, 0.15, 0.75
+
+
+def variant_share(variant: str) -> float:
+    """A variant's work per request as a fraction of fp32's."""
+    return HTTP_SHARE + TOKENIZATION_SHARE + INFERENCE_SHARE / INFERENCE_SPEEDUP[variant]
+
+
+@dataclass(frozen=True)
+class Shape:
+    """What the optional files are made for: the units (service, variant), their facts,
+    payloads, repeats and made-up seconds of work per request at the seed payload."""
+
+    units: list[tuple[str, str]]
+    known: dict[str, dict[str, Any]]
+    payloads: list[str]
+    repeats: int
+    work: dict[tuple[str, str], float]
+
+    @property
+    def services(self) -> list[str]:
+        return list(dict.fromkeys(s for s, _ in self.units))
+
+    @property
+    def variants(self) -> list[str]:
+        return list(dict.fromkeys(v for _, v in self.units))
+
+
+def services_csv(shape: Shape, rng: np.random.Generator) -> pd.DataFrame:
+    return pd.DataFrame(
+        [
+            {
+                **shape.known.get(s, {"service": s, "label": s}),
+                "cold_start_s": float(rng.uniform(0.5, 4.0)),
+                "size_mb": float(rng.uniform(5, 900)),
+                "binary": f"service/{s}",
+            }
+            for s in shape.services
+        ]
+    )
+
+
+def parity_csv(shape: Shape, rng: np.random.Generator) -> pd.DataFrame:
+    return pd.DataFrame(
+        [
+            {
+                "service": s,
+                "variant": v,
+                "sentence_id": i,
+                "kind": kind,
+                "label": "POSITIVE",
+                "score": 0.99,
+                "expected_label": "POSITIVE",
+                "expected_score": 0.99,
+                "abs_diff": 1e-7,
+                "ok": True,
+            }
+            for s, v in shape.units
+            for i, kind in enumerate(("short", "long", "truncated"))
+        ]
+    )
+
+
+def stages_csv(shape: Shape, rng: np.random.Generator) -> pd.DataFrame:
+    rows = []
+    for s, v in shape.units:
+        for p in shape.payloads:
+            # The fp32 request's microseconds; the variant speeds up its inference share.
+            us = shape.work[s, v] / variant_share(v) * PAYLOAD_FACTOR.get(p, 1.0) * 1e6
+            for r in range(shape.repeats):
+                for _ in range(30):
+                    tok = TOKENIZATION_SHARE * us * rng.lognormal(0, 0.1)
+                    inf = INFERENCE_SHARE * us / INFERENCE_SPEEDUP[v] * rng.lognormal(0, 0.1)
+                    handler = tok + inf + HTTP_SHARE * us * rng.lognormal(0, 0.1)
+                    rows.append(
+                        {
+                            "service": s,
+                            "variant": v,
+                            "payload": p,
+                            "repeat": r,
+                            "client_us": handler + rng.uniform(300, 900),
+                            "tokenization_us": tok,
+                            "inference_us": inf,
+                            "handler_us": handler,
+                        }
+                    )
+    return pd.DataFrame(rows)
+
+
+def ceiling_csv(shape: Shape, rng: np.random.Generator) -> pd.DataFrame:
+    rows = []
+    for i, impl in enumerate(registry.INFERENCE_KINDS):
+        w = 0.017 / 2**i
+        for v in shape.variants:
+            for p in shape.payloads:
+                us = w * PAYLOAD_FACTOR.get(p, 1.0) * 1e6
+                for it in range(100):
+                    tok = 0.15 * us * rng.lognormal(0, 0.05)
+                    inf = 0.8 * us / INFERENCE_SPEEDUP[v] * rng.lognormal(0, 0.05)
+                    rows.append(
+                        {
+                            "repeat": it % 2,
+                            "variant": v,
+                            "impl": impl,
+                            "payload": p,
+                            "iteration": it,
+                            "tokenization_us": tok,
+                            "inference_us": inf,
+                            "total_us": tok + inf,
+                        }
+                    )
+    return pd.DataFrame(rows)
+
+
+def openloop_csv(shape: Shape, rng: np.random.Generator) -> pd.DataFrame:
+    rows = []
+    for s, v in shape.units:
+        work = shape.work[s, v]
+        for rate in (10, 20, 30, 40, 50, 60, 80, 100, 120):
+            load = rate * work
+            p50 = work / max(1 - min(load, 0.98), 0.02)
+            p99 = p50 * (3 if load < 1 else 30)
+            rows.append(
+                {
+                    "service": s,
+                    "variant": v,
+                    "payload": "seed",
+                    "rate": rate,
+                    "duration_s": 30,
+                    "requests": rate * 30,
+                    "success": 1.0 if load < 1.1 else 0.9,
+                    "throughput": min(rate, 1 / work),
+                    "p50_s": p50,
+                    "p90_s": p50 * 2,
+                    "p99_s": p99,
+                    "max_s": p99 * 1.5,
+                    "meets_bound": bool(p99 <= 0.1 and load < 1.1),
+                    "bound_s": 0.1,
+                    "send_lag_p99_s": 2e-4,
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def soak_csv(shape: Shape, rng: np.random.Generator) -> pd.DataFrame:
+    return pd.DataFrame(
+        [
+            {
+                "service": s,
+                "variant": v,
+                "duration_s": 300,
+                "concurrency": 8,
+                "requests": 20000,
+                "non_2xx": 0,
+                "rss_warm_mb": 200.0,
+                "rss_end_mb": 201.0,
+                "rss_growth": 0.005,
+            }
+            for s, v in shape.units
+        ]
+    )
+
+
+def coldstarts_csv(shape: Shape, rng: np.random.Generator) -> pd.DataFrame:
+    return pd.DataFrame(
+        [
+            {"service": s, "variant": v, "repeat": r, "cold_start_s": float(rng.uniform(0.5, 4))}
+            for s, v in shape.units
+            for r in range(shape.repeats)
+        ]
+    )
+
+
+def variants_csv(shape: Shape, rng: np.random.Generator) -> pd.DataFrame:
+    """variants.csv as the export notebook writes it: int8 a quarter of fp32's size, labels
+    agreeing on all but a few sentences."""
+    rows = []
+    for v in shape.variants:
+        quantized = v == "int8"
+        rows.append(
+            {
+                "variant": v,
+                "isa": "avx512_vnni" if quantized else "",
+                "quantization": "dynamic int8, QInt8 per-channel weights" if quantized else "none",
+                "onnx_mb": 90.5 / (4 if quantized else 1),
+                "sentences": 400,
+                "label_agreement": 0.9925 if quantized else 1.0,
+                "max_abs_score_diff": 0.031 if quantized else 0.0,
+                "held_out_accuracy": 0.905 if quantized else 0.9125,
+                "fp32_held_out_accuracy": 0.9125,
+                "model_dir": f"data/models/test--minilm-sentiment{'' if v == 'fp32' else '.' + v}",
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+#: The optional files drawn in this order (coldstarts.csv and variants.csv come last).
+WRITERS = {
+    "services": services_csv, "parity": parity_csv, "stages": stages_csv,
+    "ceiling": ceiling_csv, "openloop": openloop_csv, "soak": soak_csv,
+}  # fmt: skip

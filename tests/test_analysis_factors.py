@@ -1,0 +1,101 @@
+"""What moves throughput: the language and variant factors of a synthetic run, and what
+each variant gives up (variants.csv)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from rundata import PROJECT_SERVICES as SERVICES
+from rundata import make_run_dir, make_variant_run
+
+from servebench.analysis import factors, tables
+from servebench.rundir import reader
+
+pytestmark = pytest.mark.unit
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory: pytest.TempPathFactory) -> reader.Run:
+    rd = make_variant_run(tmp_path_factory.mktemp("factors"), services=SERVICES, payloads=["seed"])
+    return reader.load_run(rd)
+
+
+@pytest.fixture(scope="module")
+def summary(run: reader.Run) -> pd.DataFrame:
+    return tables.build_summary(run, write=False)
+
+
+def rps(summary: pd.DataFrame, service: str, variant: str) -> float:
+    return float(summary.set_index(["service", "variant"]).loc[(service, variant), "rps"])
+
+
+def test_each_factor_is_a_ratio_of_measured_rps(run: reader.Run, summary: pd.DataFrame) -> None:
+    tidy = factors.throughput_factors(summary, run.facts)
+    assert list(tidy.columns) == factors.FACTOR_COLUMNS
+    rows = tidy.set_index(["factor", "service", "variant"])
+    native = "rust-native-release"
+    assert rows.loc[("language", native, "int8"), "ratio"] == pytest.approx(
+        rps(summary, native, "int8") / rps(summary, "python", "int8")
+    )
+    assert rows.loc[("variant", "python", "int8"), "ratio"] == pytest.approx(
+        rps(summary, "python", "int8") / rps(summary, "python", "fp32")
+    )
+    both = rows.loc[("both", native, "int8"), "ratio"]
+    assert both == pytest.approx(rps(summary, native, "int8") / rps(summary, "python", "fp32"))
+    # The factors multiply: language (fp32) x variant (of the service) = both.
+    language = rows.loc[("language", native, "fp32"), "ratio"]
+    assert both == pytest.approx(language * rows.loc[("variant", native, "int8"), "ratio"])
+    assert ("language", "python", "fp32") not in rows.index  # a baseline has no language factor
+
+
+def test_in_process_factor_comes_from_the_ceilings(run: reader.Run, summary: pd.DataFrame) -> None:
+    tidy = factors.throughput_factors(summary, run.facts)
+    in_process = tidy[tidy["factor"] == factors.IN_PROCESS].set_index("inference")
+    ce = tables.ceilings(run).set_index(["impl", "variant", "payload"])["total_us"]
+    for kind in ("python", "rust"):
+        expected = ce[(kind, "fp32", "seed")] / ce[(kind, "int8", "seed")]
+        assert in_process.loc[kind, "ratio"] == pytest.approx(expected)
+        assert 2.5 < in_process.loc[kind, "ratio"] < 3.5  # the synthetic int8 is ~3x in process
+
+
+def test_factor_table_has_a_row_per_service_and_loop(
+    run: reader.Run, summary: pd.DataFrame
+) -> None:
+    table = factors.factor_table(summary, run.facts)
+    labels = [run.label(s) for s in SERVICES]
+    assert list(table.index) == [*labels, "python in process", "rust in process"]
+    assert list(table.columns) == [
+        "service ÷ baseline · fp32",
+        "service ÷ baseline · int8",
+        "int8 ÷ fp32",
+        "service · int8 ÷ baseline · fp32",
+    ]
+    assert pd.isna(table.at["Python", "service ÷ baseline · fp32"])
+    assert table.at["Python", "int8 ÷ fp32"] == pytest.approx(
+        rps(summary, "python", "int8") / rps(summary, "python", "fp32")
+    )
+
+
+def test_a_published_summary_without_variants_is_fp32(
+    run: reader.Run, summary: pd.DataFrame
+) -> None:
+    old = summary[summary["variant"] == "fp32"].drop(columns=["variant", "variant_factor"])
+    table = factors.factor_table(old, run.facts)
+    assert list(table.columns) == ["service ÷ baseline · fp32"]
+    assert factors.summary_variants(old) == ["fp32"]
+
+
+def test_faithfulness_from_variants_csv(run: reader.Run, tmp_path: Path) -> None:
+    faith = factors.faithfulness(run)
+    assert list(faith.columns) == factors.FAITHFULNESS_COLUMNS
+    assert list(faith["variant"]) == ["fp32", "int8"]
+    int8 = faith.set_index("variant").loc["int8"]
+    assert int8["accuracy_change_pp"] == pytest.approx(
+        (int8["held_out_accuracy"] - int8["fp32_held_out_accuracy"]) * 100
+    )
+    assert int8["onnx_vs_fp32"] == pytest.approx(0.25)
+    assert int8["isa"] == "avx512_vnni"
+    bare = make_run_dir(tmp_path, n=40, payloads=["seed"], concurrencies=[1, 50], optional=())
+    assert factors.faithfulness(reader.load_run(bare)).empty
