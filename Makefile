@@ -5,7 +5,7 @@
 #   make test                   lint, cargo tests, pytest (contract, fuzzing, soak, faults, end to end)
 #   make test-fast              the unit tier only (pure code, no services; under a minute)
 #   make serve SERVICE=python PORT=8080   one service in the foreground
-#   make lab                    JupyterLab on the project kernel
+#   make lab [LAB_PORT=8888]    JupyterLab on the project kernel (prints the URL to open)
 SHELL := /bin/bash
 VENV ?= $(if $(SERVEBENCH_VENV),$(SERVEBENCH_VENV),$(CURDIR)/.venv)
 export SERVEBENCH_VENV := $(VENV)
@@ -16,6 +16,13 @@ SERVICE ?= python
 PORT ?= 8080
 MODEL ?= minilm-sentiment
 export PYO3_PYTHON := $(VENV)/bin/python
+# make lab: no browser is opened (machines are often headless; from another machine forward
+# the port: ssh -L 8888:127.0.0.1:8888 host). LAB_TOKEN fixes the access token (tests do);
+# empty, a random one is made. The URL is printed before Jupyter starts, so a busy port must
+# fail rather than move to another one the printed URL would not name.
+LAB_PORT ?= 8888
+LAB_IP ?= 127.0.0.1
+LAB_TOKEN ?=
 
 .PHONY: setup setup-test build model report test test-fast lint serve lab clean-runs
 
@@ -49,8 +56,15 @@ test-fast: setup
 serve: setup
 	@$(PY) -m servebench.cli serve --service $(SERVICE) --port $(PORT) --model-id $(MODEL)
 
+# The token goes through the environment (JUPYTER_TOKEN), not argv, so `ps` does not show it.
 lab: setup
-	@$(VENV)/bin/jupyter lab --notebook-dir notebooks $(if $(filter 0,$(shell id -u)),--allow-root)
+	@token='$(LAB_TOKEN)'; token=$${token:-$$($(PY) -c 'import secrets; print(secrets.token_hex(24))')}; \
+	printf '[lab] open http://%s:%s/lab?token=%s  (notebooks/ on kernel servebench; Ctrl-C twice stops)\n' \
+	  '$(LAB_IP)' '$(LAB_PORT)' "$$token" >&2; \
+	JUPYTER_TOKEN=$$token exec $(VENV)/bin/jupyter lab --no-browser --ip '$(LAB_IP)' --port '$(LAB_PORT)' \
+	  --ServerApp.port_retries=0 --ServerApp.log_level=WARN --LabApp.log_level=WARN \
+	  --notebook-dir notebooks --MappingKernelManager.default_kernel_name=servebench \
+	  $(if $(filter 0,$(shell id -u)),--allow-root)
 
 clean-runs:
 	rm -rf data/runs/*-interactive 

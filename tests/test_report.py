@@ -38,7 +38,12 @@ def test_report_notebook_runs(tmp_path: Path) -> None:
         assert (run_dir / "figures" / f"{name}.png").is_file(), name
     assert (run_dir / "summary.csv").is_file() and (run_dir / "per_config.csv").is_file()
     outputs = json.dumps([cell.get("outputs", []) for cell in executed.cells])
-    assert "Difference %" in outputs and "image/png" in outputs
+    assert "Difference %" in outputs and "Fastest at the seed point" in outputs
+    # Every figure is inlined with its caption; nothing is written to stderr.
+    assert outputs.count("<figcaption") == len(plots.FIGURES)
+    assert outputs.count("data:image/png;base64,") == len(plots.FIGURES)
+    streams = [o for c in executed.cells for o in c.get("outputs", []) if o.get("name") == "stderr"]
+    assert streams == []
 
 
 def test_report_notebook_runs_with_variants(tmp_path: Path) -> None:
@@ -47,8 +52,9 @@ def test_report_notebook_runs_with_variants(tmp_path: Path) -> None:
     executed = execute("03_report.ipynb", tmp_path / "out.ipynb", {"run_dir": str(run_dir)})
     assert (run_dir / "figures" / "variant_rps.png").is_file()
     outputs = json.dumps([c.get("outputs", []) for c in executed.cells], ensure_ascii=False)
-    assert "**int8** (the same services serving the int8 model)" in outputs
+    assert "**int8**: the seed's table with every service serving the int8 model" in outputs
     assert "int8 ÷ fp32" in outputs and "label_agreement" in outputs
+    assert "**int8 ÷ fp32**" in outputs  # the short answer says what int8 changes
     assert "Python · int8" in outputs  # the per-payload grids have a row per variant
 
 

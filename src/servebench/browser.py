@@ -1,7 +1,8 @@
 """Open a rendered report in headless Chromium, as a reader would, over the DevTools protocol.
 
-Used by the report test: every figure must load, the results table must be there, and a
-screenshot of the page is saved beside the report.
+Used by the report tests: at a reader's viewport (:data:`VIEWPORT`), every figure must load
+and carry a caption, no code or stderr may show, the first results must be on the first
+screen; screenshots of the first screen and of the whole page are saved beside the report.
 """
 
 from __future__ import annotations
@@ -36,6 +37,42 @@ CHROMIUM_FLAGS = (
 )
 
 
+#: A laptop-sized window: what "the first screen" means in the report's checks.
+VIEWPORT = (1400, 1000)
+#: Elements whose count the report checks: nbconvert's code input areas and prompts (in the
+#: classic and the lab templates), stderr outputs, and figures.
+REPORT_COUNTS = {
+    "inputs": ".jp-InputArea, .input_area, .jp-CodeCell .jp-InputArea, .jp-InputPrompt, "
+    ".input_prompt, .jp-OutputPrompt, .output_prompt",
+    "stderr": '[data-mime-type="application/vnd.jupyter.stderr"], .output_stderr, '
+    ".jp-RenderedText[data-mime-type*=stderr]",
+    "figures": "figure",
+}
+#: Elements whose position the report checks: the seed table and the first figure's image.
+REPORT_TOPS = {"seed_table": "#seed-table", "first_figure": "figure img"}
+#: Counts, positions (top of the first match, None when absent) and captions, in one call.
+PROBE = """(() => {
+  const counts = {}, tops = {};
+  for (const [k, sel] of Object.entries(%s)) counts[k] = document.querySelectorAll(sel).length;
+  for (const [k, sel] of Object.entries(%s)) {
+    const el = document.querySelector(sel);
+    tops[k] = el ? el.getBoundingClientRect().top + window.scrollY : null;
+  }
+  const captioned = f => {
+    const c = f.querySelector('figcaption');
+    return c !== null && c.textContent.trim().length > 0;
+  };
+  const status = document.querySelector('#run-status');
+  return {
+    counts, tops,
+    uncaptioned: Array.from(document.querySelectorAll('figure')).filter(f => !captioned(f)).length,
+    outside: Array.from(document.images).filter(i => !i.closest('figure')).length,
+    status: status ? status.textContent.trim() : '',
+    height: document.documentElement.scrollHeight,
+  };
+})()"""
+
+
 class BrowserError(RuntimeError):
     pass
 
@@ -47,6 +84,19 @@ class PageCheck:
     tables: int
     text: str
     screenshot: Path
+    #: The page's height (px) at the viewport's width.
+    height: int
+    #: REPORT_COUNTS' name -> how many elements match.
+    counts: dict[str, int]
+    #: REPORT_TOPS' name -> top (px from the page's top) of the first match; None if absent.
+    tops: dict[str, float | None]
+    #: <figure>s without a non-empty <figcaption>, and images outside any <figure>.
+    uncaptioned_figures: int
+    images_outside_figures: int
+    #: The text of the run's status (#run-status; '' when the page has none).
+    status: str
+    #: A screenshot of the first screen (VIEWPORT), when asked for.
+    first_screen: Path | None
 
 
 def chromium_path() -> str:
@@ -89,7 +139,7 @@ def chromium() -> Iterator[DevTools]:
                 *CHROMIUM_FLAGS,
                 f"--remote-debugging-port={port}",
                 f"--user-data-dir={profile}",
-                "--window-size=1280,2000",
+                f"--window-size={VIEWPORT[0]},{VIEWPORT[1]}",
                 "about:blank",
             ],
             stdout=subprocess.DEVNULL,
@@ -118,10 +168,14 @@ def page_socket(port: int, timeout_s: float = 30) -> str:
     raise BrowserError("Chromium did not open its DevTools port")
 
 
-def check_report(report: Path, screenshot: Path) -> PageCheck:
-    """Load the report, count images that failed to decode, and save a full-page screenshot."""
+def check_report(report: Path, screenshot: Path, first_screen: Path | None = None) -> PageCheck:
+    """Load the report at :data:`VIEWPORT`, measure what the report's tests check (images
+    that failed to decode, counts, positions, captions, status), save the first screen to
+    ``first_screen`` (if given) and the whole page (up to 16,000 px) to ``screenshot``."""
+    width, height = VIEWPORT
     with chromium() as tools:
         tools.call("Page.enable")
+        viewport(tools, width, height)
         tools.call("Page.navigate", url=report.resolve().as_uri())
         deadline = time.monotonic() + 60
         while tools.evaluate("document.readyState") != "complete":
@@ -134,14 +188,34 @@ def check_report(report: Path, screenshot: Path) -> PageCheck:
         )
         tables = tools.evaluate("document.querySelectorAll('table').length")
         text = tools.evaluate("document.body.innerText")
-        height = tools.evaluate("document.documentElement.scrollHeight")
-        tools.call(
-            "Emulation.setDeviceMetricsOverride",
-            width=1280,
-            height=min(int(height), 16000),
-            deviceScaleFactor=1,
-            mobile=False,
-        )
+        probe = tools.evaluate(PROBE % (json.dumps(REPORT_COUNTS), json.dumps(REPORT_TOPS)))
+        if first_screen is not None:
+            first = tools.call("Page.captureScreenshot", format="png")
+            first_screen.write_bytes(base64.b64decode(first["data"]))
+        viewport(tools, width, min(int(probe["height"]), 16000))
         shot = tools.call("Page.captureScreenshot", format="png", captureBeyondViewport=True)
     screenshot.write_bytes(base64.b64decode(shot["data"]))
-    return PageCheck(images, broken, tables, str(text), screenshot)
+    return PageCheck(
+        images=images,
+        broken_images=broken,
+        tables=tables,
+        text=str(text),
+        screenshot=screenshot,
+        height=int(probe["height"]),
+        counts={k: int(v) for k, v in probe["counts"].items()},
+        tops={k: None if v is None else float(v) for k, v in probe["tops"].items()},
+        uncaptioned_figures=int(probe["uncaptioned"]),
+        images_outside_figures=int(probe["outside"]),
+        status=str(probe["status"]),
+        first_screen=first_screen,
+    )
+
+
+def viewport(tools: DevTools, width: int, height: int) -> None:
+    tools.call(
+        "Emulation.setDeviceMetricsOverride",
+        width=width,
+        height=height,
+        deviceScaleFactor=1,
+        mobile=False,
+    )

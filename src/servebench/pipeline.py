@@ -21,8 +21,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import nbformat
-
 from servebench import config, metadata, paths
 from servebench.config import Study
 from servebench.process import RUN_TAG, kill_tagged
@@ -68,19 +66,11 @@ def publish_figures(run_dir: Path, target: Path) -> list[Path]:
 
 
 def render_report(run_dir: Path, executed: list[Path]) -> Path:
-    """The executed notebooks, concatenated, as one self-contained HTML page."""
-    from nbconvert import HTMLExporter
+    """report.html: notebook 03's outputs as one self-contained page (servebench.rendering),
+    its banner showing the run's status as metadata.json has it now."""
+    from servebench import rendering
 
-    combined = nbformat.v4.new_notebook()
-    for path in executed:
-        notebook = nbformat.read(path, as_version=4)
-        combined.cells.extend(notebook.cells)
-        combined.metadata = combined.metadata or notebook.metadata
-    exporter = HTMLExporter()
-    body, _ = exporter.from_notebook_node(combined)
-    target = run_dir / "report.html"
-    target.write_text(body)
-    return target
+    return rendering.render_report(run_dir, executed)
 
 
 def run_notebooks(run_dir: Path, kernel: str = KERNEL) -> list[Path]:
@@ -138,6 +128,9 @@ def run(
     print(f"run directory: {run_dir}", file=sys.stderr, flush=True)
     try:
         executed = run_notebooks(run_dir, kernel)
+        # Marked complete before rendering, so the report shows the finished run (status,
+        # finished time); should rendering fail, the except below marks the run failed.
+        metadata.update(run_dir, status="complete", finished=metadata.now_iso())
         report = render_report(run_dir, executed)
     except BaseException as error:
         metadata.update(
@@ -155,7 +148,6 @@ def run(
         if leftovers:
             print(f"stopped {len(leftovers)} leftover process(es): {leftovers}", file=sys.stderr)
     (run_dir / "INCOMPLETE").unlink()
-    metadata.update(run_dir, status="complete", finished=metadata.now_iso())
     latest = update_latest(run_dir)
     if figures_dir is not None:
         publish_figures(run_dir, figures_dir)

@@ -23,6 +23,7 @@ from servebench.measure.plan import Plan, Unit
 from servebench.measure.soak import soak
 from servebench.measure.verify import expected_predictions, reference_sentences
 from servebench.process import confined_to
+from servebench.progress import Progress, Step
 from servebench.registry import Service
 from servebench.rundir.writer import RunWriter
 from servebench.say import say
@@ -67,10 +68,14 @@ def run_ceiling(plan: Plan, run_dir: Path, repeat: int) -> pd.DataFrame:
     return frame
 
 
+def has_fresh_phase(study: Study) -> bool:
+    return study.soak_s > 0 or study.openloop
+
+
 def fresh_process_phase(plan: Plan, unit: Unit, writer: RunWriter) -> None:
     """Soak, then the open-loop search, on a fresh warmed-up process of the unit."""
     study = plan.study
-    if study.soak_s <= 0 and not study.openloop:
+    if not has_fresh_phase(study):
         return
     with start_service(plan, unit, writer) as proc:
         warm_up(plan, proc)
@@ -78,6 +83,20 @@ def fresh_process_phase(plan: Plan, unit: Unit, writer: RunWriter) -> None:
             soak(plan, unit, proc, writer)
         if study.openloop:
             openloop_search(plan, unit, proc, writer)
+
+
+def plan_progress(plan: Plan, orders: list[list[Unit]], fresh: list[Unit]) -> Progress:
+    """The run's steps for the progress lines: per repeat the ceiling and each unit, then
+    each unit's fresh-process phase. Until a phase is timed, its prior is what the plan fixes
+    of it (the soak, and the open-loop attacks if the search takes all its steps)."""
+    study = plan.study
+    steps: list[Step] = []
+    for order in orders:
+        steps += [Step("ceiling"), *(Step("unit", unit.name) for unit in order)]
+    if has_fresh_phase(study):
+        steps += [Step("fresh", unit.name) for unit in fresh]
+    attacks_s = study.openloop_max_steps * study.openloop_duration_s if study.openloop else 0.0
+    return Progress(steps, prior_s={"fresh": study.soak_s + attacks_s})
 
 
 def service_size_mb(service: Service) -> float:
@@ -161,21 +180,29 @@ def run_load_test(study: Study, run_dir: Path) -> Path:
         variant: expected_predictions(model_dir, sentences)
         for variant, model_dir in plan.model_dirs.items()
     }
+    orders, fresh = plan.orders(), plan.fresh_process_order()
+    progress = plan_progress(plan, orders, fresh)
     with confined_to(plan.pinning.orchestrator_cpus()):
-        for repeat, order in enumerate(plan.orders()):
-            say(f"repeat {repeat + 1}/{plan.repeats}: in-process ceiling (no HTTP)")
+        for repeat, order in enumerate(orders):
+            which = f"repeat {repeat + 1}/{plan.repeats}"
+            say(progress.step(f"{which}: in-process ceiling (no HTTP)"))
             run_ceiling(plan, run_dir, repeat)
-            say(f"repeat {repeat + 1}/{plan.repeats}: {' -> '.join(u.name for u in order)}")
+            say(f"{which}: {' -> '.join(u.name for u in order)}")
             for position, unit in enumerate(order):
+                say(progress.step(f"{which}: {unit.name}"))
                 answers = expected[unit.variant]
                 run_unit_repeat(plan, unit, repeat, position, writer, sentences, answers)
+            if repeat == 0:  # every kind of step but the fresh phase has been timed now
+                progress.end_step()
+                say(progress.forecast())
 
-        fresh = plan.fresh_process_order()
-        say(f"soak and open-loop search: {' -> '.join(u.name for u in fresh)}")
-        for unit in fresh:
-            fresh_process_phase(plan, unit, writer)
+        if has_fresh_phase(plan.study):
+            say(f"soak and open-loop search: {' -> '.join(u.name for u in fresh)}")
+            for unit in fresh:
+                say(progress.step(f"soak and open loop: {unit.name}"))
+                fresh_process_phase(plan, unit, writer)
 
     pd.DataFrame(service_rows(plan, run_dir)).to_csv(run_dir / "services.csv", index=False)
     writer.combine_requests()
-    say(f"load test written to {run_dir}")
+    say(f"{progress.finish()} load test written to {run_dir}")
     return run_dir

@@ -1,0 +1,163 @@
+"""The report's short answer, written from one run's own numbers.
+
+:func:`answer` states, as a few markdown bullets, what a reader of the report wants first:
+
+* which service is fastest at the seed point, and by how much against the seed's baseline
+  (the same pair as the seed's Difference column, :func:`servebench.analysis.seed.seed_pair`);
+* where the model dominates: the share of a request's latency at concurrency 1 that the
+  model itself takes (tokenize + ONNX Runtime, measured in process, no HTTP);
+* what each other model variant (e.g. int8) changes: its ÷ fp32 factor per language, in
+  process and over HTTP, and how often it still gives fp32's label.
+
+Every number comes from the run (``summary`` is ``summary.csv``'s rows, i.e.
+:func:`servebench.analysis.tables.build_summary`); nothing here names a service or a
+variant, so a run of other services or variants gets its own sentences.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+from servebench.analysis import factors, measures, seed
+from servebench.rundir.reader import BASE_VARIANT, Run
+
+
+def rate(value: float) -> str:
+    """Requests/sec as a reader quotes it: no decimals from 100 on."""
+    return f"{value:.0f}" if abs(value) >= 100 else f"{value:.1f}"
+
+
+def times(ratio: float) -> str:
+    return f"{ratio:.2f}×"
+
+
+def spread(values: pd.Series) -> str:
+    """A median factor and, when the values differ, their range."""
+    low, high, mid = values.min(), values.max(), values.median()
+    return (
+        times(mid)
+        if math.isclose(low, high, rel_tol=5e-3)
+        else f"{times(mid)} ({low:.2f}–{high:.2f})"
+    )
+
+
+def fastest(run: Run, summary: pd.DataFrame) -> str:
+    """The fastest service at the seed point (fp32, the seed's model) against the baseline."""
+    rows = seed.of_variant(summary).set_index("service")
+    point = f"payload `{run.seed_payload}`, concurrency {run.seed_concurrency}, fp32"
+    best = str(rows["rps"].idxmax())
+    pair = seed.seed_pair(summary, run.facts)
+    text = f"**Fastest at the seed point** ({point}): **{rows.at[best, 'label']}**, "
+    text += f"{rate(rows.at[best, 'rps'])} req/s"
+    base = pair[0] if pair else run.baseline(best)
+    if base and base in rows.index and base != best:
+        ratio = rows.at[best, "rps"] / rows.at[base, "rps"]
+        text += (
+            f", {times(ratio)} {rows.at[base, 'label']}'s {rate(rows.at[base, 'rps'])} "
+            f"({(ratio - 1) * 100:+.0f} %)"
+        )
+    slowest = str(rows["rps"].idxmin())
+    if slowest != best:
+        text += f"; slowest: {rows.at[slowest, 'label']}, {rate(rows.at[slowest, 'rps'])} req/s"
+    flagged = [
+        str(rows.at[s, "label"]) for s in (best, base) if s in rows.index and _unstable(rows, s)
+    ]
+    if flagged:
+        names = ", ".join(flagged)
+        text += f" (repeats spread over {run.unstable_pct:g} % for {names}: read with care)"
+    return text + "."
+
+
+def _unstable(rows: pd.DataFrame, service: str) -> bool:
+    return "unstable" in rows and str(rows.at[service, "unstable"]).lower() in ("true", "1")
+
+
+def model_share(run: Run, summary: pd.DataFrame) -> pd.Series:
+    """Per service (label; fp32): the in-process model time ÷ the median latency at
+    concurrency 1 (in-process median + ``overhead_ms``). Empty without a ceiling."""
+    rows = seed.of_variant(summary)
+    shares = {}
+    for row in rows.itertuples(index=False):
+        _, total_us = measures.ceiling_for(run, str(row.service), BASE_VARIANT)
+        overhead_us = float(getattr(row, "overhead_ms", math.nan)) * 1e3
+        if math.isfinite(total_us) and math.isfinite(overhead_us):
+            shares[str(row.label)] = total_us / (total_us + overhead_us)
+    return pd.Series(shares, dtype=float)
+
+
+def where_model_dominates(run: Run, summary: pd.DataFrame) -> str | None:
+    share = model_share(run, summary)
+    if share.empty:
+        return None
+    low, high = share.idxmin(), share.idxmax()
+    verdict = "the model dominates" if share.min() > 0.5 else "serving is a large share"
+    text = (
+        f"**At concurrency 1 {verdict}**: tokenize + ONNX Runtime (measured in process) are "
+        f"{share.min():.0%} to {share.max():.0%} of a request's latency ({low}: "
+        f"{share[low]:.0%}, {high}: {share[high]:.0%}); the rest is HTTP, JSON and the client."
+    )
+    if share.max() > 1:
+        # Two medians of a noisy machine: the loop can come out slower than a whole request.
+        text += " Above 100 % means the in-process loop measured slower than a request: noise."
+    return text + (
+        f" Under load (c={run.seed_concurrency}) the services differ by what they add around "
+        "the model."
+    )
+
+
+def variant_change(run: Run, summary: pd.DataFrame, variant: str) -> str:
+    """A variant ÷ fp32, per language: in process (each inference loop) and over HTTP
+    (the services of each language), then its label agreement with fp32."""
+    tidy = factors.throughput_factors(summary, run.facts)
+    mine = tidy[tidy["variant"] == variant]
+    loops = mine[mine["factor"] == factors.IN_PROCESS]
+    served = mine[mine["factor"] == factors.VARIANT]
+    language = served["service"].map(lambda s: str(run.fact(s, "language")) or "?")
+    parts = [
+        f"{k} loop {times(r)}" for k, r in zip(loops["inference"], loops["ratio"], strict=True)
+    ]
+    text = f"**{variant} ÷ fp32**: in process " + (", ".join(parts) or "not measured")
+    over_http = [
+        f"{lang} services {spread(g)}" for lang, g in served["ratio"].groupby(language, sort=False)
+    ]
+    text += "; over HTTP " + (", ".join(over_http) or "not measured")
+    text += f" (req/s at the seed point; {variant} ÷ fp32 of the same service)."
+    faith = factors.faithfulness(run).set_index("variant")
+    if variant in faith.index and pd.notna(faith.at[variant, "label_agreement"]):
+        row = faith.loc[variant]
+        agreement, sentences = row["label_agreement"], int(row["sentences"])
+        text += f" It gives fp32's label on {agreement:.1%} of {sentences} sentences"
+        if pd.notna(row["accuracy_change_pp"]):
+            text += f", held-out accuracy {row['accuracy_change_pp']:+.1f} pp"
+        text += "."
+    else:
+        text += " Its label agreement with fp32 was not recorded (no variants.csv)."
+    return text
+
+
+def answer(run: Run, summary: pd.DataFrame) -> str:
+    """The short answer as markdown bullets, from the run's own numbers."""
+    bullets = [fastest(run, summary), where_model_dominates(run, summary)]
+    variants = factors.summary_variants(summary)
+    bullets += [variant_change(run, summary, v) for v in variants if v != BASE_VARIANT]
+    unstable = (
+        summary["unstable"].astype(str).str.lower().isin(["true", "1"])
+        if "unstable" in summary
+        else None
+    )
+    if unstable is not None and unstable.any():
+        names = ", ".join(
+            run.unit_label(str(s), str(v))
+            for s, v in zip(
+                summary.loc[unstable, "service"],
+                factors.variant_column(summary)[unstable],
+                strict=True,
+            )
+        )
+        bullets.append(
+            f"**Read with care**: {int(unstable.sum())} of {len(summary)} seed-point measurements "
+            f"spread over {run.unstable_pct:g} % across repeats ({names})."
+        )
+    return "\n".join(f"- {b}" for b in bullets if b)

@@ -1,0 +1,92 @@
+"""The report's short answer: written from the run's own numbers, never hard-coded."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from rundata import make_run_dir, make_variant_run
+
+from servebench.analysis import factors, narrative, tables
+from servebench.rundir.reader import Run, load_run
+
+pytestmark = pytest.mark.unit
+
+
+def loaded(run_dir: Path) -> tuple[Run, pd.DataFrame]:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # notes about optional inputs: not what is tested here
+        run = load_run(run_dir)
+        return run, tables.build_summary(run, write=False)
+
+
+def test_answer_names_the_fastest_service_and_its_factor_over_the_baseline(
+    tmp_path: Path,
+) -> None:
+    run, summary = loaded(make_variant_run(tmp_path))
+    text = narrative.answer(run, summary)
+    fp32 = summary[summary["variant"] == "fp32"].set_index("service")
+    best = fp32["rps"].idxmax()
+    ratio = fp32.at[best, "rps"] / fp32.at[run.baseline(best) or best, "rps"]
+    assert f"**{fp32.at[best, 'label']}**" in text
+    assert narrative.rate(fp32.at[best, "rps"]) + " req/s" in text
+    assert f"{ratio:.2f}×" in text
+    assert f"concurrency {run.seed_concurrency}" in text
+
+
+def test_answer_gives_the_model_share_at_concurrency_1(tmp_path: Path) -> None:
+    run, summary = loaded(make_variant_run(tmp_path))
+    share = narrative.model_share(run, summary)
+    assert len(share) == summary["service"].nunique()
+    assert (share > 0).all()  # above 1 only when the loop was slower than a request (noise)
+    text = narrative.answer(run, summary)
+    assert f"{share.min():.0%} to {share.max():.0%}" in text
+
+
+def test_answer_states_what_int8_changes_per_language_and_its_label_agreement(
+    tmp_path: Path,
+) -> None:
+    run, summary = loaded(make_variant_run(tmp_path))
+    text = narrative.answer(run, summary)
+    tidy = factors.throughput_factors(summary, run.facts)
+    loops = tidy[tidy["factor"] == factors.IN_PROCESS]
+    assert "**int8 ÷ fp32**" in text
+    for kind, ratio in zip(loops["inference"], loops["ratio"], strict=True):
+        assert f"{kind} loop {ratio:.2f}×" in text
+    for language in set(run.facts["language"]):
+        assert f"{language} services" in text
+    agreement = factors.faithfulness(run).set_index("variant").at["int8", "label_agreement"]
+    assert f"{agreement:.1%}" in text
+
+
+def test_answer_of_an_fp32_run_says_nothing_about_variants(tmp_path: Path) -> None:
+    run, summary = loaded(make_run_dir(tmp_path, n=60, concurrencies=[1, 50]))
+    text = narrative.answer(run, summary)
+    assert "int8" not in text and "÷ fp32" not in text
+    assert text.startswith("- **Fastest at the seed point**")
+
+
+def test_answer_follows_the_numbers(tmp_path: Path) -> None:
+    """Change the summary and the answer changes with it: nothing is hard-coded."""
+    run, summary = loaded(make_variant_run(tmp_path))
+    slow = summary.copy()
+    first = slow.index[(slow["service"] == slow["service"].iloc[0]) & (slow["variant"] == "fp32")]
+    slow.loc[first, "rps"] = slow["rps"].max() * 3  # the baseline is now the fastest by far
+    text = narrative.answer(run, slow)
+    assert f"**{slow.loc[first[0], 'label']}**" in text.splitlines()[0]
+
+
+def test_answer_without_a_ceiling_skips_the_model_share(tmp_path: Path) -> None:
+    optional = ("services", "parity", "stages", "openloop", "variants")
+    run, summary = loaded(make_variant_run(tmp_path, optional=optional))
+    text = narrative.answer(run, summary)
+    assert "At concurrency 1" not in text
+    assert "in process not measured" in text
+
+
+def test_answer_flags_unstable_measurements(tmp_path: Path) -> None:
+    run, summary = loaded(make_run_dir(tmp_path, n=60, concurrencies=[1, 50]))
+    assert summary["unstable"].any()  # rundata makes one service's repeats spread
+    assert "**Read with care**" in narrative.answer(run, summary)

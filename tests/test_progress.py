@@ -1,0 +1,133 @@
+"""The progress lines of a long run: step counts, elapsed time and the estimate of what is
+left, on a fake clock; and the load test's steps as its plan lists them."""
+
+from __future__ import annotations
+
+import pytest
+
+from servebench.progress import Progress, Step, approximate, duration, minutes
+
+pytestmark = pytest.mark.unit
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def repeats_of(units: list[str], repeats: int) -> list[Step]:
+    return [s for _ in range(repeats) for s in [Step("ceiling"), *(Step("unit", u) for u in units)]]
+
+
+def test_lines_count_steps_and_estimate_once_every_kind_to_come_was_timed() -> None:
+    clock = FakeClock()
+    progress = Progress(repeats_of(["python·fp32", "rust·fp32"], 2), clock=clock)
+    assert progress.total == 6
+    first = progress.step("repeat 1/2: ceiling")
+    assert first == "[1/6 · 0s elapsed · estimating] repeat 1/2: ceiling"
+    clock.advance(10)
+    # the units have not been timed yet: no guess from the ceiling's 10 s
+    assert progress.step("repeat 1/2: python·fp32").startswith("[2/6 · 10s elapsed · estimating]")
+    clock.advance(120)
+    assert progress.eta() is None
+    line = progress.step("repeat 1/2: rust·fp32")
+    assert line == "[3/6 · 2m10s elapsed · ~7m left] repeat 1/2: rust·fp32"
+    # rust·fp32 (running; a unit: python's 120 s), the ceiling's 10 s, two more units
+    assert progress.eta() == pytest.approx(120 + 10 + 120 + 120)
+    clock.advance(60)
+    assert progress.eta() == pytest.approx(60 + 10 + 120 + 120)  # the running step's remainder
+    clock.advance(600)  # far beyond its prediction: the remainder is zero, never negative
+    assert progress.eta() == pytest.approx(10 + 120 + 120)
+
+
+def test_a_unit_is_predicted_by_its_own_earlier_repeats_before_its_kind() -> None:
+    clock = FakeClock()
+    progress = Progress(repeats_of(["slow", "fast"], 2), clock=clock)
+    for label, seconds in [("c", 10), ("slow", 300), ("fast", 60), ("c", 20)]:
+        progress.step(label)
+        clock.advance(seconds)
+    progress.end_step()
+    # left: slow (its own 300 s) and fast (its own 60 s), not the unit mean of 180 s each
+    assert progress.eta() == pytest.approx(300 + 60)
+    progress.step("slow")
+    clock.advance(100)
+    assert progress.eta() == pytest.approx(200 + 60)
+
+
+def test_a_prior_stands_in_until_its_kind_is_timed() -> None:
+    clock = FakeClock()
+    steps = [Step("unit", "a"), Step("fresh", "a"), Step("fresh", "b")]
+    progress = Progress(steps, prior_s={"fresh": 90.0}, clock=clock)
+    progress.step("a")
+    clock.advance(50)
+    progress.step("soak a")
+    assert progress.eta() == pytest.approx(90 + 90)
+    clock.advance(30)  # the fresh phase took 30 s, not the 90 s prior
+    progress.step("soak b")
+    assert progress.eta() == pytest.approx(30)
+    clock.advance(30)
+    assert progress.finish() == "[3/3 · 1m50s elapsed]"
+    assert progress.eta() == pytest.approx(0)
+
+
+def test_forecast_after_the_first_repeat_and_too_many_steps_refused() -> None:
+    clock = FakeClock()
+    progress = Progress(repeats_of(["a"], 3), clock=clock)
+    assert progress.forecast() == "6 steps left; no estimate yet"
+    progress.step("ceiling")
+    clock.advance(30)
+    progress.step("a")
+    clock.advance(270)
+    progress.end_step()
+    assert progress.forecast() == "estimate: about 10 minutes left (about 15 minutes in all)"
+    assert [minutes(s) for s in (59, 60, 89, 91)] == [
+        "under a minute",
+        "about 1 minute",
+        "about 1 minute",
+        "about 2 minutes",
+    ]
+    for label in ["c", "a", "c", "a"]:
+        progress.step(label)
+    with pytest.raises(RuntimeError, match="all 6 planned steps"):
+        progress.step("one too many")
+
+
+@pytest.mark.parametrize(
+    ("seconds", "exact", "rough"),
+    [
+        (0, "0s", "~0s"),
+        (44.6, "45s", "~50s"),
+        (250, "4m10s", "~5m"),
+        (3600, "1h00m", "~1h00m"),
+        (3725, "1h02m", "~1h03m"),
+    ],
+)
+def test_durations_read_at_a_glance(seconds: float, exact: str, rough: str) -> None:
+    assert duration(seconds) == exact
+    assert approximate(seconds) == rough
+
+
+def test_the_load_test_plan_lists_each_repeat_then_the_fresh_phases() -> None:
+    from servebench import config
+    from servebench.measure.loadtest import plan_progress
+    from servebench.measure.plan import Plan
+
+    def progress(*overrides: str) -> Progress:
+        plan = Plan.from_study(config.load_study("quick", ["repeats=3", *overrides]))
+        return plan_progress(plan, plan.orders(), plan.fresh_process_order())
+
+    measured = progress()
+    units = 5 * 2  # five services, fp32 and int8
+    assert measured.total == 3 * (1 + units) + units
+    kinds = [s.kind for s in measured.steps]
+    assert kinds[: 2 + units] == ["ceiling", *["unit"] * units, "ceiling"]
+    assert {s.kind for s in measured.steps[-units:]} == {"fresh"}
+    # quick: 4 s soak, at most 4 open-loop attacks of 1.5 s
+    assert measured.prior_s == {"fresh": pytest.approx(4 + 4 * 1.5)}
+    assert progress("soak_s=0", "openloop=false").total == 3 * (1 + units)
