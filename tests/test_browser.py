@@ -7,12 +7,14 @@ to it once failed a clean-clone CI run (`Directory not empty: 'Default'`).
 from __future__ import annotations
 
 import base64
+import contextlib
 import os
 from pathlib import Path
 
 import pytest
 
 from servebench import browser
+from servebench.process import live_processes
 
 pytestmark = pytest.mark.system
 
@@ -24,16 +26,10 @@ PIXEL = base64.b64decode(
 
 def chromium_processes() -> list[int]:
     found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            cmdline = (entry / "cmdline").read_bytes()
-            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            continue
-        if b"servebench-chromium-" in cmdline and state != "Z":
-            found.append(int(entry.name))
+    for pid, entry, _ in live_processes():
+        with contextlib.suppress(OSError):
+            if b"servebench-chromium-" in (entry / "cmdline").read_bytes():
+                found.append(pid)
     return found
 
 

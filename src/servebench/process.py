@@ -99,20 +99,33 @@ def current_run_tag() -> str:
     return os.environ.get(RUN_TAG, f"pid{os.getpid()}")
 
 
+def live_processes() -> Iterator[tuple[int, Path, list[str]]]:
+    """(pid, /proc/<pid>, stat fields after the command name) of every process that is not
+    a zombie; processes that vanish while being read are skipped."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[0] not in ("Z", "X"):
+            yield int(entry.name), entry, fields
+
+
 def tagged_processes(tag: str) -> list[int]:
     """Live processes whose environment carries SERVEBENCH_RUN=<tag>."""
     needle = f"{RUN_TAG}={tag}".encode()
     found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+    for pid, entry, _ in live_processes():
+        if pid == os.getpid():
             continue
         try:
             environ = (entry / "environ").read_bytes()
-            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
         except OSError:
             continue
-        if state != "Z" and needle in environ.split(b"\0"):
-            found.append(int(entry.name))
+        if needle in environ.split(b"\0"):
+            found.append(pid)
     return found
 
 
@@ -133,17 +146,7 @@ def kill_tagged(tag: str, grace_s: float = 5.0) -> list[int]:
 
 def group_members(pgid: int) -> list[int]:
     """Live (not zombie) processes of a process group, from /proc/<pid>/stat."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if fields[0] not in ("Z", "X") and int(fields[2]) == pgid:
-            found.append(int(entry.name))
-    return found
+    return [pid for pid, _, fields in live_processes() if int(fields[2]) == pgid]
 
 
 def stop_group(popen: subprocess.Popen[Any], grace_s: float = 5.0) -> int | None:
