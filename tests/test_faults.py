@@ -337,6 +337,23 @@ def test_sigkill_under_load_is_detected_and_cleaned_up(
     assert left == [], f"{name}: left behind {describe(left)}"
 
 
+def test_a_connection_error_after_the_service_died_names_the_death(
+    model_dir: Path, tmp_path: Path
+) -> None:
+    """The pipeline reports "exited", not the client's RemoteDisconnected, when a service is
+    killed while a request is in flight."""
+    service = registry.load_registry()["python"]
+    with pytest.raises(ServiceDiedError, match="service python exited with code -9") as info:  # noqa: SIM117
+        with ServiceProcess(service, model_dir, tmp_path / "svc.log", ready_timeout_s=180) as proc:
+            os.kill(proc.pid, signal.SIGKILL)
+            deadline = time.monotonic() + 5
+            while proc.popen is not None and proc.popen.poll() is None:
+                assert time.monotonic() < deadline
+                time.sleep(0.02)
+            raise http.client.RemoteDisconnected("Remote end closed connection")
+    assert isinstance(info.value.__context__, http.client.RemoteDisconnected)
+
+
 def test_normal_exit_leaves_no_tagged_process(
     built: registry.Service, model_dir: Path, tmp_path: Path, run_tag: str
 ) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import http.client
 import json
 import os
 import signal
@@ -298,5 +299,11 @@ class ServiceProcess:
             raise
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+    def __exit__(self, _type: object, error: BaseException | None, _tb: object) -> None:
+        try:
+            # A service killed mid-request surfaces as what the client saw (a reset or
+            # refused connection); name the cause instead: the service exited.
+            if isinstance(error, OSError | http.client.HTTPException):
+                self.check_alive()
+        finally:
+            self.stop()
