@@ -42,13 +42,17 @@ report: setup
 	@$(PY) -m servebench.pipeline --config $(CONFIG) $(foreach s,$(SET),--set $(s))
 
 lint: setup
-	@$(VENV)/bin/ruff check src tests service/python
-	@$(VENV)/bin/ruff format --check src tests service/python
+	@$(VENV)/bin/ruff check src tests service/python service/python-batched
+	@$(VENV)/bin/ruff format --check src tests service/python service/python-batched
 
 test: setup-test lint
 	@cd service/rust && cargo test --locked --workspace
 	@$(PY) -m servebench.cli build
 	@$(PY) -m pytest -q
+	@# The Rust tests that need the exported model (pytest has exported it by now).
+	@cd service/rust && MODEL_DIR=$(CURDIR)/data/models/minilm-sentiment \
+	  ORT_DYLIB_PATH=$$($(PY) -c 'from servebench import registry; print(registry.onnxruntime_library())') \
+	  cargo test --locked --workspace -- --ignored
 
 test-fast: setup
 	@$(PY) -m pytest -q -m unit

@@ -27,6 +27,7 @@ from rundata_files import (
     PAYLOAD_FACTOR,
     WRITERS,
     Shape,
+    batch_ceiling_csv,
     coldstarts_csv,
     variant_share,
     variants_csv,
@@ -34,23 +35,9 @@ from rundata_files import (
 
 from servebench import paths, registry
 
-REQUEST_COLUMNS = [
-    "service",
-    "variant",
-    "payload",
-    "concurrency",
-    "repeat",
-    "response_time_s",
-    "dns_dialup_s",
-    "dns_s",
-    "request_write_s",
-    "response_delay_s",
-    "response_read_s",
-    "status_code",
-    "offset_s",
-]
 OPTIONAL = (
     "services", "parity", "stages", "ceiling", "openloop", "soak", "hey", "coldstarts", "variants",
+    "batch_ceiling",
 )  # fmt: skip
 #: The measured files that carry a variant column (what a run before variants lacked).
 VARIANT_FILES = (
@@ -71,6 +58,10 @@ def data_md_columns(file: str) -> list[str]:
             spans = re.findall(r"`([^`]*)`", cell)
             return [c.strip() for span in spans for c in span.split(",") if c.strip()]
     raise AssertionError(f"docs/DATA.md has no row for {file}")
+
+
+#: requests.csv.gz's columns; hey runs (all of a synthetic run) leave vegeta's empty.
+REQUEST_COLUMNS = data_md_columns("requests.csv.gz")
 
 
 def service_facts(registry_file: Path | None = None) -> dict[str, dict[str, Any]]:
@@ -225,7 +216,7 @@ def make_run_dir(
                 "offset_s": offsets,
             }
         )[:rows]
-        requests.append(df[REQUEST_COLUMNS])
+        requests.append(df.reindex(columns=REQUEST_COLUMNS))
         cpu = total * rng.uniform(0.85, 0.98)
         errors = int((status[:rows] >= 300).sum()) + (n - rows)
         loadtests.append(
@@ -266,6 +257,9 @@ def make_run_dir(
         coldstarts_csv(shape, rng).to_csv(run / "coldstarts.csv", index=False)
     if "variants" in optional:
         variants_csv(shape, rng).to_csv(run / "variants.csv", index=False)
+    batches = batch_ceiling_csv(shape, rng) if "batch_ceiling" in optional else pd.DataFrame()
+    if not batches.empty:
+        batches.to_csv(run / "batch_ceiling.csv", index=False)
     return run
 
 

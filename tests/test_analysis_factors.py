@@ -71,6 +71,8 @@ def test_factor_table_has_a_row_per_service_and_loop(
         "service ÷ baseline · int8",
         "int8 ÷ fp32",
         "service · int8 ÷ baseline · fp32",
+        "batched ÷ twin · fp32",
+        "batched ÷ twin · int8",
     ]
     assert pd.isna(table.at["Python", "service ÷ baseline · fp32"])
     assert table.at["Python", "int8 ÷ fp32"] == pytest.approx(
@@ -83,7 +85,7 @@ def test_a_published_summary_without_variants_is_fp32(
 ) -> None:
     old = summary[summary["variant"] == "fp32"].drop(columns=["variant", "variant_factor"])
     table = factors.factor_table(old, run.facts)
-    assert list(table.columns) == ["service ÷ baseline · fp32"]
+    assert list(table.columns) == ["service ÷ baseline · fp32", "batched ÷ twin · fp32"]
     assert factors.summary_variants(old) == ["fp32"]
 
 

@@ -42,7 +42,7 @@ def test_a_run_config_round_trips(tmp_path: Path) -> None:
 
 # One line per bad value: the parameter, the value, and what is allowed.
 BAD = {
-    "repeat=5": "repeat: unknown parameter; known: ceiling_iterations",
+    "repeat=5": "repeat: unknown parameter; known: batch_sizes, ceiling_iterations",
     "services=[nope]": "services=['nope']: unknown service 'nope'; known: python",
     "concurrency=0": "concurrency=0: must be an integer >= 1",
     "server_cpus='7'": "server_cpus='7': CPU 7 is not available here",
@@ -56,7 +56,19 @@ BAD = {
     "loadgen_cpus='0'": "server_cpus='0', loadgen_cpus='0': they overlap",
     "soak_s=-1": "soak_s=-1: must be a number >= 0",
     "repeats": "override 'repeats': not key=value",
+    "max_padding=1": "max_padding=1.0: must be 0 <= share < 1",
+    "max_queue=0": "max_queue=0: must be an integer >= 1",
+    "batch_sizes=[0,4]": "batch_sizes=0: must be integers >= 1",
 }
+
+
+def test_batching_parameters_reach_the_services_as_their_environment() -> None:
+    study = config.load_study("quick", ["max_batch_size=8", "max_padding=0.5"])
+    env = study.batching_env()
+    assert env == {
+        "MAX_BATCH_SIZE": "8", "MAX_BATCH_TOKENS": "8192", "MAX_BATCH_DELAY_US": "0",
+        "MAX_QUEUE": "1024", "MAX_PADDING": "0.5",
+    }  # fmt: skip
 
 
 @pytest.mark.parametrize(("override", "message"), BAD.items(), ids=list(BAD))

@@ -62,7 +62,7 @@ def test_orders_rotate_every_service_and_variant_through_the_positions() -> None
         return Plan.from_study(config.load_study("default", [f"repeats={repeats}"]))
 
     units = sorted(names(plan(1).units))
-    assert len(units) == 5 * 2  # five services, fp32 and int8
+    assert len(units) == 7 * 2  # seven services, fp32 and int8
     assert {u.split("·")[1] for u in units} == {"fp32", "int8"}
     for repeats in (2, 3, 5, 11):
         orders = [names(order) for order in plan(repeats).orders()]

@@ -123,7 +123,7 @@ def test_the_load_test_plan_lists_each_repeat_then_the_fresh_phases() -> None:
         return plan_progress(plan, plan.orders(), plan.fresh_process_order())
 
     measured = progress()
-    units = 5 * 2  # five services, fp32 and int8
+    units = 7 * 2  # seven services, fp32 and int8
     assert measured.total == 3 * (1 + units) + units
     kinds = [s.kind for s in measured.steps]
     assert kinds[: 2 + units] == ["ceiling", *["unit"] * units, "ceiling"]

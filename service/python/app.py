@@ -2,7 +2,9 @@
 
 Run: python service/python/app.py --model-dir data/models/minilm-sentiment --port 8080
 The HTTP contract is in service/CONTRACT.md; inference lives in inference.py,
-which the Rust PyO3 service imports too.
+which the Rust PyO3 service imports too. The batched service (service/python-batched/app.py)
+serves the same routes, checks and command line from here (`build_app`, `service_parser`,
+`load_classifier`, `serve`) with its own `Predict`.
 """
 
 from __future__ import annotations
@@ -13,8 +15,11 @@ import logging
 import os
 import sys
 import time
+from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -26,6 +31,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 os.environ.setdefault("USE_TORCH", "0")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from inference import Classifier, ModelDirError, Prediction
+
+if TYPE_CHECKING:
+    import uvicorn
 
 MAX_BODY_BYTES = 1_048_576
 TOO_LARGE = f"request body exceeds {MAX_BODY_BYTES} bytes"
@@ -80,20 +88,43 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
 
 
 class Classifies(Protocol):
-    """What the routes need: inference.Classifier, or a stand-in in the route tests."""
+    """What the unbatched routes need: inference.Classifier, or a stand-in in the route tests."""
 
     def classify(self, text: str) -> Prediction: ...
 
 
-class BadRequest(Exception):
-    def __init__(self, status: int, message: str) -> None:
+@dataclass(frozen=True)
+class Reply:
+    """A text's answer: its prediction and any headers beyond the contract's three timings."""
+
+    prediction: Prediction
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+# How the routes get an answer for a checked text: in the thread pool (this service) or from
+# the batching queue (service/python-batched). It may raise Refusal for an error answer.
+Predict = Callable[[str], Awaitable[Reply]]
+Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
+
+
+class Refusal(Exception):
+    """An error answer: `{"error": message}` with `status` and extra `headers`."""
+
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
+        self.headers = headers or {}
 
 
-def error_response(status: int, message: str) -> JSONResponse:
-    return JSONResponse({"error": message}, status_code=status)
+class BadRequest(Refusal):
+    """A request the contract's checks refuse (4xx)."""
+
+
+def error_response(
+    status: int, message: str, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status, headers=headers)
 
 
 def is_json_content_type(header: str | None) -> bool:
@@ -187,7 +218,24 @@ async def read_limited_body(request: Request) -> bytes:
 
 
 def create_app(classifier: Classifies) -> FastAPI:
-    app = FastAPI(title="servebench python service", docs_url=None, redoc_url=None)
+    """The unbatched service: each request classified on its own in the thread pool."""
+
+    async def predict(text: str) -> Reply:
+        # Inference runs in the thread pool so the event loop keeps accepting
+        # connections (the seed's async handler blocked it).
+        return Reply(await run_in_threadpool(classifier.classify, text))
+
+    return build_app(predict)
+
+
+def build_app(
+    predict: Predict,
+    *,
+    title: str = "servebench python service",
+    lifespan: Lifespan | None = None,
+) -> FastAPI:
+    """The contract's routes and error answers around `predict`, shared by the Python services."""
+    app = FastAPI(title=title, docs_url=None, redoc_url=None, lifespan=lifespan)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -213,11 +261,10 @@ def create_app(classifier: Classifies) -> FastAPI:
         try:
             check_content_type(request.headers.get("content-type"))
             text = parse_body(await read_limited_body(request))
-        except BadRequest as bad:
-            return error_response(bad.status, bad.message)
-        # Inference runs in the thread pool so the event loop keeps accepting
-        # connections (the seed's async handler blocked it).
-        prediction = await run_in_threadpool(classifier.classify, text)
+            reply = await predict(text)
+        except Refusal as refusal:
+            return error_response(refusal.status, refusal.message, refusal.headers)
+        prediction = reply.prediction
         total_us = (time.perf_counter_ns() - started) // 1000
         return JSONResponse(
             {"label": prediction.label, "score": prediction.score},
@@ -225,6 +272,7 @@ def create_app(classifier: Classifies) -> FastAPI:
                 "x-tokenization-time": str(prediction.tokenization_us),
                 "x-inference-time": str(prediction.inference_us),
                 "x-total-time": str(total_us),
+                **reply.headers,
             },
         )
 
@@ -238,40 +286,46 @@ def app_from_environment() -> FastAPI:
     )
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def service_parser(description: str) -> argparse.ArgumentParser:
+    """The contract's common flags (service/CONTRACT.md, "Command line")."""
+    parser = argparse.ArgumentParser(description=description)
     env = os.environ.get
     parser.add_argument("--model-dir", default=env("MODEL_DIR"))
     parser.add_argument("--host", default=env("HOST", "127.0.0.1"))
     parser.add_argument("--port", type=int, default=int(env("PORT", "8080")))
     parser.add_argument("--threads", type=int, default=int(env("ORT_THREADS", "1")))
     parser.add_argument("--workers", type=int, default=int(env("WORKERS", "1")))
+    return parser
+
+
+def parse_service_args(
+    parser: argparse.ArgumentParser, argv: list[str] | None = None
+) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if not args.model_dir:
         parser.error("--model-dir (or MODEL_DIR) is required")
     return args
 
 
-def main(argv: list[str] | None = None) -> int:
-    import uvicorn
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    return parse_service_args(service_parser(__doc__.splitlines()[0]), argv)
 
-    args = parse_args(argv)
+
+def load_classifier(args: argparse.Namespace) -> Classifier | None:
+    """The model of --model-dir, or None after printing the contract's one-line error."""
     try:
-        classifier = Classifier(args.model_dir, threads=args.threads)
+        return Classifier(args.model_dir, threads=args.threads)
     except ModelDirError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
-    if args.workers == 1:
-        app: Any = create_app(classifier)
-    else:
-        # Worker processes import this module by name, so its folder must be importable.
-        here = str(Path(__file__).resolve().parent)
-        os.environ["PYTHONPATH"] = os.pathsep.join(
-            filter(None, [here, os.environ.get("PYTHONPATH")])
-        )
-        os.environ.update(MODEL_DIR=str(args.model_dir), ORT_THREADS=str(args.threads))
-        app = "app:app_from_environment"
-    config = uvicorn.Config(
+        return None
+
+
+def uvicorn_config(
+    app: Any, args: argparse.Namespace, graceful_shutdown_s: float = 3.0
+) -> uvicorn.Config:
+    import uvicorn
+
+    return uvicorn.Config(
         app,
         host=args.host,
         port=args.port,
@@ -279,18 +333,38 @@ def main(argv: list[str] | None = None) -> int:
         factory=args.workers > 1,
         access_log=False,
         log_level="warning",
-        timeout_graceful_shutdown=3,
+        # In-flight requests get this long after SIGTERM, within the contract's 5 s.
+        timeout_graceful_shutdown=graceful_shutdown_s,
     )
-    server = uvicorn.Server(config)
-    if args.workers > 1:
-        from uvicorn.supervisors import Multiprocess
 
-        sock = config.bind_socket()
-        Multiprocess(config, sockets=[sock]).run()  # (it takes no `target` argument)
-        return 0
+
+def serve(app: FastAPI, args: argparse.Namespace, graceful_shutdown_s: float = 3.0) -> int:
+    """Serves `app` in this process (one worker) until SIGTERM/SIGINT; the exit status."""
+    import uvicorn
+
+    server = uvicorn.Server(uvicorn_config(app, args, graceful_shutdown_s))
     server.run()
     # uvicorn returns (instead of raising) when the port is taken.
     return 0 if server.started else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    classifier = load_classifier(args)
+    if classifier is None:
+        return 2
+    if args.workers == 1:
+        return serve(create_app(classifier), args)
+    from uvicorn.supervisors import Multiprocess
+
+    # Worker processes import this module by name, so its folder must be importable.
+    here = str(Path(__file__).resolve().parent)
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [here, os.environ.get("PYTHONPATH")]))
+    os.environ.update(MODEL_DIR=str(args.model_dir), ORT_THREADS=str(args.threads))
+    config = uvicorn_config("app:app_from_environment", args)
+    sock = config.bind_socket()
+    Multiprocess(config, sockets=[sock]).run()  # (it takes no `target` argument)
+    return 0
 
 
 if __name__ == "__main__":

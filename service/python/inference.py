@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,10 @@ from transformers import AutoTokenizer
 SERVING_FILE = "serving.json"
 # Every file problem is fixed the same way: export the model directory again.
 RE_EXPORT = "re-export the model with `make model` (or notebooks/01_export_model.ipynb)"
+# The batched services' defaults (service/CONTRACT.md, "Batched services"), kept here so the
+# service and its batch ceiling tool cannot drift apart.
+DEFAULT_MAX_BATCH_TOKENS = 8192
+DEFAULT_MAX_PADDING = 0.25
 
 
 class ModelDirError(RuntimeError):
@@ -38,6 +43,16 @@ class Prediction:
     score: float
     tokenization_us: int
     inference_us: int
+
+
+@dataclass(frozen=True)
+class BatchPrediction(Prediction):
+    """One text's answer from `Classifier.classify_batch`: `tokenization_us` is the batch's one
+    tokenizer call, `inference_us` the `run` of sub-batch number `sub_batch` (run order), which
+    had `batch_size` rows."""
+
+    batch_size: int
+    sub_batch: int
 
 
 def _field(data: dict[str, Any], name: str, kind: type, item: type | None = None) -> Any:
@@ -115,6 +130,35 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return exp / exp.sum()
 
 
+def plan_sub_batches(
+    lengths: Sequence[int], max_batch_tokens: int, max_padding: float
+) -> list[list[int]]:
+    """Indices of `lengths` (token counts, arrival order) cut into sub-batches, shortest first.
+
+    CONTRACT.md step 4: walking the items by length (a stable sort, so ties keep arrival order),
+    an item starts a new sub-batch when adding it would make rows x longest exceed
+    `max_batch_tokens` or the padding share exceed `max_padding`; a sub-batch of one is always
+    allowed, even over the token budget.
+    """
+    groups: list[list[int]] = []
+    tokens = 0  # real (unpadded) tokens of the last group
+    for index in sorted(range(len(lengths)), key=lengths.__getitem__):
+        length = lengths[index]
+        if groups:
+            # Sorted ascending, so the new item is the sub-batch's longest row.
+            positions = (len(groups[-1]) + 1) * length
+            # The contract's formula, literally: the Rust service evaluates the same f64
+            # expression, so both cut identically even at the boundary.
+            padding = 1 - (tokens + length) / positions if positions else 0.0
+            if positions <= max_batch_tokens and padding <= max_padding:
+                groups[-1].append(index)
+                tokens += length
+                continue
+        groups.append([index])
+        tokens = length
+    return groups
+
+
 class Classifier:
     """One ONNX Runtime session and one fast tokenizer for a single-text classifier."""
 
@@ -133,6 +177,9 @@ class Classifier:
                 f"{onnx} declares inputs {', '.join(declared)}, {SERVING_FILE} lists "
                 f"{', '.join(self.info.inputs)}; {RE_EXPORT}"
             )
+        # Padded positions are masked out, so any id would do for a tokenizer that has none.
+        pad = self.tokenizer.pad_token_id
+        self.pad_token_id: int = pad if isinstance(pad, int) else 0
 
     def encode(self, text: str) -> dict[str, np.ndarray]:
         encoded = self.tokenizer(
@@ -154,6 +201,57 @@ class Classifier:
             tokenization_us=(tokenized - started) // 1000,
             inference_us=(inferred - tokenized) // 1000,
         )
+
+    def classify_batch(
+        self,
+        texts: Sequence[str],
+        max_batch_tokens: int = DEFAULT_MAX_BATCH_TOKENS,
+        max_padding: float = DEFAULT_MAX_PADDING,
+    ) -> list[BatchPrediction]:
+        """Each text's answer, in input order: CONTRACT.md "Batched services", steps 3-6."""
+        if not texts:
+            return []
+        started = time.perf_counter_ns()
+        encoded = self.tokenizer(
+            list(texts), truncation=True, max_length=self.info.max_length, padding=False
+        )
+        tokenization_us = (time.perf_counter_ns() - started) // 1000
+        rows: dict[str, list[list[int]]] = {name: encoded[name] for name in self.info.inputs}
+        lengths = [len(ids) for ids in rows[self.info.inputs[0]]]
+        answers: list[BatchPrediction | None] = [None] * len(texts)
+        groups = plan_sub_batches(lengths, max_batch_tokens, max_padding)
+        for number, group in enumerate(groups):
+            feed = self._padded(rows, group, max(lengths[index] for index in group))
+            run_started = time.perf_counter_ns()
+            logits = self.session.run([self.info.output], feed)[0]
+            inference_us = (time.perf_counter_ns() - run_started) // 1000
+            for row, index in enumerate(group):
+                # Row by row through `softmax`, so a batch of one answers exactly as `classify`.
+                probabilities = softmax(logits[row].astype(np.float64))
+                best = int(np.argmax(probabilities))
+                answers[index] = BatchPrediction(
+                    label=self.info.labels[best],
+                    score=float(probabilities[best]),
+                    tokenization_us=tokenization_us,
+                    inference_us=inference_us,
+                    batch_size=len(group),
+                    sub_batch=number,
+                )
+        return [answer for answer in answers if answer is not None]
+
+    def _padded(
+        self, rows: dict[str, list[list[int]]], group: list[int], longest: int
+    ) -> dict[str, np.ndarray]:
+        """The `group`'s rows padded on the right: pad token id, attention mask and type 0."""
+        feed: dict[str, np.ndarray] = {}
+        for name in self.info.inputs:
+            fill = self.pad_token_id if name == "input_ids" else 0
+            array = np.full((len(group), longest), fill, dtype=np.int64)
+            for row, index in enumerate(group):
+                values = rows[name][index]
+                array[row, : len(values)] = values
+            feed[name] = array
+        return feed
 
     def classify_tuple(self, text: str) -> tuple[str, float, int, int]:
         """The form the PyO3 service calls: plain Python types only."""

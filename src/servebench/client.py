@@ -14,6 +14,11 @@ STAGE_HEADERS = {
     "x-inference-time": "inference_us",
     "x-total-time": "handler_us",
 }
+# What batched services add (service/CONTRACT.md "Batched services"); empty for the others.
+BATCH_HEADERS = {
+    "x-batch-size": "batch_size",
+    "x-queue-time": "queue_us",
+}
 
 
 @dataclass(frozen=True)
@@ -71,9 +76,16 @@ class Client:
         self.close()
 
 
-def stage_times(answer: Answer) -> dict[str, int]:
-    """The service's own per-stage timings (microseconds) from the x-*-time headers."""
+def stage_times(answer: Answer) -> dict[str, int | None]:
+    """The service's own per-stage timings (microseconds) from the x-*-time headers, and a
+    batched service's batch size and queue wait (None for a service that does not batch)."""
     try:
-        return {column: int(answer.headers[header]) for header, column in STAGE_HEADERS.items()}
+        times: dict[str, int | None] = {
+            column: int(answer.headers[header]) for header, column in STAGE_HEADERS.items()
+        }
     except (KeyError, ValueError) as missing:
         raise ValueError(f"response lacks a valid stage-timing header: {missing}") from None
+    for header, column in BATCH_HEADERS.items():
+        value = answer.headers.get(header, "")
+        times[column] = int(value) if value.isdigit() else None
+    return times

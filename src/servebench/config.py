@@ -77,6 +77,15 @@ class Study:
     soak_s: float = field(metadata=_spec(0))
     soak_concurrency: int = field(metadata=_spec(1))
     ready_timeout_s: float = field(metadata=_spec(1))
+    max_batch_size: int = field(metadata=_spec(1))
+    max_batch_tokens: int = field(metadata=_spec(1))
+    max_batch_delay_us: int = field(metadata=_spec(0))
+    max_queue: int = field(metadata=_spec(1))
+    max_padding: float = field(metadata=_spec(0))
+    batch_sizes: list[int] = field(metadata=_spec(1))
+    mixed_requests: int = field(metadata=_spec(0))
+    mixed_concurrency_levels: list[int] = field(metadata=_spec(1))
+    mixed_seed: int = field(metadata=_spec())
     config: str = "custom"  # the configuration's name, recorded with the run
 
     @property
@@ -94,6 +103,13 @@ class Study:
     @property
     def loadgen_cpu_list(self) -> list[int]:
         return cpu_list(self.loadgen_cpus)
+
+    def batching_env(self) -> dict[str, str]:
+        """The batching parameters as the environment the batched services read
+        (service/CONTRACT.md "Batched services"); the others ignore it."""
+        names = ("max_batch_size", "max_batch_tokens", "max_batch_delay_us", "max_queue")
+        env = {name.upper(): str(getattr(self, name)) for name in names}
+        return {**env, "MAX_PADDING": repr(self.max_padding)}
 
     def as_dict(self) -> dict[str, Any]:
         """Plain values (what metadata.json records and a run's config.yaml holds)."""
@@ -337,6 +353,8 @@ def _check_study(study: Study) -> None:
     if odd or "fp32" not in study.variants:
         why = f"unknown variant {odd[0]!r}" if odd else "fp32 must be among them"
         raise _refuse(_field("variants"), study.variants, f"{why}; known: {', '.join(VARIANTS)}")
+    if study.max_padding >= 1:
+        raise _refuse(_field("max_padding"), study.max_padding, "must be 0 <= share < 1")
     if study.min_label_agreement > 1:
         raise _refuse(_field("min_label_agreement"), study.min_label_agreement, "must be 0..1")
     if study.n_requests < study.concurrency:

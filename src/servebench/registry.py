@@ -60,6 +60,12 @@ class Service:
     size_paths: list[str] = field(default_factory=list)
     size_packages: list[str] = field(default_factory=list)
     ceiling: list[str] = field(default_factory=list)
+    # A batched service queues requests for one inference thread (CONTRACT.md "Batched
+    # services"); `twin` is the unbatched service it is compared with, `batch_ceiling` the
+    # command measuring its batch path in process at several batch sizes.
+    batching: bool = False
+    twin: str = ""
+    batch_ceiling: list[str] = field(default_factory=list)
 
     def binary_path(self) -> Path | None:
         return paths.ROOT / self.binary if self.binary else None
@@ -76,6 +82,8 @@ class Service:
             "color": self.color,
             "order": self.order,
             "baseline": self.baseline,
+            "batching": self.batching,
+            "twin": self.twin,
         }
 
 
@@ -158,6 +166,9 @@ def _parse(name: str, entry: dict[str, Any]) -> Service:
         else None,
         env={str(k): str(v) for k, v in (entry.get("env") or {}).items()},
         ceiling=[str(part) for part in entry.get("ceiling") or []],
+        batching=bool(entry.get("batching", False)),
+        twin=str(entry.get("twin") or ""),
+        batch_ceiling=[str(part) for part in entry.get("batch_ceiling") or []],
         size_paths=[str(p) for p in size.get("paths", [])],
         size_packages=[str(p) for p in size.get("packages", [])],
     )
@@ -182,9 +193,16 @@ def load_registry(path: Path = REGISTRY_FILE) -> dict[str, Service]:
                 f"registry entries {providers[service.inference]!r} and {service.name!r} both "
                 f"give the {service.inference!r} in-process ceiling; keep one `ceiling`"
             )
-        if service.baseline and service.baseline not in services:
+        for fact in ("baseline", "twin"):
+            other = getattr(service, fact)
+            if other and other not in services:
+                raise RegistryError(
+                    f"registry entry {service.name!r}: {fact} {other!r} is not a service"
+                )
+        if service.batching != bool(service.batch_ceiling):
             raise RegistryError(
-                f"registry entry {service.name!r}: baseline {service.baseline!r} is not a service"
+                f"registry entry {service.name!r}: a batched service (batching: true) and only "
+                "one gives `batch_ceiling`, the command measuring its batch path in process"
             )
     return services
 
@@ -217,7 +235,9 @@ def ceiling_provider(inference: str, registry: dict[str, Service] | None = None)
 
 def command_values(service: Service, **extra: Any) -> dict[str, str]:
     """Placeholder values for one service's commands ({binary}, {ort_lib} and `extra`)."""
-    uses = " ".join([*service.command, *service.ceiling, *service.size_paths])
+    uses = " ".join(
+        [*service.command, *service.ceiling, *service.batch_ceiling, *service.size_paths]
+    )
     return placeholders(
         binary=service.binary_path() or "",
         ort_lib=onnxruntime_library() if "{ort_lib}" in uses else "",

@@ -30,6 +30,7 @@ from servebench.rundir.reader import BASE_VARIANT, Run
 
 #: Names of the factors, in the order the tables show them.
 LANGUAGE, VARIANT, IN_PROCESS, BOTH = "language", "variant", "variant in process", "both"
+BATCHING = "batching"
 FACTOR_COLUMNS = [
     "factor", "service", "inference", "variant", "compared", "value", "reference", "ratio",
     "unstable",
@@ -78,6 +79,7 @@ def throughput_factors(summary: pd.DataFrame, facts: pd.DataFrame) -> pd.DataFra
     * ``variant in process``: the in-process ceiling of each inference kind (``inference``)
       on ``variant`` ÷ on fp32 (from ``ceiling_rps``): the model's own speed-up, no HTTP.
     * ``both``: each service serving ``variant`` ÷ its baseline serving fp32.
+    * ``batching``: each batched service ÷ its unbatched twin, both serving ``variant``.
 
     ``value``/``reference`` are the two Requests/sec (ceilings for in-process rows),
     ``ratio`` = value / reference, ``unstable`` when either side's repeats spread beyond the
@@ -91,11 +93,16 @@ def throughput_factors(summary: pd.DataFrame, facts: pd.DataFrame) -> pd.DataFra
     label = dict(zip(frame["service"], frame["label"], strict=False))
     baseline = {s: str(facts.at[s, "baseline"]) if s in facts.index else "" for s in services}
     kind = {s: str(facts.at[s, "inference"]) if s in facts.index else "" for s in services}
+    twin = {
+        s: str(facts.at[s, "twin"]) if s in facts.index and "twin" in facts else ""
+        for s in services
+    }
     # Each factor of a service: the variants it is measured for, and the unit it divides by.
     specs: list[tuple[str, list[str], Callable[[str, str], tuple[str, str]]]] = [
         (LANGUAGE, variants, lambda s, v: (baseline[s], v)),
         (VARIANT, others, lambda s, v: (s, BASE_VARIANT)),
         (BOTH, others, lambda s, v: (baseline[s], BASE_VARIANT)),
+        (BATCHING, variants, lambda s, v: (twin[s], v)),
     ]
     out: list[dict[str, Any]] = []
     for factor, measured, reference in specs:
@@ -146,10 +153,14 @@ def factor_table(summary: pd.DataFrame, facts: pd.DataFrame) -> pd.DataFrame:
         columns[(VARIANT, v)] = f"{v} ÷ fp32"
         columns[(IN_PROCESS, v)] = f"{v} ÷ fp32"
         columns[(BOTH, v)] = f"service · {v} ÷ baseline · fp32"
+    for v in summary_variants(summary):
+        columns[(BATCHING, v)] = f"batched ÷ twin · {v}"
     names = [label[s] for s in dict.fromkeys(summary["service"])]
     kinds = tidy.loc[tidy["factor"] == IN_PROCESS, "inference"]
     names += [f"{k} in process" for k in dict.fromkeys(kinds)]
-    table = pd.DataFrame(math.nan, index=names, columns=list(dict.fromkeys(columns.values())))
+    present = set(zip(tidy["factor"], tidy["variant"], strict=True))
+    wanted = [c for key, c in columns.items() if key[0] != BATCHING or key in present]
+    table = pd.DataFrame(math.nan, index=names, columns=list(dict.fromkeys(wanted)))
     for r in tidy.itertuples(index=False):
         name = f"{r.inference} in process" if r.factor == IN_PROCESS else label[r.service]
         table.at[name, columns[(r.factor, r.variant)]] = r.ratio

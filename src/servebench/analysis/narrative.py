@@ -7,7 +7,9 @@
 * where the model dominates: the share of a request's latency at concurrency 1 that the
   model itself takes (tokenize + ONNX Runtime, measured in process, no HTTP);
 * what each other model variant (e.g. int8) changes: its ÷ fp32 factor per language, in
-  process and over HTTP, and how often it still gives fp32's label.
+  process and over HTTP, and how often it still gives fp32's label;
+* what dynamic batching changes: each batched service ÷ its unbatched twin at the seed point
+  and on the mixed workload, and how far past the batch-1 in-process ceiling it got.
 
 Every number comes from the run (``summary`` is ``summary.csv``'s rows, i.e.
 :func:`servebench.analysis.tables.build_summary`); nothing here names a service or a
@@ -20,7 +22,7 @@ import math
 
 import pandas as pd
 
-from servebench.analysis import factors, measures, seed
+from servebench.analysis import batching, factors, measures, seed
 from servebench.rundir.reader import BASE_VARIANT, Run
 
 
@@ -137,11 +139,46 @@ def variant_change(run: Run, summary: pd.DataFrame, variant: str) -> str:
     return text
 
 
+def batching_change(run: Run) -> str | None:
+    """Each batched service ÷ its twin: at the seed point, and on the mixed workload at its
+    highest concurrency (where batches pad); the best multiple of the batch-1 ceiling."""
+    table = batching.twin_table(run)
+    if table.empty:
+        return None
+
+    def ratios(rows: pd.DataFrame) -> str:
+        return ", ".join(
+            f"{run.unit_label(str(r.service), str(r.variant))} {times(r.rps_ratio)}"
+            for r in rows.itertuples(index=False)
+            if math.isfinite(r.rps_ratio)
+        )
+
+    seed_rows = table[
+        (table["payload"] == run.seed_payload) & (table["concurrency"] == run.seed_concurrency)
+    ]
+    text = "**Dynamic batching ÷ the same service unbatched** at the seed point: "
+    text += ratios(seed_rows) or "not measured"
+    mixed = table[table["payload"] == "mixed"]
+    if not mixed.empty:
+        top = int(mixed["concurrency"].max())
+        text += f"; on the mixed workload (a different text per request, c={top}): "
+        text += ratios(mixed[mixed["concurrency"] == top])
+    best = seed_rows.dropna(subset=["x_batch1_ceiling"])
+    if not best.empty:
+        r = best.loc[best["x_batch1_ceiling"].idxmax()]
+        text += (
+            f". {run.unit_label(str(r['service']), str(r['variant']))} served "
+            f"{times(r['x_batch1_ceiling'])} the batch-1 in-process ceiling"
+        )
+    return text + "."
+
+
 def answer(run: Run, summary: pd.DataFrame) -> str:
     """The short answer as markdown bullets, from the run's own numbers."""
     bullets = [fastest(run, summary), where_model_dominates(run, summary)]
     variants = factors.summary_variants(summary)
     bullets += [variant_change(run, summary, v) for v in variants if v != BASE_VARIANT]
+    bullets.append(batching_change(run))
     unstable = (
         summary["unstable"].astype(str).str.lower().isin(["true", "1"])
         if "unstable" in summary

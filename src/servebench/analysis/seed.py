@@ -61,6 +61,15 @@ def _facts_of(summary: pd.DataFrame, facts: pd.DataFrame) -> pd.DataFrame:
     return facts.reindex(summary["service"].astype(str)).fillna("")
 
 
+def unbatched(summary: pd.DataFrame, facts: pd.DataFrame) -> pd.DataFrame:
+    """The summary's rows of services answering one request at a time, as the seed's did:
+    the batched services are compared with their twins in the report's batching section."""
+    if "batching" not in facts:
+        return summary
+    batched = facts["batching"].reindex(summary["service"].astype(str)).fillna(False)
+    return summary[~batched.astype(bool).to_numpy()].reset_index(drop=True)
+
+
 def seed_pair(
     summary: pd.DataFrame, facts: pd.DataFrame, variant: str = SEED_VARIANT
 ) -> tuple[str, str] | None:
@@ -68,9 +77,9 @@ def seed_pair(
 
     The baseline is the first service of the summary that has no baseline of its own (a
     root of the comparison); the best is the service with the highest Requests/sec among
-    those whose language differs from the baseline's.
+    those whose language differs from the baseline's (unbatched services only).
     """
-    summary = of_variant(summary, variant)
+    summary = unbatched(of_variant(summary, variant), facts)
     aligned = _facts_of(summary, facts)
     roots = [s for s, b in zip(aligned.index, aligned["baseline"], strict=True) if b == ""]
     roots = [s for s in roots if s in set(facts.index)]
@@ -92,8 +101,9 @@ def seed_table(
     across repeats) and a ``Difference % (<best> vs <baseline>)`` column for the pair of
     :func:`seed_pair`, as the seed compared its best Rust build with Python. Per-service
     differences: :func:`difference_table`. Empty columns when the variant was not measured.
+    Batched services are left out (the seed answered one request at a time).
     """
-    summary = of_variant(summary, variant)
+    summary = unbatched(of_variant(summary, variant), facts)
     table = pd.DataFrame({row: summary.set_index("label")[col] for row, col in SEED_ROWS.items()}).T
     table.columns.name = None
     pair = seed_pair(summary, facts, variant)

@@ -85,26 +85,31 @@ def measure(
     """Each inference kind's ceiling in a fresh process pinned to `cpus`; one row per
     iteration (`impl` is the inference kind)."""
     frames = []
-    env = {"TOKENIZERS_PARALLELISM": "false", "OMP_NUM_THREADS": str(threads), "USE_TORCH": "0"}
     for payload, payload_file in payloads.items():
         for impl, provider in providers.items():
             command = ceiling_command(
                 provider, model_dir, payload_file, iterations, warmup, threads
             )
-            result = subprocess.run(
-                pinned(command, cpus),
-                capture_output=True,
-                text=True,
-                cwd=paths.ROOT,
-                env={**os.environ, **env},
-                timeout=1800,
-            )
-            if result.returncode != 0:
-                raise CeilingError(
-                    f"{impl} ceiling for payload {payload} failed: {result.stderr.strip()[-800:]}"
-                )
-            frames.append(_parse(result.stdout, impl, payload))
+            output = run_tool(command, cpus, threads, f"{impl} ceiling for payload {payload}")
+            frames.append(_parse(output, impl, payload))
     return pd.concat(frames, ignore_index=True)
+
+
+def run_tool(command: list[str], cpus: str | None, threads: int, what: str) -> str:
+    """An in-process timing tool's stdout: run pinned to `cpus`, one thread for everything
+    but ONNX Runtime's intra-op pool, as the services run. Raises CeilingError naming `what`."""
+    env = {"TOKENIZERS_PARALLELISM": "false", "OMP_NUM_THREADS": str(threads), "USE_TORCH": "0"}
+    result = subprocess.run(
+        pinned(command, cpus),
+        capture_output=True,
+        text=True,
+        cwd=paths.ROOT,
+        env={**os.environ, **env},
+        timeout=1800,
+    )
+    if result.returncode != 0:
+        raise CeilingError(f"{what} failed: {result.stderr.strip()[-800:]}")
+    return result.stdout
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -12,7 +12,9 @@ from typing import Any
 from servebench.client import Client, stage_times
 from servebench.measure import hey, resources
 from servebench.measure.plan import Plan, Unit, request_body
+from servebench.measure.vegeta_closed import ClosedLoopRun, run_closed_loop
 from servebench.measure.verify import first_correct_answer, verify
+from servebench.measure.workload import MIXED
 from servebench.metadata import now_iso
 from servebench.process import ServiceError, ServiceProcess
 from servebench.rundir.writer import RunWriter
@@ -30,6 +32,7 @@ def start_service(plan: Plan, unit: Unit, writer: RunWriter) -> ServiceProcess:
         workers=plan.pinning.workers,
         cpus=plan.pinning.server_cpus,
         ready_timeout_s=plan.study.ready_timeout_s,
+        extra_env=plan.study.batching_env(),
     )
 
 
@@ -44,6 +47,11 @@ def warm_up(plan: Plan, proc: ServiceProcess) -> None:
             concurrency=min(plan.seed_concurrency, count),
             requests=count,
             cpus=plan.pinning.loadgen_cpus,
+        )
+    if plan.mixed_texts:
+        bodies = plan.mixed_bodies()[: max(plan.study.warmup_requests, 1)]
+        run_closed_loop(
+            proc.url + "/age", bodies, plan.seed_concurrency, cpus=plan.pinning.loadgen_cpus
         )
     proc.check_alive()
 
@@ -78,17 +86,43 @@ def measure_point(
             requests=plan.hey_requests(payload, concurrency, latency_c1_s),
         )
     proc.check_alive()
-    row = {
-        "n": run.requested,
-        "errors": run.errors,
-        "total_s": run.total_s,
-        "rps": run.answered / run.total_s if run.total_s > 0 else 0.0,
+    return point_row(run.requested, run.errors, run.total_s, run.answered, sampler), run
+
+
+def measure_mixed_point(
+    plan: Plan, proc: ServiceProcess, concurrency: int, expected_labels: list[str]
+) -> tuple[dict[str, Any], ClosedLoopRun]:
+    """The mixed workload at one concurrency (vegeta, closed loop), resources sampled; each
+    answer's label is compared with ONNX Runtime's for its own text (`correct`)."""
+    with resources.ResourceSampler(proc.pid) as sampler:
+        run = run_closed_loop(
+            proc.url + "/age",
+            plan.mixed_bodies(),
+            concurrency,
+            cpus=plan.pinning.loadgen_cpus,
+        )
+    proc.check_alive()
+    records = run.records
+    if expected_labels:
+        want = records["seq"].map(dict(enumerate(expected_labels)))
+        records["correct"] = (records["label"] == want).where(records["status_code"] == 200)
+    return point_row(run.requested, run.errors, run.total_s, run.answered, sampler), run
+
+
+def point_row(
+    requested: int, errors: int, total_s: float, answered: int, sampler: resources.ResourceSampler
+) -> dict[str, Any]:
+    """A loadtests.csv row's measurements (the same columns for hey and vegeta runs)."""
+    return {
+        "n": requested,
+        "errors": errors,
+        "total_s": total_s,
+        "rps": answered / total_s if total_s > 0 else 0.0,
         "cpu_s": sampler.cpu_seconds,
-        "cpu_s_per_req": sampler.cpu_seconds / max(run.answered, 1),
+        "cpu_s_per_req": sampler.cpu_seconds / max(answered, 1),
         "peak_rss_mb": sampler.peak_rss_mb,
         "rss_after_mb": sampler.rss_end_mb,
     }
-    return row, run
 
 
 def run_unit_repeat(
@@ -99,14 +133,19 @@ def run_unit_repeat(
     writer: RunWriter,
     sentences: list[dict[str, str]],
     expected: dict[str, Any],
+    mixed_labels: list[str] | None = None,
 ) -> None:
     """A fresh process of the unit: cold start, verification, warm-up, every point.
 
-    `expected` are ONNX Runtime's own answers on the unit's variant (its model.onnx)."""
+    `expected` are ONNX Runtime's own answers on the unit's variant (its model.onnx);
+    `mixed_labels` its labels for the mixed workload's texts, in order."""
     with start_service(plan, unit, writer) as proc:
         first = sentences[0]
         cold_start = first_correct_answer(proc, first["text"], expected[first["id"]])
-        parity = [{**unit.key(), **row} for row in verify(proc, sentences, expected)]
+        checked = verify(
+            proc, sentences, expected, variant=unit.variant, concurrent=unit.service.batching
+        )
+        parity = [{**unit.key(), **row} for row in checked]
         if repeat == 0:
             writer.append("parity.csv", parity)
         writer.append(
@@ -125,7 +164,18 @@ def run_unit_repeat(
             key = {**unit.key(), "payload": payload, "concurrency": concurrency, "repeat": repeat}
             writer.hey_run(key, run)
             writer.append("loadtests.csv", [{**key, **row, "order": order, "started": started}])
-            say(
-                f"  {unit.name:<26} {payload:<7} c={concurrency:<3} "
-                f"{row['rps']:8.1f} req/s  errors={row['errors']}"
-            )
+            report_point(unit, payload, concurrency, row)
+        for concurrency in plan.mixed_points():
+            started = now_iso()
+            row, mixed = measure_mixed_point(plan, proc, concurrency, mixed_labels or [])
+            key = {**unit.key(), "payload": MIXED, "concurrency": concurrency, "repeat": repeat}
+            writer.records(key, mixed.records)
+            writer.append("loadtests.csv", [{**key, **row, "order": order, "started": started}])
+            report_point(unit, MIXED, concurrency, row)
+
+
+def report_point(unit: Unit, payload: str, concurrency: int, row: dict[str, Any]) -> None:
+    say(
+        f"  {unit.name:<26} {payload:<7} c={concurrency:<3} "
+        f"{row['rps']:8.1f} req/s  errors={row['errors']}"
+    )

@@ -15,13 +15,13 @@ from typing import Any
 import pandas as pd
 
 from servebench import metadata, paths, registry
-from servebench.config import Study
-from servebench.measure import ceiling, resources
+from servebench.config import ConfigError, Study
+from servebench.measure import batch_ceiling, ceiling, resources, workload
 from servebench.measure.closed_loop import run_unit_repeat, start_service, warm_up
 from servebench.measure.openloop import openloop_search
 from servebench.measure.plan import Plan, Unit
 from servebench.measure.soak import soak
-from servebench.measure.verify import expected_predictions, reference_sentences
+from servebench.measure.verify import expected_labels, expected_predictions, reference_sentences
 from servebench.process import confined_to
 from servebench.progress import Progress, Step
 from servebench.registry import Service
@@ -65,7 +65,36 @@ def run_ceiling(plan: Plan, run_dir: Path, repeat: int) -> pd.DataFrame:
     frame.insert(0, "repeat", repeat)
     target = run_dir / "ceiling.csv"
     frame.to_csv(target, mode="a", header=not target.exists(), index=False)
+    if plan.batched_services:
+        run_batch_ceiling(plan, run_dir, repeat)
     return frame
+
+
+def run_batch_ceiling(plan: Plan, run_dir: Path, repeat: int) -> None:
+    """Each batched service's batch path in process at every batch size, per variant, on
+    the seed payload; appended to batch_ceiling.csv beside the batch-1 ceiling."""
+    study = plan.study
+    frames = []
+    for variant, model_dir in plan.model_dirs.items():
+        frame = batch_ceiling.measure(
+            model_dir,
+            plan.seed_payload,
+            paths.PAYLOADS / f"{plan.seed_payload}.txt",
+            services=plan.batched_services,
+            batch_sizes=study.batch_sizes,
+            # A batch call costs up to ~batch-size times an item: a quarter of the batch-1
+            # iterations per size keeps this phase near the batch-1 ceiling's time.
+            iterations=max(3, math.ceil(study.ceiling_iterations / plan.repeats / 4)),
+            warmup=max(1, study.ceiling_warmup // 4),
+            threads=plan.pinning.threads,
+            cpus=plan.pinning.server_cpus,
+        )
+        frame.insert(0, "variant", variant)
+        frames.append(frame)
+    frame = pd.concat(frames, ignore_index=True)
+    frame.insert(0, "repeat", repeat)
+    target = run_dir / "batch_ceiling.csv"
+    frame.to_csv(target, mode="a", header=not target.exists(), index=False)
 
 
 def has_fresh_phase(study: Study) -> bool:
@@ -148,14 +177,23 @@ def model_record(plan: Plan) -> dict[str, Any]:
 
 
 def check_models(plan: Plan) -> None:
-    """Every variant's directory must exist before any service starts (notebook 01 makes them)."""
-    from servebench.models.serving_info import is_complete
+    """Every variant's directory must exist before any service starts (notebook 01 makes
+    them), and one text of the model's maximum length must fit a batch's token budget."""
+    from servebench.models.serving_info import SERVING_FILE, is_complete
 
     for variant, model_dir in plan.model_dirs.items():
         if not is_complete(model_dir):
             raise FileNotFoundError(
                 f"variant {variant}: no complete model directory at {model_dir}; run notebook "
                 "01 (make report runs it) or `make model` for this model and variant"
+            )
+    if plan.batched_services:
+        serving = json.loads((plan.model_dirs["fp32"] / SERVING_FILE).read_text())
+        if plan.study.max_batch_tokens < int(serving["max_length"]):
+            raise ConfigError(
+                f"max_batch_tokens={plan.study.max_batch_tokens}: must be at least the "
+                f"model's maximum length ({serving['max_length']} tokens), or a long text "
+                "could never be batched"
             )
 
 
@@ -180,6 +218,13 @@ def run_load_test(study: Study, run_dir: Path) -> Path:
         variant: expected_predictions(model_dir, sentences)
         for variant, model_dir in plan.model_dirs.items()
     }
+    mixed_labels = {
+        variant: expected_labels(model_dir, plan.mixed_texts)
+        for variant, model_dir in plan.model_dirs.items()
+    }
+    if plan.mixed_texts:
+        rows = workload.describe(plan.mixed_texts, plan.model_dirs["fp32"])
+        writer.append("workload.csv", rows)
     orders, fresh = plan.orders(), plan.fresh_process_order()
     progress = plan_progress(plan, orders, fresh)
     with confined_to(plan.pinning.orchestrator_cpus()):
@@ -190,8 +235,8 @@ def run_load_test(study: Study, run_dir: Path) -> Path:
             say(f"{which}: {' -> '.join(u.name for u in order)}")
             for position, unit in enumerate(order):
                 say(progress.step(f"{which}: {unit.name}"))
-                answers = expected[unit.variant]
-                run_unit_repeat(plan, unit, repeat, position, writer, sentences, answers)
+                answers, labels = expected[unit.variant], mixed_labels[unit.variant]
+                run_unit_repeat(plan, unit, repeat, position, writer, sentences, answers, labels)
             if repeat == 0:  # every kind of step but the fresh phase has been timed now
                 progress.end_step()
                 say(progress.forecast())

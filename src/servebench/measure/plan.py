@@ -15,6 +15,7 @@ from typing import Any
 
 from servebench import paths, registry
 from servebench.config import Study
+from servebench.measure import workload
 from servebench.registry import Service
 
 
@@ -94,6 +95,7 @@ class Plan:
     payloads: dict[str, str]
     concurrency_levels: list[int]
     pinning: Pinning
+    mixed_texts: list[str]  # the mixed workload's request texts, in order (empty: none)
 
     @classmethod
     def from_study(cls, study: Study) -> Plan:
@@ -105,6 +107,7 @@ class Plan:
             payloads=load_payloads(names),
             concurrency_levels=sorted({*study.concurrency_levels, study.concurrency}),
             pinning=Pinning.from_study(study),
+            mixed_texts=workload.mixed_requests(study.mixed_requests, study.mixed_seed),
         )
 
     @property
@@ -151,6 +154,17 @@ class Plan:
         base = self.units
         random.Random(self.study.shuffle_seed).shuffle(base)
         return base
+
+    @property
+    def batched_services(self) -> list[Service]:
+        return [service for service in self.services if service.batching]
+
+    def mixed_bodies(self) -> list[bytes]:
+        return workload.request_bodies(self.mixed_texts)
+
+    def mixed_points(self) -> list[int]:
+        """The mixed workload's concurrency levels (none when it is switched off)."""
+        return sorted(self.study.mixed_concurrency_levels) if self.mixed_texts else []
 
     def points(self) -> list[tuple[str, int]]:
         """(payload, concurrency) pairs: every payload at every level."""

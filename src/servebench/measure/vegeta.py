@@ -255,32 +255,40 @@ def attack(
         targets = Path(tmp) / "targets.txt"
         targets.write_text(f"POST {url}\nContent-Type: application/json\n@{body_file}\n")
         results = raw_path or Path(tmp) / "results.bin"
-        cmd = [
-            str(vegeta),
-            "attack",
+        flags = [
             f"-targets={targets}",
             f"-rate={_rate_flag(rate)}",
             f"-duration={round(duration_s * 1000)}ms",
             f"-timeout={round(timeout_s * 1000)}ms",
             f"-max-workers={max_workers}",
             "-max-body=0",  # bodies are read and discarded, not kept in the results
-            f"-output={results}",
         ]
-        if cpus is not None:
-            cmd = ["taskset", "-c", cpus, *cmd]
-        t0 = time.perf_counter()
-        run = subprocess.run(cmd, capture_output=True, text=True)
-        wall_s = time.perf_counter() - t0
-        if run.returncode != 0:
-            raise RuntimeError(f"vegeta attack failed ({run.returncode}): {run.stderr.strip()}")
-        encoded = subprocess.run(
-            [str(vegeta), "encode", "-to", "csv", str(results)],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
+        encoded, wall_s = attack_and_encode(vegeta, flags, results, cpus)
     records = parse_results_csv(encoded, rate)
     return summarize(records, url=url, rate=rate, duration_s=duration_s, wall_s=wall_s, cpus=cpus)
+
+
+def attack_and_encode(
+    vegeta: Path, flags: list[str], results: Path, cpus: str | None
+) -> tuple[str, float]:
+    """Run ``vegeta attack <flags> -output=<results>`` (pinned to `cpus`), then decode the
+    results to CSV (after the attack, so decoding never competes with it for CPU). Returns
+    the CSV text and the attack's wall time in seconds."""
+    cmd = [str(vegeta), "attack", *flags, f"-output={results}"]
+    if cpus is not None:
+        cmd = ["taskset", "-c", cpus, *cmd]
+    t0 = time.perf_counter()
+    run = subprocess.run(cmd, capture_output=True, text=True)
+    wall_s = time.perf_counter() - t0
+    if run.returncode != 0:
+        raise RuntimeError(f"vegeta attack failed ({run.returncode}): {run.stderr.strip()}")
+    encoded = subprocess.run(
+        [str(vegeta), "encode", "-to", "csv", str(results)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return encoded, wall_s
 
 
 def find_max_rate(

@@ -6,6 +6,7 @@ A service that disagrees on any reference sentence (short, long, truncated) is n
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -32,40 +33,94 @@ def expected_predictions(model_dir: Path, sentences: list[dict[str, str]]) -> di
     return {row["id"]: classifier.classify(row["text"]) for row in sentences}
 
 
+# Dynamic int8 quantization (ONNX Runtime's DynamicQuantizeLinear) takes one scale per
+# activation tensor, i.e. over every row of a batch, padding included: a row's answer then
+# depends on its batch-mates. Measured here: scores move by up to 0.3 and about 1 % of labels
+# flip when texts of mixed lengths share a batch (fp32 rows stay bit-identical). So a batched
+# service serving int8 cannot match its unbatched answers; its concurrent check records the
+# label agreement (the report shows it) instead of stopping the run.
+def tolerance(variant: str, check: str) -> float | None:
+    """The score tolerance of a check; None: labels compared and recorded, never fatal."""
+    return None if check == "concurrent" and variant == "int8" else TOLERANCE
+
+
+def parity_row(row: dict[str, str], answer: Any, want: Any, limit: float | None) -> dict[str, Any]:
+    ok_status = answer.status == 200 and isinstance(answer.body, dict)
+    label = answer.body.get("label") if ok_status else None
+    score = float(answer.body.get("score", float("nan"))) if ok_status else float("nan")
+    diff = abs(score - want.score)
+    return {
+        "sentence_id": row["id"],
+        "kind": row["kind"],
+        "label": label,
+        "score": score,
+        "expected_label": want.label,
+        "expected_score": want.score,
+        "abs_diff": diff,
+        "ok": bool(label == want.label and (limit is None or diff <= limit)),
+        # No answer at all always stops the run.
+        "fatal": limit is not None or label is None,
+    }
+
+
+def expected_labels(model_dir: Path, texts: list[str]) -> list[str]:
+    """ONNX Runtime's label for each text (each distinct text classified once)."""
+    if not texts:
+        return []
+    classifier = service_code.python_inference().Classifier(model_dir, threads=1)
+    labels = {text: classifier.classify(text).label for text in dict.fromkeys(texts)}
+    return [labels[text] for text in texts]
+
+
 def verify(
-    proc: ServiceProcess, sentences: list[dict[str, str]], expected: dict[str, Any]
+    proc: ServiceProcess,
+    sentences: list[dict[str, str]],
+    expected: dict[str, Any],
+    *,
+    variant: str = "fp32",
+    concurrent: bool = False,
 ) -> list[dict[str, Any]]:
-    """Parity rows for one service process; raises VerificationError on any mismatch."""
-    rows = []
+    """Parity rows for one service process; raises VerificationError on any mismatch.
+
+    Sequential requests first. With `concurrent` (batched services) every sentence is then
+    sent at once, one connection each, so short, long and truncated texts are batched and
+    padded together: each must still get its own text's answer."""
+    limit = tolerance(variant, "sequential")
     with Client(proc.host, proc.port) as client:
-        for row in sentences:
-            answer = client.classify(row["text"])
-            want = expected[row["id"]]
-            ok_status = answer.status == 200 and isinstance(answer.body, dict)
-            label = answer.body.get("label") if ok_status else None
-            score = float(answer.body.get("score", float("nan"))) if ok_status else float("nan")
-            diff = abs(score - want.score)
-            rows.append(
-                {
-                    "sentence_id": row["id"],
-                    "kind": row["kind"],
-                    "label": label,
-                    "score": score,
-                    "expected_label": want.label,
-                    "expected_score": want.score,
-                    "abs_diff": diff,
-                    "ok": bool(label == want.label and diff <= TOLERANCE),
-                }
-            )
-    bad = [r for r in rows if not r["ok"]]
+        rows = [
+            {"check": "sequential", **parity_row(row, client.classify(row["text"]), want, limit)}
+            for row in sentences
+            for want in [expected[row["id"]]]
+        ]
+    if concurrent:
+        rows += concurrent_rows(proc, sentences, expected, tolerance(variant, "concurrent"))
+    bad = [r for r in rows if not r["ok"] and r["fatal"]]
+    for row in rows:
+        del row["fatal"]
     if bad:
         first = bad[0]
         raise VerificationError(
             f"{proc.service.name} disagrees with ONNX Runtime on {len(bad)} reference "
-            f"sentence(s), e.g. {first['sentence_id']}: {first['label']} {first['score']:.6f} "
-            f"vs {first['expected_label']} {first['expected_score']:.6f}"
+            f"sentence(s) ({first['check']} requests), e.g. {first['sentence_id']}: "
+            f"{first['label']} {first['score']:.6f} vs {first['expected_label']} "
+            f"{first['expected_score']:.6f}"
         )
     return rows
+
+
+def concurrent_rows(
+    proc: ServiceProcess,
+    sentences: list[dict[str, str]],
+    expected: dict[str, Any],
+    limit: float | None,
+) -> list[dict[str, Any]]:
+    def one(row: dict[str, str]) -> dict[str, Any]:
+        with Client(proc.host, proc.port) as client:
+            answer = client.classify(row["text"])
+        return {"check": "concurrent", **parity_row(row, answer, expected[row["id"]], limit)}
+
+    with ThreadPoolExecutor(max_workers=len(sentences)) as pool:
+        return list(pool.map(one, sentences))
 
 
 def first_correct_answer(proc: ServiceProcess, text: str, want: Any) -> float:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from matplotlib.figure import Figure
 
-from servebench.plots import cost, factors, latency, style, throughput
+from servebench.plots import batching, cost, factors, latency, style, throughput
 from servebench.rundir.reader import Run, load_run
 
 
@@ -39,6 +39,18 @@ FIGURES: dict[str, FigureSpec] = {
         "What moves throughput: requests/sec per service (group) and model variant (bar; "
         "hatched: not fp32, ×: its factor over fp32) with each variant's in-process ceilings: "
         "within a group the variant, across groups the language.",
+    ),
+    "batching": FigureSpec(
+        batching.draw_batching,
+        "Dynamic batching: each batched service (o) against its unbatched twin (×) over "
+        "concurrency, on the one repeated sentence and on the mixed workload, and the batch "
+        "sizes it formed: batching pays under load and must cost nothing at c=1.",
+    ),
+    "batch_ceiling": FigureSpec(
+        batching.draw_batch_ceiling,
+        "The batching ceiling: items/s of each batched service's own batch path without "
+        "HTTP, per batch size; the thin line is what the service answered over HTTP at the "
+        "seed point.",
     ),
     "histograms": FigureSpec(
         latency.draw_histograms,

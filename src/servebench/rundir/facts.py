@@ -20,7 +20,13 @@ from servebench import registry
 #: What services.csv says about each service besides its measurements (registry.facts()).
 FACT_COLUMNS: tuple[str, ...] = (
     "label", "language", "inference", "family", "build", "color", "order", "baseline",
+    "batching", "twin",
 )  # fmt: skip
+#: Facts a services.csv written before batched services lacks: their value for every service
+#: of such a run (none batched), taken without a note.
+LATER_FACTS: dict[str, Any] = {"batching": False, "twin": ""}
+#: Facts whose empty CSV cell (read back as NaN) means "none".
+MAY_BE_EMPTY = ("baseline", "twin")
 
 
 def _registry_facts(path: Path | None) -> dict[str, dict[str, Any]]:
@@ -45,6 +51,10 @@ def service_facts(
     names = list(dict.fromkeys(str(s) for s in services))
     given = pd.DataFrame(columns=["service"]) if table is None else table
     given = given.drop_duplicates("service").set_index("service")
+    if table is not None:
+        for column, value in LATER_FACTS.items():
+            if column not in given.columns:
+                given[column] = value
     lacking = [c for c in FACT_COLUMNS if c not in given.columns]
     known: dict[str, dict[str, Any]] | None = None
     rows: dict[str, dict[str, Any]] = {}
@@ -53,8 +63,9 @@ def service_facts(
         row = {c: given.at[name, c] for c in FACT_COLUMNS if c in given and name in given.index}
         row = {k: v for k, v in row.items() if not pd.isna(v)}
         # An empty CSV cell reads as NaN: in a described service's baseline it means "none".
-        if "baseline" in given and len(row) == len(FACT_COLUMNS) - 1 and "baseline" not in row:
-            row["baseline"] = ""
+        if set(FACT_COLUMNS) - set(row) <= set(MAY_BE_EMPTY):
+            for column in (c for c in MAY_BE_EMPTY if c in given and c not in row):
+                row[column] = ""
         if len(row) < len(FACT_COLUMNS):
             known = _registry_facts(registry_file) if known is None else known
             if name in known:
@@ -85,7 +96,7 @@ def _complete(
     root = roots[0] if len(roots) == 1 else ""
     for i, name in enumerate(sorted(unknown)):
         defaults = {"label": name, "language": "", "inference": "", "family": name}
-        defaults.update(build="-", color="", order=after + i, baseline=root)
+        defaults.update(build="-", color="", order=after + i, baseline=root, **LATER_FACTS)
         rows[name] = {**defaults, **rows[name]}
     if unknown:
         notes.append(
@@ -95,10 +106,16 @@ def _complete(
         )
     facts = pd.DataFrame.from_dict(rows, orient="index", columns=list(FACT_COLUMNS))
     facts["order"] = facts["order"].astype(int)
-    for column in (c for c in FACT_COLUMNS if c != "order"):
+    facts["batching"] = facts["batching"].map(_truth)
+    for column in (c for c in FACT_COLUMNS if c not in ("order", "batching")):
         facts[column] = facts[column].fillna("").astype(str)
     facts.index.name = "service"
     return facts.sort_values("order", kind="stable")
+
+
+def _truth(value: Any) -> bool:
+    """A bool fact as a CSV gives it back: True/False, or their text."""
+    return str(value).strip().lower() == "true"
 
 
 def read_facts(run_dir: str | Path, services: Iterable[str]) -> tuple[pd.DataFrame, list[str]]:

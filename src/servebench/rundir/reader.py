@@ -98,6 +98,8 @@ class Run:
     soak: pd.DataFrame | None = None
     coldstarts: pd.DataFrame | None = None
     variants: pd.DataFrame | None = None
+    batch_ceiling: pd.DataFrame | None = None
+    workload: pd.DataFrame | None = None
     seed_payload: str = DEFAULT_SEED_PAYLOAD
     seed_concurrency: int = DEFAULT_SEED_CONCURRENCY
     unstable_pct: float = DEFAULT_UNSTABLE_PCT
@@ -329,6 +331,11 @@ def load_run(
         optional[name.removesuffix(".csv")] = _read_csv(f) if f.is_file() else None
         if not f.is_file():
             notes.append(f"{name} is missing: the parts that need it are skipped")
+    # Only runs that measured a batched service (the mixed workload) have these: their
+    # absence is no news.
+    for name in ("batch_ceiling", "workload"):
+        f = path / f"{name}.csv"
+        optional[name] = _read_csv(f) if f.is_file() else None
     keyed = {
         "loadtests": frames["loadtests.csv"],
         "requests": frames["requests.csv.gz"],

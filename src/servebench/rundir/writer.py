@@ -39,13 +39,18 @@ class RunWriter:
 
     def hey_run(self, key: dict[str, Any], run: HeyRun) -> None:
         """One hey run's per-request records (raw/) and its summary in hey's layout (hey/)."""
+        stem = self.records(key, run.records)
+        (self.run_dir / "hey" / f"{stem}.txt").write_text(render_summary(run))
+
+    def records(self, key: dict[str, Any], records: pd.DataFrame) -> str:
+        """One load-generator run's per-request records under raw/; returns their stem."""
         point = (key["service"], key["variant"], key["payload"])
         stem = "__".join([*point, f"c{key['concurrency']}", f"r{key['repeat']}"])
-        records = run.records.copy()
+        records = records.copy()
         for column, value in reversed(list(key.items())):
             records.insert(0, column, value)
         records.to_csv(self.run_dir / "raw" / f"{stem}.csv", index=False)
-        (self.run_dir / "hey" / f"{stem}.txt").write_text(render_summary(run))
+        return stem
 
     def combine_requests(self) -> Path:
         """raw/*.csv -> requests.csv.gz, once every hey run is in."""

@@ -60,7 +60,7 @@ impl Predictor for PythonPredictor {
         Python::attach(|py| -> PyResult<Prediction> {
             let result = self.classifier.bind(py).call_method1(intern!(py, "classify_tuple"), (text,))?;
             let (label, score, tokenization_us, inference_us): (String, f64, u64, u64) = result.extract()?;
-            Ok(Prediction { label, score, tokenization_us, inference_us })
+            Ok(Prediction { label, score, tokenization_us, inference_us, batch: None })
         })
         // The exception type and first line only: no traceback, and never the request text.
         .map_err(|e| PredictError::Backend(format!("Python: {}", describe(&e))))

@@ -1,13 +1,33 @@
 //! `rust-native bench`: tokenize + inference in-process, no HTTP (the study's Rust "ceiling").
 
 use std::io::Write;
-use std::path::Path;
+use std::num::NonZeroUsize;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use servekit::Predictor;
 
 use crate::engine::NativePredictor;
 use crate::error::NativeError;
+
+/// The flags every in-process timing tool takes (`rust-native bench`, and
+/// `rust-native-batched bench`, which adds its batch sizes): the study's ceiling command.
+#[derive(clap::Args)]
+pub struct BenchArgs {
+    #[arg(long, env = "MODEL_DIR", value_name = "DIR")]
+    pub model_dir: PathBuf,
+    #[arg(long, env = "ORT_DYLIB_PATH", value_name = "PATH")]
+    pub ort_lib: Option<PathBuf>,
+    #[arg(long, env = "ORT_THREADS", default_value = "1", value_name = "N")]
+    pub threads: NonZeroUsize,
+    /// A request body ({"inputs": "..."}) or a plain text file.
+    #[arg(long, value_name = "FILE")]
+    pub payload_file: PathBuf,
+    #[arg(long, default_value_t = 1000, value_name = "K")]
+    pub iterations: usize,
+    #[arg(long, default_value_t = 20, value_name = "W")]
+    pub warmup: usize,
+}
 
 /// The text of a payload file: a request body (`{"inputs": "..."}`, first non-blank byte `{`)
 /// is parsed as the service would; any other file is the text itself.

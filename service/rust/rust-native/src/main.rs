@@ -4,22 +4,17 @@
 //! - `rust-native bench ...`: in-process timings as CSV on stdout.
 //! - `rust-native tokenize --model-dir D < text`: the encoding as JSON (parity checks).
 
-mod bench;
-mod engine;
-mod error;
-mod runtime;
-mod tokenize;
-
 use std::io::Read;
-use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 use servekit::{ModelDir, ServiceArgs};
 
-use crate::engine::NativePredictor;
-use crate::error::NativeError;
+use rust_native::bench::BenchArgs;
+use rust_native::engine::NativePredictor;
+use rust_native::error::NativeError;
+use rust_native::{bench, runtime, tokenize};
 
 /// `rust-native [flags]`: the HTTP service.
 #[derive(Parser)]
@@ -62,23 +57,6 @@ struct ServeArgs {
     /// Absolute path of libonnxruntime.so.* (the venv's onnxruntime/capi/).
     #[arg(long, env = "ORT_DYLIB_PATH", value_name = "PATH")]
     ort_lib: Option<PathBuf>,
-}
-
-#[derive(Args)]
-struct BenchArgs {
-    #[arg(long, env = "MODEL_DIR", value_name = "DIR")]
-    model_dir: PathBuf,
-    #[arg(long, env = "ORT_DYLIB_PATH", value_name = "PATH")]
-    ort_lib: Option<PathBuf>,
-    #[arg(long, env = "ORT_THREADS", default_value = "1", value_name = "N")]
-    threads: NonZeroUsize,
-    /// A request body ({"inputs": "..."}) or a plain text file.
-    #[arg(long, value_name = "FILE")]
-    payload_file: PathBuf,
-    #[arg(long, default_value_t = 1000, value_name = "K")]
-    iterations: usize,
-    #[arg(long, default_value_t = 20, value_name = "W")]
-    warmup: usize,
 }
 
 fn main() -> ExitCode {

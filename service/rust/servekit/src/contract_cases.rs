@@ -7,7 +7,8 @@ use actix_web::test::TestRequest;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::http::testing::call;
+use crate::backend::Blocking;
+use crate::http::testing::{Fake, Queued, call_with};
 
 const CASES: &str = include_str!("../../../contract_cases.json");
 
@@ -67,11 +68,13 @@ fn body_parts_decode() {
     assert_eq!(body(&Value::String("é".into())), "é".as_bytes());
 }
 
+/// Every case against the unbatched routes (a predictor on the blocking pool) and the
+/// batched ones (a queue awaited on the worker): the checks come before either backend.
 #[actix_web::test]
 async fn every_case_gets_its_status_and_message() {
     let cases = cases();
     assert!(cases.len() >= 10, "only {} cases", cases.len());
-    for case in cases {
+    for (case, batched) in cases.iter().flat_map(|case| [(case, false), (case, true)]) {
         let method = Method::from_bytes(case.method.as_bytes()).expect("an HTTP method");
         let mut req = TestRequest::default().method(method).uri(&case.path);
         if let Some(content_type) = &case.content_type {
@@ -80,8 +83,9 @@ async fn every_case_gets_its_status_and_message() {
         if let Some(spec) = &case.body {
             req = req.set_payload(body(spec));
         }
-        let (status, headers, json) = call(req).await;
-        let id = &case.id;
+        let (status, headers, json) =
+            if batched { call_with(Queued, req).await } else { call_with(Blocking::new(Fake), req).await };
+        let id = format!("{} (batched: {batched})", case.id);
         assert_eq!(status, case.status, "{id}: {json}");
         assert_eq!(headers.get(header::CONTENT_TYPE).unwrap(), "application/json", "{id}");
         let message = json["error"].as_str().unwrap_or_else(|| panic!("{id}: {json}"));

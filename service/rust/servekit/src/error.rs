@@ -1,6 +1,6 @@
 //! Every error a client can see: its status and its JSON body `{"error": "<message>"}`.
 
-use actix_web::http::StatusCode;
+use actix_web::http::{StatusCode, header};
 use actix_web::{HttpResponse, ResponseError};
 
 use crate::request::RequestError;
@@ -13,10 +13,17 @@ pub enum ApiError {
     NotFound,
     #[error("method not allowed")]
     MethodNotAllowed,
+    /// A batched service's queue is full: refused at once, with `Retry-After`.
+    #[error("queue full: {max_queue} requests waiting; retry later")]
+    Overloaded { max_queue: usize },
     /// Any failure inside the predictor; details go to stderr, never to the client.
     #[error("internal error")]
     Internal,
 }
+
+/// Seconds in the `Retry-After` header of [`ApiError::Overloaded`]: a full queue of short
+/// texts drains in well under a second on one core.
+pub const RETRY_AFTER_SECONDS: u32 = 1;
 
 impl ApiError {
     pub fn status(&self) -> StatusCode {
@@ -34,6 +41,7 @@ impl ApiError {
             },
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::Overloaded { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -50,7 +58,11 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        HttpResponse::build(self.status()).json(self.body())
+        let mut response = HttpResponse::build(self.status());
+        if let ApiError::Overloaded { .. } = self {
+            response.insert_header((header::RETRY_AFTER, RETRY_AFTER_SECONDS));
+        }
+        response.json(self.body())
     }
 }
 
@@ -59,12 +71,13 @@ mod tests {
     use super::*;
 
     // The errors a client request can cause are checked against service/contract_cases.json
-    // (crate::contract_cases); these two only arise inside the service.
+    // (crate::contract_cases); these only arise inside the service.
     #[test]
     fn internal_failures_map_to_their_status() {
-        let cases: [(ApiError, u16, &str); 2] = [
+        let cases: [(ApiError, u16, &str); 3] = [
             (RequestError::Unreadable("eof".into()).into(), 400, "request body could not be read: eof"),
             (ApiError::Internal, 500, "internal error"),
+            (ApiError::Overloaded { max_queue: 8 }, 503, "queue full: 8 requests waiting; retry later"),
         ];
         for (error, status, message) in cases {
             assert_eq!(error.status().as_u16(), status, "{error:?}");
@@ -72,6 +85,8 @@ mod tests {
             let response = error.error_response();
             assert_eq!(response.status().as_u16(), status);
             assert_eq!(response.headers().get("content-type").unwrap(), "application/json");
+            let retry_after = response.headers().get(header::RETRY_AFTER).map(|v| v.to_str().unwrap());
+            assert_eq!(retry_after, (status == 503).then_some("1"), "{error:?}");
         }
     }
 }

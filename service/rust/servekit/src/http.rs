@@ -1,4 +1,5 @@
-//! The actix-web server of the contract, generic over a [`Predictor`].
+//! The actix-web server of the contract, generic over a [`Backend`] (a [`Predictor`] on the
+//! blocking pool, or a batched service's queue).
 
 use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
 use std::sync::Arc;
@@ -10,12 +11,14 @@ use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use serde::Serialize;
 use socket2::{Domain, Protocol, Socket, Type};
 
+use crate::backend::{Backend, Blocking};
 use crate::config::ServiceArgs;
 use crate::error::ApiError;
-use crate::predict::Predictor;
+use crate::predict::{PredictError, Predictor};
 use crate::request::{self, MAX_BODY_BYTES, RequestError};
 
-/// How long in-flight requests may finish after SIGTERM (the contract allows 5 s in all).
+/// How long in-flight requests may finish after SIGTERM (the contract allows 5 s in all);
+/// the default of [`Backend::SHUTDOWN_TIMEOUT`].
 pub const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(2);
 
 #[derive(Debug, thiserror::Error)]
@@ -74,20 +77,31 @@ fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
     Ok(socket.into())
 }
 
-/// Serves on `listeners` until SIGTERM (graceful, at most [`SHUTDOWN_TIMEOUT`]) or SIGINT.
-/// Runs its own actix system: call it from `main`, outside any async runtime.
+/// Serves `predictor` (on the blocking pool) on `listeners`; see [`serve_backend`].
 pub fn serve<P: Predictor + 'static>(
     args: &ServiceArgs,
     listeners: Listeners,
     predictor: P,
 ) -> Result<(), ServeError> {
-    let predictor: Arc<dyn Predictor> = Arc::new(predictor);
+    serve_backend(args, listeners, Blocking::new(predictor))
+}
+
+/// Serves on `listeners` until SIGTERM (graceful, at most [`Backend::SHUTDOWN_TIMEOUT`]) or SIGINT.
+/// Runs its own actix system: call it from `main`, outside any async runtime. On SIGTERM
+/// it stops accepting and returns once every request in flight is answered (or the timeout
+/// passed), so a queued backend must keep answering until then.
+pub fn serve_backend<B: Backend>(
+    args: &ServiceArgs,
+    listeners: Listeners,
+    backend: B,
+) -> Result<(), ServeError> {
+    let backend = Arc::new(backend);
     let workers = args.workers.get();
     let Listeners { address, sockets } = listeners;
     actix_web::rt::System::new().block_on(async move {
-        let mut server = HttpServer::new(move || App::new().configure(routes(predictor.clone())))
+        let mut server = HttpServer::new(move || App::new().configure(routes(backend.clone())))
             .workers(workers)
-            .shutdown_timeout(SHUTDOWN_TIMEOUT.as_secs());
+            .shutdown_timeout(B::SHUTDOWN_TIMEOUT.as_secs());
         for socket in sockets {
             server = server.listen(socket)?;
         }
@@ -114,13 +128,13 @@ fn bind_reason(error: &std::io::Error) -> String {
 }
 
 /// Routes, extractor limits and fallbacks of the contract, for `App::configure`.
-pub fn routes(predictor: Arc<dyn Predictor>) -> impl FnOnce(&mut web::ServiceConfig) {
+pub fn routes<B: Backend>(backend: Arc<B>) -> impl FnOnce(&mut web::ServiceConfig) {
     move |cfg| {
-        cfg.app_data(web::Data::from(predictor))
+        cfg.app_data(web::Data::from(backend))
             .app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
             .service(
                 web::resource("/age")
-                    .route(web::post().to(age))
+                    .route(web::post().to(age::<B>))
                     .default_service(web::to(|| method_not_allowed("POST"))),
             )
             .service(
@@ -134,10 +148,10 @@ pub fn routes(predictor: Arc<dyn Predictor>) -> impl FnOnce(&mut web::ServiceCon
 
 /// `POST /age`. The body arrives as bytes (limited to 1 MiB) so that every failure,
 /// oversize included, becomes the contract's JSON error, checked in the contract's order.
-async fn age(
+async fn age<B: Backend>(
     req: HttpRequest,
     body: Result<web::Bytes, actix_web::Error>,
-    predictor: web::Data<dyn Predictor>,
+    backend: web::Data<B>,
 ) -> Result<HttpResponse, ApiError> {
     let started = Instant::now();
     request::check_content_type(req.headers().get(header::CONTENT_TYPE).map(|v| v.as_bytes()))?;
@@ -145,24 +159,32 @@ async fn age(
     let text = request::parse_body(&body)?;
     drop(body);
 
-    let predictor = predictor.into_inner();
-    let prediction = web::block(move || predictor.predict(&text))
-        .await
-        .map_err(|e| {
-            eprintln!("error: blocking pool: {e}");
-            ApiError::Internal
-        })?
-        .map_err(|e| {
-            eprintln!("error: {e}");
-            ApiError::Internal
-        })?;
+    let prediction = backend.predict(text).await.map_err(predict_error)?;
 
-    let total_us = started.elapsed().as_micros();
-    Ok(HttpResponse::Ok()
-        .insert_header(("x-tokenization-time", prediction.tokenization_us.to_string()))
-        .insert_header(("x-inference-time", prediction.inference_us.to_string()))
-        .insert_header(("x-total-time", total_us.to_string()))
+    let mut response = HttpResponse::Ok();
+    response
+        .insert_header(("x-tokenization-time", prediction.tokenization_us))
+        .insert_header(("x-inference-time", prediction.inference_us));
+    if let Some(batch) = prediction.batch {
+        response
+            .insert_header(("x-batch-size", batch.batch_size))
+            .insert_header(("x-queue-time", batch.queue_us));
+    }
+    let total_us = started.elapsed().as_micros() as u64;
+    Ok(response
+        .insert_header(("x-total-time", total_us))
         .json(AgeResponse { label: prediction.label, score: prediction.score }))
+}
+
+/// A full queue is the client's to retry; any other failure is logged and hidden.
+fn predict_error(error: PredictError) -> ApiError {
+    match error {
+        PredictError::QueueFull { max_queue } => ApiError::Overloaded { max_queue },
+        other => {
+            eprintln!("error: {other}");
+            ApiError::Internal
+        }
+    }
 }
 
 fn body_error(error: actix_web::Error) -> RequestError {
@@ -187,11 +209,11 @@ async fn not_found() -> HttpResponse {
     HttpResponse::build(error.status()).json(error.body())
 }
 
-/// The routes with a model-free predictor, for this module's and [`crate::contract_cases`]' tests.
+/// The routes with model-free backends, for this module's and [`crate::contract_cases`]' tests.
 #[cfg(test)]
 pub(crate) mod testing {
     use super::*;
-    use crate::predict::{PredictError, Prediction};
+    use crate::predict::{BatchInfo, PredictError, Prediction};
     use actix_web::test::{self, TestRequest};
     use serde_json::Value;
 
@@ -204,13 +226,41 @@ pub(crate) mod testing {
                 return Err(PredictError::Backend("secret detail".into()));
             }
             let label = if text.len().is_multiple_of(2) { "POSITIVE" } else { "NEGATIVE" };
-            Ok(Prediction { label: label.into(), score: 0.75, tokenization_us: 12, inference_us: 34 })
+            Ok(Prediction {
+                label: label.into(),
+                score: 0.75,
+                tokenization_us: 12,
+                inference_us: 34,
+                batch: None,
+            })
+        }
+    }
+
+    /// A batched service's shape: answers like [`Fake`] with batch info, without blocking;
+    /// "full" finds the queue full.
+    pub struct Queued;
+
+    impl Backend for Queued {
+        async fn predict(&self, text: String) -> Result<Prediction, PredictError> {
+            if text == "full" {
+                return Err(PredictError::QueueFull { max_queue: 3 });
+            }
+            let prediction = Fake.predict(&text)?;
+            Ok(Prediction { batch: Some(BatchInfo { batch_size: 5, queue_us: 67 }), ..prediction })
         }
     }
 
     /// Status, headers and JSON body of `req` answered by the routes over [`Fake`].
     pub async fn call(req: TestRequest) -> (u16, actix_web::http::header::HeaderMap, Value) {
-        let app = test::init_service(App::new().configure(routes(Arc::new(Fake)))).await;
+        call_with(Blocking::new(Fake), req).await
+    }
+
+    /// Status, headers and JSON body of `req` answered by the routes over `backend`.
+    pub async fn call_with<B: Backend>(
+        backend: B,
+        req: TestRequest,
+    ) -> (u16, actix_web::http::header::HeaderMap, Value) {
+        let app = test::init_service(App::new().configure(routes(Arc::new(backend)))).await;
         let resp = test::call_service(&app, req.to_request()).await;
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
@@ -222,7 +272,7 @@ pub(crate) mod testing {
 
 #[cfg(test)]
 mod tests {
-    use super::testing::call;
+    use super::testing::{Queued, call, call_with};
     use super::*;
     use actix_web::test::TestRequest;
 
@@ -242,6 +292,26 @@ mod tests {
         assert_eq!(headers.get("x-inference-time").unwrap(), "34");
         let total: u64 = headers.get("x-total-time").unwrap().to_str().unwrap().parse().unwrap();
         assert!(total < 10_000_000);
+        assert_eq!(headers.get(header::CONTENT_TYPE).unwrap(), "application/json");
+        assert!(headers.get("x-batch-size").is_none() && headers.get("x-queue-time").is_none());
+    }
+
+    #[actix_web::test]
+    async fn a_batched_answer_carries_batch_size_and_queue_time() {
+        let (status, headers, json) = call_with(Queued, post(r#"{"inputs": "good"}"#)).await;
+        assert_eq!((status, json), (200, serde_json::json!({"label": "POSITIVE", "score": 0.75})));
+        assert_eq!(headers.get("x-batch-size").unwrap(), "5");
+        assert_eq!(headers.get("x-queue-time").unwrap(), "67");
+        assert_eq!(headers.get("x-inference-time").unwrap(), "34");
+        assert!(headers.get("x-total-time").is_some());
+    }
+
+    #[actix_web::test]
+    async fn a_full_queue_is_a_503_with_retry_after() {
+        let (status, headers, json) = call_with(Queued, post(r#"{"inputs": "full"}"#)).await;
+        assert_eq!(status, 503);
+        assert_eq!(json, serde_json::json!({"error": "queue full: 3 requests waiting; retry later"}));
+        assert_eq!(headers.get(header::RETRY_AFTER).unwrap(), "1");
         assert_eq!(headers.get(header::CONTENT_TYPE).unwrap(), "application/json");
     }
 
@@ -273,6 +343,8 @@ mod tests {
     #[actix_web::test]
     async fn predictor_failure_is_a_bare_500() {
         let (status, _, json) = call(post(r#"{"inputs": "boom"}"#)).await;
+        assert_eq!((status, json), (500, serde_json::json!({"error": "internal error"})));
+        let (status, _, json) = call_with(Queued, post(r#"{"inputs": "boom"}"#)).await;
         assert_eq!((status, json), (500, serde_json::json!({"error": "internal error"})));
     }
 

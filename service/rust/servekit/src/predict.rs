@@ -1,4 +1,5 @@
 //! The inference seam: a [`Predictor`] turns one text into a [`Prediction`].
+//! (Queued, batched predictions reach the routes through [`crate::backend::Backend`].)
 
 /// One answer, with the stage timings reported in the `x-*-time` headers.
 #[derive(Debug, Clone, PartialEq)]
@@ -8,12 +9,27 @@ pub struct Prediction {
     pub score: f64,
     pub tokenization_us: u64,
     pub inference_us: u64,
+    /// Set by batched services only: the `x-batch-size` and `x-queue-time` headers.
+    pub batch: Option<BatchInfo>,
 }
 
-/// A failure inside a prediction. Clients only ever see `500 {"error": "internal error"}`;
-/// the message goes to stderr and never contains the request text.
-#[derive(Debug, thiserror::Error)]
+/// How a batched service answered a request (`CONTRACT.md`, "Batched services").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchInfo {
+    /// Rows of the sub-batch (one `run`) the request's text was in.
+    pub batch_size: usize,
+    /// Microseconds from the request being queued to the inference thread taking it.
+    pub queue_us: u64,
+}
+
+/// A failure inside a prediction. Clients see `500 {"error": "internal error"}` (the
+/// message goes to stderr and never contains the request text), except [`Self::QueueFull`].
+/// `Clone`: a batched service gives one failed `run`'s error to every request in it.
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum PredictError {
+    /// The request was refused, not attempted: the client gets 503 and may retry.
+    #[error("queue full: {max_queue} requests waiting; retry later")]
+    QueueFull { max_queue: usize },
     #[error("tokenization failed: {0}")]
     Tokenization(String),
     #[error("inference failed: {0}")]

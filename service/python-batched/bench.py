@@ -1,0 +1,127 @@
+"""The batch ceiling: `Classifier.classify_batch` in a loop, no HTTP, one batch size at a time.
+
+Run: python service/python-batched/bench.py --model-dir D --threads N --payload-file F \\
+         --iterations K --warmup W --batch-sizes 1,2,4,8,16,32
+For each batch size b: W untimed, then K timed calls of classify_batch([text] * b), the very
+call the batched service's inference thread makes. CSV on stdout, one row per timed call:
+batch_size,iteration,tokenization_us,inference_us,total_us (inference summed over the call's
+sub-batches). The payload file is a request body {"inputs": ...}, read with the service's
+own body parser, or plain text. --max-batch-tokens and --max-padding default to the service's
+MAX_BATCH_TOKENS and MAX_PADDING (else the contract's defaults).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+# torch is installed for the exporter only; keep transformers from importing it here.
+os.environ.setdefault("USE_TORCH", "0")
+# service/python first, so `app` is the Python service's module (its body parser).
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "python"))
+from app import BadRequest, parse_body
+from inference import DEFAULT_MAX_BATCH_TOKENS, DEFAULT_MAX_PADDING, Classifier, ModelDirError
+
+CSV_HEADER = "batch_size,iteration,tokenization_us,inference_us,total_us"
+
+
+def payload_text(raw: bytes) -> str:
+    """The text of a payload file: a JSON object body goes through the service's parser."""
+    if raw.lstrip().startswith(b"{"):
+        return parse_body(raw)
+    # Plain text, stripped as the unbatched ceiling (servebench.measure.ceiling) strips it.
+    text = raw.decode("utf-8").strip()
+    if not text:
+        raise BadRequest(400, "no text")
+    return text
+
+
+def batch_sizes(value: str) -> list[int]:
+    try:
+        sizes = [int(part) for part in value.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"not a comma-separated list of integers: {value}"
+        ) from None
+    if not sizes or min(sizes) < 1:
+        raise argparse.ArgumentTypeError(f"batch sizes must be at least 1: {value}")
+    return sizes
+
+
+def measure(
+    classifier: Classifier,
+    text: str,
+    sizes: list[int],
+    iterations: int,
+    warmup: int,
+    max_batch_tokens: int,
+    max_padding: float,
+) -> list[str]:
+    """CSV rows (header first): one per timed classify_batch call."""
+    rows = [CSV_HEADER]
+    for size in sizes:
+        texts = [text] * size
+        for _ in range(warmup):
+            classifier.classify_batch(texts, max_batch_tokens, max_padding)
+        for iteration in range(iterations):
+            started = time.perf_counter_ns()
+            answers = classifier.classify_batch(texts, max_batch_tokens, max_padding)
+            total_us = (time.perf_counter_ns() - started) // 1000
+            # Each sub-batch's run counts once, however many rows shared it.
+            runs = {answer.sub_batch: answer.inference_us for answer in answers}
+            tokenization_us = answers[0].tokenization_us
+            rows.append(f"{size},{iteration},{tokenization_us},{sum(runs.values())},{total_us}")
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model-dir", type=Path, required=True)
+    parser.add_argument("--payload-file", type=Path, required=True)
+    parser.add_argument("--iterations", type=int, default=200)
+    parser.add_argument("--warmup", type=int, default=20)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--batch-sizes", type=batch_sizes, default=[1, 2, 4, 8, 16, 32])
+    # The service's environment variables as defaults, so the ceiling cuts sub-batches as the
+    # service under study does.
+    env = os.environ.get
+    parser.add_argument(
+        "--max-batch-tokens",
+        type=int,
+        default=int(env("MAX_BATCH_TOKENS", DEFAULT_MAX_BATCH_TOKENS)),
+    )
+    parser.add_argument(
+        "--max-padding", type=float, default=float(env("MAX_PADDING", DEFAULT_MAX_PADDING))
+    )
+    args = parser.parse_args(argv)
+    try:
+        text = payload_text(args.payload_file.read_bytes())
+    except (OSError, UnicodeDecodeError) as exc:
+        print(f"error: payload file {args.payload_file}: {exc}", file=sys.stderr)
+        return 2
+    except BadRequest as bad:
+        print(f"error: payload file {args.payload_file}: {bad.message}", file=sys.stderr)
+        return 2
+    try:
+        classifier = Classifier(args.model_dir, threads=args.threads)
+    except ModelDirError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    rows = measure(
+        classifier,
+        text,
+        args.batch_sizes,
+        args.iterations,
+        args.warmup,
+        args.max_batch_tokens,
+        args.max_padding,
+    )
+    sys.stdout.write("\n".join(rows) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

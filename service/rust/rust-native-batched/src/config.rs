@@ -1,0 +1,205 @@
+//! The batching flags of `CONTRACT.md` "Batched services", each with its environment
+//! fallback, and their range checks.
+//!
+//! Integers are parsed as `i64` (negative numbers allowed) so that an out-of-range value,
+//! `-1` included, reaches [`BatchArgs::policy`] and gets its one-line message naming the
+//! flag, instead of a clap parse error about a stray argument.
+
+use std::time::Duration;
+
+use crate::plan::SubBatchLimits;
+
+#[derive(Debug, Clone, PartialEq, clap::Args)]
+pub struct BatchArgs {
+    /// Most requests taken into one batch (≥ 1).
+    #[arg(
+        long,
+        env = "MAX_BATCH_SIZE",
+        default_value_t = 32,
+        value_name = "N",
+        allow_negative_numbers = true
+    )]
+    pub max_batch_size: i64,
+
+    /// Most padded positions (rows × longest) one run may get (≥ the model's max_length).
+    #[arg(
+        long,
+        env = "MAX_BATCH_TOKENS",
+        default_value_t = 8192,
+        value_name = "N",
+        allow_negative_numbers = true
+    )]
+    pub max_batch_tokens: i64,
+
+    /// After the first request, wait up to this long for max-batch-size requests (0: greedy).
+    #[arg(
+        long,
+        env = "MAX_BATCH_DELAY_US",
+        default_value_t = 0,
+        value_name = "US",
+        allow_negative_numbers = true
+    )]
+    pub max_batch_delay_us: i64,
+
+    /// Most requests waiting for a batch (≥ 1); one more is refused with 503.
+    #[arg(long, env = "MAX_QUEUE", default_value_t = 1024, value_name = "N", allow_negative_numbers = true)]
+    pub max_queue: i64,
+
+    /// Largest share of a sub-batch's positions that may be padding (0 ≤ F < 1).
+    #[arg(
+        long,
+        env = "MAX_PADDING",
+        default_value_t = 0.25,
+        value_name = "F",
+        allow_negative_numbers = true
+    )]
+    pub max_padding: f64,
+}
+
+/// A batching flag out of its range; printed as one line after `error: `.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("--{flag} ({env}) must be {rule}, not {value}")]
+pub struct ConfigError {
+    pub flag: &'static str,
+    pub env: &'static str,
+    pub rule: String,
+    pub value: String,
+}
+
+/// The checked batching parameters.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BatchPolicy {
+    pub max_batch_size: usize,
+    pub max_batch_delay: Duration,
+    pub max_queue: usize,
+    pub limits: SubBatchLimits,
+}
+
+impl BatchArgs {
+    /// Every check that needs no model; [`BatchPolicy::check_max_length`] does the last.
+    pub fn policy(&self) -> Result<BatchPolicy, ConfigError> {
+        let at_least = |flag, env, value: i64, min: i64| {
+            usize::try_from(value).ok().filter(|_| value >= min).ok_or_else(|| ConfigError {
+                flag,
+                env,
+                rule: format!("at least {min}"),
+                value: value.to_string(),
+            })
+        };
+        let max_batch_size = at_least("max-batch-size", "MAX_BATCH_SIZE", self.max_batch_size, 1)?;
+        let max_tokens = at_least("max-batch-tokens", "MAX_BATCH_TOKENS", self.max_batch_tokens, 1)?;
+        let delay_us = at_least("max-batch-delay-us", "MAX_BATCH_DELAY_US", self.max_batch_delay_us, 0)?;
+        let max_queue = at_least("max-queue", "MAX_QUEUE", self.max_queue, 1)?;
+        // Written so that NaN fails too.
+        if !(0.0..1.0).contains(&self.max_padding) {
+            return Err(ConfigError {
+                flag: "max-padding",
+                env: "MAX_PADDING",
+                rule: "at least 0 and below 1".into(),
+                value: self.max_padding.to_string(),
+            });
+        }
+        Ok(BatchPolicy {
+            max_batch_size,
+            max_batch_delay: Duration::from_micros(delay_us as u64),
+            max_queue,
+            limits: SubBatchLimits { max_tokens, max_padding: self.max_padding },
+        })
+    }
+}
+
+impl BatchPolicy {
+    /// A text of `max_length` tokens must fit in one run, or the token budget means nothing.
+    pub fn check_max_length(&self, max_length: usize) -> Result<(), ConfigError> {
+        if self.limits.max_tokens >= max_length {
+            return Ok(());
+        }
+        Err(ConfigError {
+            flag: "max-batch-tokens",
+            env: "MAX_BATCH_TOKENS",
+            rule: format!("at least the model's max_length {max_length}"),
+            value: self.limits.max_tokens.to_string(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        batch: BatchArgs,
+    }
+
+    // None of MAX_BATCH_SIZE/MAX_BATCH_TOKENS/MAX_BATCH_DELAY_US/MAX_QUEUE/MAX_PADDING is set by
+    // `cargo test`; these tests only pass flags.
+    fn policy(flags: &[&str]) -> Result<BatchPolicy, ConfigError> {
+        let args = std::iter::once("svc").chain(flags.iter().copied());
+        Cli::try_parse_from(args).expect("flags parse").batch.policy()
+    }
+
+    #[test]
+    fn defaults_follow_the_contract() {
+        let policy = policy(&[]).unwrap();
+        assert_eq!(policy.max_batch_size, 32);
+        assert_eq!(policy.max_batch_delay, Duration::ZERO);
+        assert_eq!(policy.max_queue, 1024);
+        assert_eq!(policy.limits, SubBatchLimits { max_tokens: 8192, max_padding: 0.25 });
+        assert!(policy.check_max_length(512).is_ok());
+    }
+
+    #[test]
+    fn flags_override_defaults() {
+        let policy = policy(&[
+            "--max-batch-size",
+            "8",
+            "--max-batch-tokens",
+            "512",
+            "--max-batch-delay-us",
+            "2000",
+            "--max-queue",
+            "1",
+            "--max-padding",
+            "0",
+        ])
+        .unwrap();
+        assert_eq!((policy.max_batch_size, policy.max_queue), (8, 1));
+        assert_eq!(policy.max_batch_delay, Duration::from_micros(2000));
+        assert_eq!(policy.limits, SubBatchLimits { max_tokens: 512, max_padding: 0.0 });
+    }
+
+    #[test]
+    fn out_of_range_values_name_their_flag() {
+        for (flags, message) in [
+            (["--max-batch-size", "0"], "--max-batch-size (MAX_BATCH_SIZE) must be at least 1, not 0"),
+            (["--max-batch-size", "-1"], "--max-batch-size (MAX_BATCH_SIZE) must be at least 1, not -1"),
+            (["--max-batch-tokens", "0"], "--max-batch-tokens (MAX_BATCH_TOKENS) must be at least 1, not 0"),
+            (
+                ["--max-batch-delay-us", "-5"],
+                "--max-batch-delay-us (MAX_BATCH_DELAY_US) must be at least 0, not -5",
+            ),
+            (["--max-queue", "0"], "--max-queue (MAX_QUEUE) must be at least 1, not 0"),
+            (["--max-padding", "1"], "--max-padding (MAX_PADDING) must be at least 0 and below 1, not 1"),
+            (
+                ["--max-padding", "-0.1"],
+                "--max-padding (MAX_PADDING) must be at least 0 and below 1, not -0.1",
+            ),
+            (["--max-padding", "NaN"], "--max-padding (MAX_PADDING) must be at least 0 and below 1, not NaN"),
+        ] {
+            assert_eq!(policy(&flags).unwrap_err().to_string(), message);
+        }
+    }
+
+    #[test]
+    fn the_token_budget_must_hold_one_full_length_text() {
+        let policy = policy(&["--max-batch-tokens", "256"]).unwrap();
+        assert_eq!(
+            policy.check_max_length(512).unwrap_err().to_string(),
+            "--max-batch-tokens (MAX_BATCH_TOKENS) must be at least the model's max_length 512, not 256"
+        );
+        assert!(policy.check_max_length(256).is_ok());
+    }
+}

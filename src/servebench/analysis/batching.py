@@ -1,0 +1,108 @@
+"""Dynamic batching: what the batched services gain over their unbatched twins, and why.
+
+* :func:`batch_ceiling` - the in-process batch path per batched service, variant and batch
+  size (batch_ceiling.csv): items/s and its gain over the same path at batch 1.
+* :func:`batch_sizes` - the batch sizes the services actually formed, per point, from the
+  requests whose answers carried ``x-batch-size`` (the mixed workload, the c=1 stage timings).
+* :func:`twin_table` - each batched service against its unbatched twin at every point both
+  measured: requests/sec ratio, p50 and p99 side by side, the median batch size, and the
+  requests/sec over the batch-1 in-process ceiling of the same variant.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+from servebench.analysis import measures, tables
+from servebench.rundir.reader import Run
+
+BATCH_CEILING_COLUMNS = [
+    "service", "impl", "variant", "batch_size", "calls", "total_us", "items_per_s", "gain",
+]  # fmt: skip
+TWIN_COLUMNS = [
+    "service", "variant", "twin", "payload", "concurrency", "rps", "twin_rps", "rps_ratio",
+    "p50_s", "twin_p50_s", "p99_s", "twin_p99_s", "median_batch", "mean_batch",
+    "x_batch1_ceiling",
+]  # fmt: skip
+
+
+def batched_services(run: Run) -> list[str]:
+    """The run's batched services that have an unbatched twin, in display order."""
+    return [s for s in run.services_in_order() if bool(run.fact(s, "batching"))]
+
+
+def batch_ceiling(run: Run) -> pd.DataFrame:
+    """service x variant x batch size: median call time, items/s, gain over batch 1."""
+    frame = run.batch_ceiling
+    if frame is None or frame.empty:
+        return pd.DataFrame(columns=BATCH_CEILING_COLUMNS)
+    keys = ["service", "impl", "variant", "batch_size"]
+    grouped = frame.groupby(keys, sort=False)
+    out = grouped["total_us"].median().reset_index()
+    out["calls"] = grouped.size().to_numpy()
+    out["items_per_s"] = out["batch_size"] * 1e6 / out["total_us"]
+    first = out.sort_values("batch_size").groupby(["service", "variant"])["items_per_s"].first()
+    out["gain"] = [
+        r.items_per_s / first[(r.service, r.variant)] for r in out.itertuples(index=False)
+    ]
+    return run.in_display_order(out[BATCH_CEILING_COLUMNS], ["service", "variant", "batch_size"])
+
+
+def batch_sizes(run: Run) -> pd.DataFrame:
+    """Per request with a batch size: service, variant, payload, concurrency, batch_size,
+    queue_us (the mixed workload's requests and the c=1 stage timings)."""
+    cols = ["service", "variant", "payload", "concurrency", "batch_size", "queue_us"]
+    frames = []
+    if "batch_size" in run.requests:
+        frames.append(run.requests.dropna(subset=["batch_size"]).reindex(columns=cols))
+    if run.stages is not None and "batch_size" in run.stages:
+        stages = run.stages.dropna(subset=["batch_size"]).assign(concurrency=1)
+        frames.append(stages.reindex(columns=cols))
+    if not frames:
+        return pd.DataFrame(columns=cols)
+    return pd.concat(frames, ignore_index=True)
+
+
+def twin_table(run: Run) -> pd.DataFrame:
+    """Each batched service beside its twin, at every (variant, payload, concurrency)."""
+    pc = tables.per_config(run).set_index(["service", "variant", "payload", "concurrency"])
+    sizes = batch_sizes(run)
+    rows = []
+    for service in batched_services(run):
+        twin = str(run.fact(service, "twin"))
+        for key, r in pc.loc[[service]].iterrows():
+            _, variant, payload, concurrency = key
+            other = (twin, variant, payload, concurrency)
+            t = pc.loc[other] if other in pc.index else None
+            mine = sizes[
+                (sizes["service"] == service)
+                & (sizes["variant"] == variant)
+                & (sizes["payload"] == payload)
+                & (sizes["concurrency"] == concurrency)
+            ]["batch_size"]
+            ceiling_rps, _ = measures.ceiling_for(run, service, variant)
+            rows.append(
+                {
+                    "service": service,
+                    "variant": variant,
+                    "twin": twin,
+                    "payload": payload,
+                    "concurrency": int(concurrency),
+                    "rps": r["rps"],
+                    "twin_rps": t["rps"] if t is not None else math.nan,
+                    "rps_ratio": r["rps"] / t["rps"] if t is not None else math.nan,
+                    "p50_s": r["p50_s"],
+                    "twin_p50_s": t["p50_s"] if t is not None else math.nan,
+                    "p99_s": r["p99_s"],
+                    "twin_p99_s": t["p99_s"] if t is not None else math.nan,
+                    "median_batch": float(mine.median()) if len(mine) else math.nan,
+                    "mean_batch": float(mine.mean()) if len(mine) else math.nan,
+                    "x_batch1_ceiling": r["rps"] / ceiling_rps
+                    if ceiling_rps and payload == run.seed_payload
+                    else math.nan,
+                }
+            )
+    frame = pd.DataFrame(rows, columns=TWIN_COLUMNS)
+    return run.in_display_order(frame, ["service", "variant", "payload", "concurrency"])

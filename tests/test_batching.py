@@ -1,0 +1,185 @@
+"""The batched services as real processes: batching never changes an answer or sends it to
+the wrong request, a full queue refuses at once with 503, SIGTERM answers what is queued.
+
+The contract, fuzz and fault suites run against them too (every registry service); this
+module tests what only a batched service does (service/CONTRACT.md "Batched services").
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from servebench import registry, service_code
+from servebench.client import Answer, Client
+from servebench.measure import workload
+from servebench.process import ServiceProcess, free_port
+
+pytestmark = pytest.mark.system
+
+BATCHED = [name for name, s in registry.load_registry().items() if s.batching]
+TOLERANCE = 1e-4  # fp32: padding with attention mask 0 must not move a score
+
+
+@pytest.fixture(scope="module")
+def classifier(model_dir: Path) -> Any:
+    return service_code.python_inference().Classifier(model_dir)
+
+
+def start(
+    name: str,
+    model_dir: Path,
+    built: dict[str, registry.Service],
+    log_dir: Path,
+    **env: str,
+) -> ServiceProcess:
+    return ServiceProcess(
+        built[name], model_dir, log_dir / f"{name}.log", ready_timeout_s=180, extra_env=env
+    )
+
+
+@pytest.fixture(scope="module", params=BATCHED)
+def batched(
+    request: pytest.FixtureRequest,
+    model_dir: Path,
+    built_services: dict[str, registry.Service],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[ServiceProcess]:
+    logs = tmp_path_factory.mktemp("batched")
+    with start(request.param, model_dir, built_services, logs) as proc:
+        yield proc
+
+
+def classify_all(proc: ServiceProcess, texts: list[str], workers: int) -> list[Answer]:
+    """Each text on its own connection, `workers` at a time."""
+
+    def one(text: str) -> Answer:
+        with Client(proc.host, proc.port, timeout=120) as client:
+            return client.classify(text)
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(one, texts))
+
+
+def test_mixed_lengths_batched_together_keep_their_own_answers(
+    batched: ServiceProcess, classifier: Any
+) -> None:
+    texts = workload.mixed_requests(96, seed=5)
+    answers = classify_all(batched, texts, workers=48)
+    sizes = []
+    for text, answer in zip(texts, answers, strict=True):
+        assert answer.status == 200, answer
+        want = classifier.classify(text)
+        assert answer.body["label"] == want.label
+        assert abs(answer.body["score"] - want.score) <= TOLERANCE, (text[:60], answer.body)
+        sizes.append(int(answer.headers["x-batch-size"]))
+        assert int(answer.headers["x-queue-time"]) >= 0
+    assert max(sizes) > 1, "48 concurrent requests were never batched"
+
+
+def test_a_thousand_distinct_texts_each_get_their_own_answer(
+    batched: ServiceProcess, classifier: Any
+) -> None:
+    sentences = workload.source_sentences()
+    texts = [f"{sentences[i % len(sentences)]} Review {i}." for i in range(1000)]
+    answers = classify_all(batched, texts, workers=64)
+    wrong = []
+    for text, answer in zip(texts, answers, strict=True):
+        want = classifier.classify(text)
+        got = answer.body if answer.status == 200 else {}
+        if got.get("label") != want.label or abs(got.get("score", 9) - want.score) > TOLERANCE:
+            wrong.append((text, answer.status, got, want))
+    assert not wrong, f"{len(wrong)} of 1000 answers are not their own text's: {wrong[:3]}"
+
+
+def test_one_request_alone_is_a_batch_of_one(batched: ServiceProcess) -> None:
+    with Client(batched.host, batched.port) as client:
+        for _ in range(5):
+            answer = client.classify("A lone request must not wait for company.")
+            assert answer.status == 200
+            assert answer.headers["x-batch-size"] == "1"
+
+
+@pytest.mark.parametrize("name", BATCHED)
+def test_a_full_queue_refuses_at_once_with_503_and_keeps_serving(
+    name: str,
+    model_dir: Path,
+    built_services: dict[str, registry.Service],
+    tmp_path: Path,
+    classifier: Any,
+) -> None:
+    long_text = " ".join(workload.source_sentences()[:40])
+    with start(name, model_dir, built_services, tmp_path, MAX_QUEUE="1") as proc:
+        answers = classify_all(proc, [long_text] * 40, workers=40)
+        refused = [a for a in answers if a.status == 503]
+        served = [a for a in answers if a.status == 200]
+        assert refused and served and len(refused) + len(served) == 40
+        for answer in refused:
+            assert answer.body["error"].startswith("queue full: 1 requests waiting")
+            assert answer.headers.get("retry-after") == "1"
+            assert answer.headers["content-type"].startswith("application/json")
+        want = classifier.classify(long_text)
+        assert all(abs(a.body["score"] - want.score) <= TOLERANCE for a in served)
+        with Client(proc.host, proc.port) as client:
+            assert client.classify("Still serving after the storm.").status == 200
+
+
+@pytest.mark.parametrize("name", BATCHED)
+def test_sigterm_answers_every_queued_request_then_exits(
+    name: str, model_dir: Path, built_services: dict[str, registry.Service], tmp_path: Path
+) -> None:
+    # ~40 long texts: well over a second of queued work on one core.
+    long_text = " ".join(workload.source_sentences()[:40])
+    with start(name, model_dir, built_services, tmp_path) as proc:
+        with ThreadPoolExecutor(max_workers=40) as pool:
+            futures = [pool.submit(classify_all, proc, [long_text], 1) for _ in range(40)]
+            time.sleep(0.5)  # every request sent and queued (the first batches are running)
+            os.kill(proc.pid, signal.SIGTERM)
+            stopped = time.monotonic()
+            assert proc.popen is not None
+            try:
+                code = proc.popen.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                pytest.fail(f"{name} still running 5 s after SIGTERM:\n{proc.log_tail()}")
+            took = time.monotonic() - stopped
+            answers = [a for f in futures for a in f.result()]
+        assert [a.status for a in answers] == [200] * 40, [a.status for a in answers]
+        assert took <= 5 and code in (0, -signal.SIGTERM, 128 + signal.SIGTERM)
+
+
+@pytest.mark.parametrize("name", BATCHED)
+@pytest.mark.parametrize(
+    ("variable", "value", "flag"),
+    [("MAX_PADDING", "1.5", "max-padding"), ("MAX_BATCH_SIZE", "0", "max-batch-size"),
+     ("MAX_BATCH_TOKENS", "16", "max-batch-tokens")],
+)  # fmt: skip
+def test_bad_batching_flags_stop_the_service_at_start(
+    name: str,
+    variable: str,
+    value: str,
+    flag: str,
+    model_dir: Path,
+    built_services: dict[str, registry.Service],
+) -> None:
+    argv, env = registry.launch_command(
+        built_services[name],
+        model_dir=model_dir,
+        host="127.0.0.1",
+        port=free_port(),
+        threads=1,
+        workers=1,
+    )
+    result = subprocess.run(
+        argv, env={**env, variable: value}, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode != 0
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert any(flag in line for line in lines[-3:]), result.stderr[-600:]

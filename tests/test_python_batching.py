@@ -1,0 +1,516 @@
+"""The Python batched service's parts, in process: sub-batch planning, the batcher (queue and
+inference thread) with a stand-in classifier, its routes and flags, and `classify_batch` on
+the real model against the unbatched `classify`.
+
+The service as a real process (contract, batching under load, 503s, SIGTERM) is tested by
+tests/test_batching.py and the contract suites; service/CONTRACT.md "Batched services" is the
+specification.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import random
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from types import ModuleType, SimpleNamespace
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from servebench import paths, service_code
+
+inference = service_code.python_inference()
+plan_sub_batches = inference.plan_sub_batches
+
+BATCHED_APP = paths.SERVICE / "python-batched" / "app.py"
+TOLERANCE = 1e-4
+
+
+def load_batched_app() -> ModuleType:
+    """service/python-batched/app.py under its own module name (its folder is no package)."""
+    with pytest.MonkeyPatch.context() as env:
+        # The service sets USE_TORCH=0 for its process; later tests here (and their children)
+        # need torch, and transformers is imported already (service_code above).
+        env.setenv("USE_TORCH", "0")
+        spec = importlib.util.spec_from_file_location("python_batched_app", BATCHED_APP)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module  # (its dataclasses look their module up)
+        spec.loader.exec_module(module)
+    return module
+
+
+batched = load_batched_app()
+
+
+# --- sub-batch planning (CONTRACT.md step 4) --------------------------------------------
+
+
+def check_plan(lengths: list[int], max_tokens: int, max_padding: float) -> list[list[int]]:
+    """The plan, after checking what every plan must satisfy."""
+    groups = plan_sub_batches(lengths, max_tokens, max_padding)
+    walk = [index for group in groups for index in group]
+    assert walk == sorted(range(len(lengths)), key=lambda i: lengths[i]), "not the stable order"
+    for number, group in enumerate(groups):
+        assert group, "an empty sub-batch"
+        positions = len(group) * max(lengths[i] for i in group)
+        if len(group) > 1:
+            assert positions <= max_tokens, (group, positions)
+            assert 1 - sum(lengths[i] for i in group) / positions <= max_padding, group
+        if number + 1 < len(groups):
+            # Greedy: the next sub-batch's first item did not fit into this one.
+            grown = [*group, groups[number + 1][0]]
+            rows, longest = len(grown), max(lengths[i] for i in grown)
+            share = 1 - sum(lengths[i] for i in grown) / (rows * longest)
+            assert rows * longest > max_tokens or share > max_padding, (group, grown)
+    return groups
+
+
+class TestPlanSubBatches:
+    pytestmark = pytest.mark.unit
+
+    def test_nothing_to_plan(self) -> None:
+        assert plan_sub_batches([], 8192, 0.25) == []
+
+    def test_one_text_is_one_sub_batch(self) -> None:
+        assert check_plan([7], 8192, 0.25) == [[0]]
+
+    def test_a_lone_long_text_gets_its_own_sub_batch(self) -> None:
+        assert check_plan([12, 11, 500, 12, 13], 8192, 0.25) == [[1, 0, 3, 4], [2]]
+
+    def test_the_token_budget_is_respected(self) -> None:
+        assert check_plan([100] * 10, 300, 0.25) == [[0, 1, 2], [3, 4, 5], [6, 7, 8], [9]]
+
+    def test_the_budget_and_the_padding_share_may_be_met_exactly(self) -> None:
+        assert check_plan([4, 4], 8, 0.25) == [[0, 1]]
+        assert check_plan([4, 4], 7, 0.25) == [[0], [1]]
+        # 7 real tokens in 2 x 4 positions: a padding share of exactly 1/8.
+        assert check_plan([3, 4], 8192, 0.125) == [[0, 1]]
+        assert check_plan([3, 4], 8192, 0.12) == [[0], [1]]
+
+    def test_the_padding_share_is_respected(self) -> None:
+        # 10 and 20 together would be 25 % padding; 20, 21, 22 only ~3 %.
+        assert check_plan([20, 10, 22, 21], 8192, 0.2) == [[1], [0, 3, 2]]
+        assert check_plan([20, 10, 22, 21], 8192, 0.25) == [[1, 0, 3, 2]]
+
+    def test_no_padding_allowed_groups_equal_lengths_only(self) -> None:
+        assert check_plan([5, 3, 5, 4, 3], 8192, 0.0) == [[1, 4], [3], [0, 2]]
+
+    def test_a_sub_batch_of_one_is_allowed_over_the_budget(self) -> None:
+        assert check_plan([600, 700], 512, 0.25) == [[0], [1]]
+
+    def test_ties_keep_arrival_order(self) -> None:
+        assert check_plan([5, 3, 5, 3, 5], 8192, 0.0) == [[1, 3], [0, 2, 4]]
+        assert check_plan([9] * 6, 8192, 0.25) == [[0, 1, 2, 3, 4, 5]]
+
+    @pytest.mark.parametrize("seed", range(20))
+    def test_random_plans_satisfy_every_rule(self, seed: int) -> None:
+        rng = random.Random(seed)
+        lengths = [rng.choice([rng.randint(3, 40), rng.randint(3, 512)]) for _ in range(40)]
+        max_padding = rng.choice([0.0, 0.1, 0.25, 0.5, 0.9])
+        check_plan(lengths, rng.choice([512, 1024, 8192]), max_padding)
+
+
+# --- the batcher, with a stand-in classifier ---------------------------------------------
+
+
+class StandIn:
+    """Answers each text with itself as the label; `gate` holds a batch (and the thread) in
+    classify_batch, so requests pile up behind it; a batch holding `fail_on` raises."""
+
+    def __init__(self) -> None:
+        self.batches: list[list[str]] = []
+        self.gate = threading.Event()
+        self.gate.set()
+        self.fail_on: str | None = None
+
+    def classify_batch(
+        self, texts: Sequence[str], max_batch_tokens: int, max_padding: float
+    ) -> list[Any]:
+        self.batches.append(list(texts))
+        assert self.gate.wait(10), "the test never opened the gate"
+        if self.fail_on in texts:
+            raise RuntimeError("inference failed")
+        return [
+            inference.BatchPrediction(
+                label=text,
+                score=0.5,
+                tokenization_us=1,
+                inference_us=2,
+                batch_size=len(texts),
+                sub_batch=0,
+            )
+            for text in texts
+        ]
+
+
+async def eventually(condition: Callable[[], bool], timeout_s: float = 10) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.002)
+
+
+async def held_first_batch(batcher: Any, stand_in: StandIn) -> asyncio.Task[Any]:
+    """Closes the gate and sends "first", which the thread takes and holds: what is sent next
+    waits in the queue until the gate opens."""
+    stand_in.gate.clear()
+    first = asyncio.create_task(batcher.predict("first"))
+    await eventually(lambda: len(stand_in.batches) == 1)
+    return first
+
+
+async def queue(batcher: Any, texts: Sequence[str]) -> list[asyncio.Task[Any]]:
+    tasks = [asyncio.create_task(batcher.predict(text)) for text in texts]
+    await eventually(lambda: batcher.queue.qsize() >= len(texts))
+    return tasks
+
+
+def run_batcher(settings: Any, scenario: Callable[[Any, StandIn], Any]) -> Any:
+    """`scenario(batcher, stand_in)` on a fresh event loop, the batcher stopped afterwards."""
+    stand_in = StandIn()
+
+    async def main() -> Any:
+        batcher = batched.Batcher(stand_in, settings)
+        batcher.start()
+        try:
+            return await scenario(batcher, stand_in)
+        finally:
+            stand_in.gate.set()
+            await batcher.stop()
+            assert not batcher.thread.is_alive()
+
+    return asyncio.run(main())
+
+
+class TestBatcher:
+    pytestmark = pytest.mark.unit
+
+    def test_a_lone_request_is_a_batch_of_one(self) -> None:
+        async def scenario(batcher: Any, stand_in: StandIn) -> None:
+            reply = await batcher.predict("alone")
+            assert reply.prediction.label == "alone"
+            assert reply.headers["x-batch-size"] == "1"
+            assert int(reply.headers["x-queue-time"]) >= 0
+            assert stand_in.batches == [["alone"]]
+
+        run_batcher(batched.BatchSettings(), scenario)
+
+    def test_waiting_requests_are_batched_oldest_first_up_to_the_batch_size(self) -> None:
+        async def scenario(batcher: Any, stand_in: StandIn) -> None:
+            first = await held_first_batch(batcher, stand_in)
+            texts = [f"text {i}" for i in range(6)]
+            tasks = await queue(batcher, texts)
+            stand_in.gate.set()
+            replies = await asyncio.gather(first, *tasks)
+            assert stand_in.batches == [["first"], texts[:4], texts[4:]]
+            assert [r.prediction.label for r in replies] == ["first", *texts]
+            sizes = [r.headers["x-batch-size"] for r in replies]
+            assert sizes == ["1", "4", "4", "4", "4", "2", "2"]
+
+        run_batcher(batched.BatchSettings(max_batch_size=4), scenario)
+
+    def test_the_batch_delay_waits_for_company(self) -> None:
+        async def scenario(batcher: Any, stand_in: StandIn) -> None:
+            early = asyncio.create_task(batcher.predict("early"))
+            await asyncio.sleep(0.05)
+            late = asyncio.create_task(batcher.predict("late"))
+            await asyncio.gather(early, late)
+            assert stand_in.batches == [["early", "late"]]
+
+        run_batcher(batched.BatchSettings(max_batch_delay_us=500_000), scenario)
+
+    def test_the_batch_delay_ends_at_the_batch_size(self) -> None:
+        async def scenario(batcher: Any, stand_in: StandIn) -> None:
+            started = time.monotonic()
+            await asyncio.gather(*(batcher.predict(t) for t in "abcd"))
+            assert time.monotonic() - started < 5, "waited the whole delay out"
+            assert stand_in.batches == [["a", "b"], ["c", "d"]]
+
+        run_batcher(batched.BatchSettings(max_batch_size=2, max_batch_delay_us=10**7), scenario)
+
+    def test_a_full_queue_refuses_at_once_and_the_queued_are_answered(self) -> None:
+        async def scenario(batcher: Any, stand_in: StandIn) -> None:
+            first = await held_first_batch(batcher, stand_in)
+            waiting = await queue(batcher, ["a", "b"])
+            with pytest.raises(batched.routes.Refusal) as refused:
+                await asyncio.wait_for(batcher.predict("one too many"), timeout=1)
+            assert refused.value.status == 503
+            assert refused.value.message == "queue full: 2 requests waiting; retry later"
+            assert refused.value.headers == {"Retry-After": "1"}
+            stand_in.gate.set()
+            replies = await asyncio.gather(first, *waiting)
+            assert [r.prediction.label for r in replies] == ["first", "a", "b"]
+            assert (await batcher.predict("after")).prediction.label == "after"
+
+        run_batcher(batched.BatchSettings(max_queue=2), scenario)
+
+    def test_a_failing_batch_answers_each_request_500_and_serving_goes_on(self) -> None:
+        async def scenario(batcher: Any, stand_in: StandIn) -> None:
+            stand_in.fail_on = "bad"
+            first = await held_first_batch(batcher, stand_in)
+            tasks = await queue(batcher, ["x", "bad", "y"])
+            stand_in.gate.set()
+            results = await asyncio.gather(first, *tasks, return_exceptions=True)
+            assert results[0].prediction.label == "first"
+            for result in results[1:]:
+                assert isinstance(result, batched.routes.Refusal)
+                assert (result.status, result.message) == (500, "internal error")
+            assert (await batcher.predict("next")).prediction.label == "next"
+
+        run_batcher(batched.BatchSettings(), scenario)
+
+    def test_stopping_answers_everything_queued_first(self) -> None:
+        async def scenario(batcher: Any, stand_in: StandIn) -> None:
+            first = await held_first_batch(batcher, stand_in)
+            tasks = await queue(batcher, ["a", "b", "c"])
+            stopping = asyncio.create_task(batcher.stop())
+            await eventually(lambda: batcher.queue.qsize() == 4)  # the stop marker is queued
+            stand_in.gate.set()
+            replies = await asyncio.gather(first, *tasks)
+            await stopping
+            assert [r.prediction.label for r in replies] == ["first", "a", "b", "c"]
+            assert not batcher.thread.is_alive()
+
+        run_batcher(batched.BatchSettings(max_batch_size=2), scenario)
+
+
+# --- the routes (shared with the unbatched service) --------------------------------------
+
+
+@pytest.fixture()
+def routes() -> Any:
+    stand_in = StandIn()
+    app = batched.create_app(stand_in, batched.BatchSettings(max_queue=1))
+    with TestClient(app) as client:  # (runs the lifespan: the inference thread)
+        yield SimpleNamespace(client=client, stand_in=stand_in, batcher=app.state.batcher)
+        stand_in.gate.set()
+
+
+CASES = service_code.contract_cases()
+
+
+class TestRoutes:
+    pytestmark = pytest.mark.unit
+
+    def test_an_answer_with_the_batch_headers(self, routes: Any) -> None:
+        response = routes.client.post("/age", json={"inputs": "hello"})
+        assert response.status_code == 200
+        assert response.json() == {"label": "hello", "score": 0.5}
+        headers = response.headers
+        for name in ("x-tokenization-time", "x-inference-time", "x-total-time", "x-queue-time"):
+            assert headers[name].isdigit(), name
+        assert headers["x-batch-size"] == "1"
+        assert routes.client.get("/health").json() == {"status": "ok"}
+
+    @pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
+    def test_each_malformed_request_gets_the_contract_answer(self, routes: Any, case: Any) -> None:
+        response = routes.client.request(
+            case.method, case.path, content=case.body, headers=case.headers
+        )
+        assert response.status_code == case.status, response.text
+        assert response.headers["content-type"].split(";")[0] == "application/json"
+        body = response.json()
+        assert set(body) == {"error"} and body["error"].startswith(case.error), body
+
+    def test_a_full_queue_answers_503_json_with_retry_after(self, routes: Any) -> None:
+        routes.stand_in.gate.clear()
+        held = [
+            threading.Thread(target=routes.client.post, args=("/age",), kwargs={"json": body})
+            for body in ({"inputs": "taken"}, {"inputs": "waiting"})
+        ]
+        held[0].start()
+        deadline = time.monotonic() + 10
+        while not routes.stand_in.batches:
+            assert time.monotonic() < deadline
+            time.sleep(0.002)
+        held[1].start()
+        while routes.batcher.queue.qsize() < 1:
+            assert time.monotonic() < deadline
+            time.sleep(0.002)
+        response = routes.client.post("/age", json={"inputs": "refused"})
+        assert response.status_code == 503
+        assert response.headers["retry-after"] == "1"
+        assert response.headers["content-type"].split(";")[0] == "application/json"
+        assert response.json() == {"error": "queue full: 1 requests waiting; retry later"}
+        routes.stand_in.gate.set()
+        for thread in held:
+            thread.join(10)
+        assert routes.stand_in.batches == [["taken"], ["waiting"]]
+
+
+# --- flags -------------------------------------------------------------------------------
+
+BATCH_VARIABLES = [variable for _, variable, _ in batched.BATCH_FLAGS]
+
+
+@pytest.fixture()
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    for variable in [*BATCH_VARIABLES, "WORKERS", "MODEL_DIR"]:
+        monkeypatch.delenv(variable, raising=False)
+    return monkeypatch
+
+
+class TestFlags:
+    pytestmark = pytest.mark.unit
+
+    def test_defaults(self, clean_env: pytest.MonkeyPatch) -> None:
+        args, settings = batched.parse_args(["--model-dir", "m"])
+        assert settings == batched.BatchSettings(
+            max_batch_size=32,
+            max_batch_tokens=8192,
+            max_batch_delay_us=0,
+            max_queue=1024,
+            max_padding=0.25,
+        )
+        assert args.workers == 1
+
+    def test_environment_then_flags(self, clean_env: pytest.MonkeyPatch) -> None:
+        clean_env.setenv("MAX_BATCH_SIZE", "7")
+        clean_env.setenv("MAX_PADDING", "0.5")
+        clean_env.setenv("MAX_QUEUE", "9")
+        _, settings = batched.parse_args(["--model-dir", "m", "--max-queue", "3"])
+        assert (settings.max_batch_size, settings.max_padding) == (7, 0.5)
+        assert settings.max_queue == 3
+
+    @pytest.mark.parametrize(
+        ("flag", "value"),
+        [
+            ("--max-batch-size", "0"),
+            ("--max-batch-size", "two"),
+            ("--max-batch-tokens", "0"),
+            ("--max-batch-delay-us", "-1"),
+            ("--max-queue", "0"),
+            ("--max-padding", "1"),
+            ("--max-padding", "-0.1"),
+            ("--max-padding", "nan"),
+            ("--max-padding", "a lot"),
+        ],
+    )
+    def test_a_bad_value_names_its_flag(
+        self, clean_env: pytest.MonkeyPatch, flag: str, value: str
+    ) -> None:
+        with pytest.raises(batched.FlagError, match=f"^{flag} "):
+            batched.parse_args(["--model-dir", "m", flag, value])
+
+    def test_a_bad_environment_value_names_flag_and_variable(
+        self, clean_env: pytest.MonkeyPatch
+    ) -> None:
+        clean_env.setenv("MAX_PADDING", "1.5")
+        with pytest.raises(batched.FlagError, match=r"--max-padding \(MAX_PADDING\)"):
+            batched.parse_args(["--model-dir", "m"])
+
+    def test_one_worker_only(self, clean_env: pytest.MonkeyPatch) -> None:
+        with pytest.raises(batched.FlagError, match=r"^--workers"):
+            batched.parse_args(["--model-dir", "m", "--workers", "2"])
+
+    def test_the_token_budget_holds_a_longest_row(self) -> None:
+        model = SimpleNamespace(info=SimpleNamespace(max_length=512))
+        batched.check_against_model(batched.BatchSettings(max_batch_tokens=512), model)
+        with pytest.raises(batched.FlagError, match="max_length 512"):
+            batched.check_against_model(batched.BatchSettings(max_batch_tokens=511), model)
+
+    def test_bad_flags_exit_2_with_one_line(
+        self, clean_env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        assert batched.main(["--model-dir", "m", "--max-padding", "2"]) == 2
+        lines = capsys.readouterr().err.splitlines()
+        assert len(lines) == 1 and "--max-padding" in lines[0], lines
+
+    def test_a_missing_model_dir_exits_2_as_the_unbatched_service_does(
+        self, clean_env: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        argv = ["--model-dir", str(tmp_path / "absent")]
+        assert batched.routes.main(argv) == 2
+        unbatched = capsys.readouterr().err
+        assert batched.main(argv) == 2
+        assert capsys.readouterr().err == unbatched
+        assert len(unbatched.splitlines()) == 1 and "absent" in unbatched
+
+
+# --- classify_batch on the real model ----------------------------------------------------
+
+TEXTS = [
+    "I love you. I like you. I am your friend.",
+    "Great service.",
+    "This is the worst film I have ever seen. I hate it.",
+    "a",
+    "The hotel was close to the station, but the room smelled of smoke and the air "
+    "conditioning rattled all night; I would not stay here again.",
+    "café ☕ naïve résumé — 日本語のテキスト 🙂",
+    "What a wonderful, delightful surprise!",
+    "word " * 1000,  # truncated to max_length
+    "The food was cold and the service was terrible. " * 6,
+    "Not bad.",
+    "I love you. I like you. I am your friend.",  # a duplicate: the same answer twice
+    "The meeting is at ten o'clock.",
+]
+
+
+@pytest.fixture(scope="module")
+def classifier(model_dir: Path) -> Any:
+    return inference.Classifier(model_dir)
+
+
+@pytest.fixture(scope="module")
+def unbatched(classifier: Any) -> list[Any]:
+    return [classifier.classify(text) for text in TEXTS]
+
+
+class TestClassifyBatch:
+    pytestmark = pytest.mark.system
+
+    @pytest.mark.parametrize("max_padding", [0.0, 0.25, 0.5, 0.99])
+    def test_mixed_lengths_answer_as_unbatched(
+        self, classifier: Any, unbatched: list[Any], max_padding: float
+    ) -> None:
+        answers = classifier.classify_batch(TEXTS, max_padding=max_padding)
+        assert len(answers) == len(TEXTS)
+        for text, got, want in zip(TEXTS, answers, unbatched, strict=True):
+            assert got.label == want.label, text[:40]
+            assert abs(got.score - want.score) <= TOLERANCE, (text[:40], got, want)
+        if max_padding == 0.99:
+            assert {a.batch_size for a in answers} == {len(TEXTS)}, "nothing was padded"
+
+    def test_the_answers_follow_the_input_order(
+        self, classifier: Any, unbatched: list[Any]
+    ) -> None:
+        order = list(range(len(TEXTS)))
+        random.Random(3).shuffle(order)
+        answers = classifier.classify_batch([TEXTS[i] for i in order], max_padding=0.99)
+        for position, index in enumerate(order):
+            assert abs(answers[position].score - unbatched[index].score) <= TOLERANCE
+
+    def test_a_batch_of_one_is_the_unbatched_answer(
+        self, classifier: Any, unbatched: list[Any]
+    ) -> None:
+        for text, want in zip(TEXTS, unbatched, strict=True):
+            (got,) = classifier.classify_batch([text])
+            assert (got.label, got.score, got.batch_size, got.sub_batch) == (
+                want.label,
+                want.score,
+                1,
+                0,
+            )
+
+    def test_sub_batches_follow_the_plan(self, classifier: Any) -> None:
+        answers = classifier.classify_batch(TEXTS, max_batch_tokens=512, max_padding=0.25)
+        lengths = [
+            len(ids)
+            for ids in classifier.tokenizer(TEXTS, truncation=True, max_length=512)["input_ids"]
+        ]
+        plan = plan_sub_batches(lengths, 512, 0.25)
+        for number, group in enumerate(plan):
+            for index in group:
+                assert (answers[index].sub_batch, answers[index].batch_size) == (
+                    number,
+                    len(group),
+                )
+        assert len({answer.tokenization_us for answer in answers}) == 1, "one tokenizer call"
+        assert classifier.classify_batch([]) == []
