@@ -136,11 +136,12 @@ def test_a_full_queue_refuses_at_once_with_503_and_keeps_serving(
 def test_sigterm_answers_every_queued_request_then_exits(
     name: str, model_dir: Path, built_services: dict[str, registry.Service], tmp_path: Path
 ) -> None:
-    # ~40 long texts: well over a second of queued work on one core.
+    # 24 texts of ~330 tokens: about 1.5 s of queued work on one core, well inside the
+    # 4 s the batched services give the queue after SIGTERM even on a busy machine.
     long_text = " ".join(workload.source_sentences()[:40])
     with start(name, model_dir, built_services, tmp_path) as proc:
-        with ThreadPoolExecutor(max_workers=40) as pool:
-            futures = [pool.submit(classify_all, proc, [long_text], 1) for _ in range(40)]
+        with ThreadPoolExecutor(max_workers=24) as pool:
+            futures = [pool.submit(classify_all, proc, [long_text], 1) for _ in range(24)]
             time.sleep(0.5)  # every request sent and queued (the first batches are running)
             os.kill(proc.pid, signal.SIGTERM)
             stopped = time.monotonic()
@@ -151,7 +152,7 @@ def test_sigterm_answers_every_queued_request_then_exits(
                 pytest.fail(f"{name} still running 5 s after SIGTERM:\n{proc.log_tail()}")
             took = time.monotonic() - stopped
             answers = [a for f in futures for a in f.result()]
-        assert [a.status for a in answers] == [200] * 40, [a.status for a in answers]
+        assert [a.status for a in answers] == [200] * 24, [a.status for a in answers]
         assert took <= 5 and code in (0, -signal.SIGTERM, 128 + signal.SIGTERM)
 
 

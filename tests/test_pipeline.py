@@ -61,8 +61,14 @@ def test_quick_run_measures_batching_and_the_mixed_workload(quick_run: Path) -> 
     params = meta["parameters"]
     loadtests = pd.read_csv(quick_run / "loadtests.csv")
     mixed = loadtests[loadtests["payload"] == "mixed"]
-    units = {(s, v) for s in params["services"] for v in params["variants"]}
+    swept = [s for s in params["services"] if s not in params["seed_point_only"]]
+    units = {(s, v) for s in swept for v in params["variants"]}
     assert set(zip(mixed["service"], mixed["variant"], strict=True)) == units
+    # A seed-point-only service has the seed point and nothing else.
+    only = loadtests[loadtests["service"].isin(params["seed_point_only"])]
+    assert len(only) and set(zip(only["payload"], only["concurrency"], strict=True)) == {
+        (params["payload"], params["concurrency"])
+    }
     assert set(mixed["concurrency"]) == set(params["mixed_concurrency_levels"])
     assert (mixed["n"] == params["mixed_requests"]).all() and (mixed["errors"] == 0).all()
     requests = pd.read_csv(quick_run / "requests.csv.gz", low_memory=False)

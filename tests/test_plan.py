@@ -72,10 +72,29 @@ def test_orders_rotate_every_service_and_variant_through_the_positions() -> None
             positions = [order.index(unit) for order in orders]
             # never the same slot twice while slots remain; every slot once repeats >= units
             assert len(set(positions)) == min(repeats, len(units)), (unit, positions)
-        assert names(plan(repeats).fresh_process_order()) == orders[0][::-1]
+        # The fresh phase: the base order reversed, without the seed-point-only units.
+        debug = ("rust-ffi-debug·", "rust-native-debug·")
+        fresh = [u for u in orders[0][::-1] if not u.startswith(debug)]
+        assert names(plan(repeats).fresh_process_order()) == fresh
     assert [names(o) for o in plan(3).orders()] == [names(o) for o in plan(3).orders()]
     other_seed = config.load_study("default", ["shuffle_seed=1"])
     assert names(Plan.from_study(other_seed).orders()[0]) != names(plan(1).orders()[0])
+
+
+def test_seed_point_only_services_get_the_seed_point_and_nothing_else() -> None:
+    from servebench import config
+    from servebench.measure.plan import Plan
+
+    plan = Plan.from_study(config.load_study("default"))
+    assert plan.study.seed_point_only == ["rust-ffi-debug", "rust-native-debug"]
+    by_name = {unit.name: unit for unit in plan.units}
+    debug, release = by_name["rust-ffi-debug·int8"], by_name["rust-ffi-release·int8"]
+    assert plan.points(debug) == [("seed", 50)] and plan.unit_mixed_points(debug) == []
+    assert len(plan.points(release)) == 16 and plan.unit_mixed_points(release) == [1, 16, 50]
+    everyone = Plan.from_study(config.load_study("default", ["seed_point_only=[]"]))
+    assert len(everyone.fresh_process_order()) == len(everyone.units) == 14
+    with pytest.raises(config.ConfigError, match="seed_point_only=\\['nope'\\]: unknown service"):
+        config.load_study("default", ["seed_point_only=[nope]"])
 
 
 def test_each_variant_is_served_from_its_own_directory() -> None:

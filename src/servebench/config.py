@@ -30,9 +30,10 @@ class ConfigError(ValueError):
     """A parameter the study cannot use; the message is one line a user can act on."""
 
 
-def _spec(low: float | None = None, allowed: str = "") -> dict[str, Any]:
-    """A parameter's check: its lower bound, or the words that say what is allowed."""
-    return {"low": low, "allowed": allowed}
+def _spec(low: float | None = None, allowed: str = "", empty_ok: bool = False) -> dict[str, Any]:
+    """A parameter's check: its lower bound, or the words that say what is allowed (and, for
+    a list, whether it may be empty)."""
+    return {"low": low, "allowed": allowed, "empty_ok": empty_ok}
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,9 @@ class Study:
     )
     min_label_agreement: float = field(metadata=_spec(0))
     services: list[str] = field(metadata=_spec(allowed="names from the service registry"))
+    seed_point_only: list[str] = field(
+        metadata=_spec(allowed="names from the service registry (or [] for none)", empty_ok=True)
+    )
     server_cpus: str = field(
         metadata=_spec(allowed="a taskset CPU list such as '0' or '0-1', or '' to not pin")
     )
@@ -278,7 +282,9 @@ def _typed(f: dataclasses.Field[Any], value: Any) -> Any:
     if kind.startswith("list["):
         if isinstance(value, str):  # services=python,rust-native-release
             value = [part.strip() for part in value.split(",") if part.strip()]
-        if not isinstance(value, list) or not value:
+        if value is None and f.metadata.get("empty_ok"):
+            value = []
+        if not isinstance(value, list) or not (value or f.metadata.get("empty_ok")):
             raise _refuse(f, value, f"must be a non-empty list of {_allowed(f)}")
         items = [_scalar(f, kind[5:-1], item) for item in value]
         if len(set(items)) != len(items):
@@ -334,13 +340,14 @@ def _check_study(study: Study) -> None:
     from servebench import registry
 
     known = registry.load_registry()
-    unknown = [name for name in study.services if name not in known]
-    if unknown:
-        raise _refuse(
-            _field("services"),
-            study.services,
-            f"unknown service {unknown[0]!r}; known: {', '.join(known)}",
-        )
+    # seed_point_only may name services the run does not measure (services=[python] with the
+    # default list), but not services that do not exist.
+    for name in ("services", "seed_point_only"):
+        value = getattr(study, name)
+        unknown = [service for service in value if service not in known]
+        if unknown:
+            why = f"unknown service {unknown[0]!r}; known: {', '.join(known)}"
+            raise _refuse(_field(name), value, why)
     payloads = sorted(p.stem for p in paths.PAYLOADS.glob("*.txt"))
     for name in ("payload", "payloads"):
         value = getattr(study, name)

@@ -153,19 +153,20 @@ def run_unit_repeat(
         )
         warm_up(plan, proc)
         latency_c1_s: dict[str, float] = {}
-        for payload, text in plan.payloads.items():
+        for payload in dict.fromkeys(p for p, _ in plan.points(unit)):
+            text = plan.payloads[payload]
             stages = measure_stages(proc, text, plan.study.stage_requests)
             latency_c1_s[payload] = median_client_s(stages)
             key = {**unit.key(), "payload": payload, "repeat": repeat}
             writer.append("stages.csv", [{**key, **s} for s in stages])
-        for payload, concurrency in plan.points():
+        for payload, concurrency in plan.points(unit):
             started = now_iso()
             row, run = measure_point(plan, proc, payload, concurrency, latency_c1_s[payload])
             key = {**unit.key(), "payload": payload, "concurrency": concurrency, "repeat": repeat}
             writer.hey_run(key, run)
             writer.append("loadtests.csv", [{**key, **row, "order": order, "started": started}])
             report_point(unit, payload, concurrency, row)
-        for concurrency in plan.mixed_points():
+        for concurrency in plan.unit_mixed_points(unit):
             started = now_iso()
             row, mixed = measure_mixed_point(plan, proc, concurrency, mixed_labels or [])
             key = {**unit.key(), "payload": MIXED, "concurrency": concurrency, "repeat": repeat}

@@ -114,6 +114,11 @@ def fresh_process_phase(plan: Plan, unit: Unit, writer: RunWriter) -> None:
             openloop_search(plan, unit, proc, writer)
 
 
+def unit_kind(plan: Plan, unit: Unit) -> str:
+    """Progress kinds: a unit measured at the seed point only takes a fraction of the time."""
+    return "seed unit" if plan.seed_point_only(unit) else "unit"
+
+
 def plan_progress(plan: Plan, orders: list[list[Unit]], fresh: list[Unit]) -> Progress:
     """The run's steps for the progress lines: per repeat the ceiling and each unit, then
     each unit's fresh-process phase. Until a phase is timed, its prior is what the plan fixes
@@ -121,7 +126,7 @@ def plan_progress(plan: Plan, orders: list[list[Unit]], fresh: list[Unit]) -> Pr
     study = plan.study
     steps: list[Step] = []
     for order in orders:
-        steps += [Step("ceiling"), *(Step("unit", unit.name) for unit in order)]
+        steps += [Step("ceiling"), *(Step(unit_kind(plan, unit), unit.name) for unit in order)]
     if has_fresh_phase(study):
         steps += [Step("fresh", unit.name) for unit in fresh]
     attacks_s = study.openloop_max_steps * study.openloop_duration_s if study.openloop else 0.0

@@ -147,8 +147,9 @@ class Plan:
         return [base[shift:] + base[:shift] for shift in shifts]
 
     def fresh_process_order(self) -> list[Unit]:
-        """The order of the soak and open-loop phase: the base order reversed."""
-        return self._shuffled()[::-1]
+        """The order of the soak and open-loop phase: the base order reversed, without the
+        units measured at the seed point only."""
+        return [u for u in self._shuffled()[::-1] if not self.seed_point_only(u)]
 
     def _shuffled(self) -> list[Unit]:
         base = self.units
@@ -166,9 +167,18 @@ class Plan:
         """The mixed workload's concurrency levels (none when it is switched off)."""
         return sorted(self.study.mixed_concurrency_levels) if self.mixed_texts else []
 
-    def points(self) -> list[tuple[str, int]]:
-        """(payload, concurrency) pairs: every payload at every level."""
+    def seed_point_only(self, unit: Unit) -> bool:
+        return unit.service.name in self.study.seed_point_only
+
+    def points(self, unit: Unit | None = None) -> list[tuple[str, int]]:
+        """(payload, concurrency) pairs: every payload at every level, or the seed point
+        alone for a unit whose service is in `seed_point_only`."""
+        if unit is not None and self.seed_point_only(unit):
+            return [(self.seed_payload, self.seed_concurrency)]
         return [(p, c) for p in self.payloads for c in self.concurrency_levels]
+
+    def unit_mixed_points(self, unit: Unit) -> list[int]:
+        return [] if self.seed_point_only(unit) else self.mixed_points()
 
     def hey_requests(self, payload: str, concurrency: int, latency_c1_s: float) -> int:
         """hey -n for every point: the seed's n at the seed payload, else sized to the service.
