@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import json
-import socket
-import subprocess
-import sys
 import textwrap
 import time
-import urllib.request
 
 import pytest
+from localserver import local_server
 
 from servebench.analysis.stats import percentile
 from servebench.measure import vegeta as openloop
@@ -23,6 +20,7 @@ from servebench.measure.vegeta import (
     openloop_rows,
     vegeta_path,
 )
+from servebench.process import free_port
 
 # Threaded HTTP/1.1 server: every POST sleeps 20 ms, then answers a small JSON document.
 SERVER = textwrap.dedent(
@@ -57,37 +55,14 @@ SERVER = textwrap.dedent(
 BODY = json.dumps({"text": "I love this movie"}).encode()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 # vegeta is installed by `make setup`; a missing one fails these tests with its install hint.
 pytestmark = pytest.mark.system
 
 
 @pytest.fixture(scope="module")
 def server_url():
-    port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-c", SERVER, str(port)])
-    url = f"http://127.0.0.1:{port}/predict"
-    try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                req = urllib.request.Request(url, data=BODY, method="POST")
-                with urllib.request.urlopen(req, timeout=1) as resp:
-                    assert resp.status == 200
-                break
-            except OSError:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    raise
-                time.sleep(0.05)
-        yield url
-    finally:
-        proc.kill()
-        proc.wait()
+    with local_server(SERVER, "/predict", BODY) as base:
+        yield base + "/predict"
 
 
 def test_attack_fixed_rate(server_url):
@@ -111,7 +86,7 @@ def test_attack_fixed_rate(server_url):
 def test_attack_pinned_and_connection_errors(server_url):
     pinned = attack(server_url, BODY, rate=10, duration_s=1, cpus="0")
     assert pinned.cpus == "0" and pinned.success == 1.0
-    dead = f"http://127.0.0.1:{_free_port()}/predict"  # nobody listens there
+    dead = f"http://127.0.0.1:{free_port()}/predict"  # nobody listens there
     failed = attack(dead, BODY, rate=10, duration_s=1, timeout_s=1)
     assert failed.requests >= 9
     assert failed.success == 0.0

@@ -4,16 +4,13 @@
 from __future__ import annotations
 
 import json
-import socket
-import subprocess
-import sys
 import textwrap
-import time
 import urllib.request
 from collections import Counter
 from collections.abc import Iterator
 
 import pytest
+from localserver import local_server
 
 from servebench.measure import workload
 from servebench.measure.vegeta_closed import parse_results, run_closed_loop, targets_jsonl
@@ -69,26 +66,8 @@ SERVER = textwrap.dedent(
 
 @pytest.fixture
 def server() -> Iterator[str]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen([sys.executable, "-c", SERVER, str(port)])
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                with urllib.request.urlopen(url + "/state", timeout=1) as answer:
-                    assert answer.status == 200
-                break
-            except OSError:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    raise
-                time.sleep(0.05)
-        yield url
-    finally:
-        proc.kill()
-        proc.wait()
+    with local_server(SERVER, "/state") as base:
+        yield base
 
 
 @pytest.mark.unit
