@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -48,9 +49,11 @@ def run_ceiling(plan: Plan, run_dir: Path, repeat: int) -> pd.DataFrame:
     shared machine's time as the services it is compared with, not only the run's start.
     """
     study = plan.study
-    frames = []
-    for variant, model_dir in plan.model_dirs.items():
-        frame = ceiling.measure(
+    frame = per_variant(
+        plan,
+        run_dir / "ceiling.csv",
+        repeat,
+        lambda model_dir: ceiling.measure(
             model_dir,
             {name: paths.PAYLOADS / f"{name}.txt" for name in plan.payloads},
             providers=ceiling_providers(plan.services),
@@ -58,13 +61,8 @@ def run_ceiling(plan: Plan, run_dir: Path, repeat: int) -> pd.DataFrame:
             warmup=study.ceiling_warmup,
             threads=plan.pinning.threads,
             cpus=plan.pinning.server_cpus,
-        )
-        frame.insert(0, "variant", variant)
-        frames.append(frame)
-    frame = pd.concat(frames, ignore_index=True)
-    frame.insert(0, "repeat", repeat)
-    target = run_dir / "ceiling.csv"
-    frame.to_csv(target, mode="a", header=not target.exists(), index=False)
+        ),
+    )
     if plan.batched_services:
         run_batch_ceiling(plan, run_dir, repeat)
     return frame
@@ -74,9 +72,11 @@ def run_batch_ceiling(plan: Plan, run_dir: Path, repeat: int) -> None:
     """Each batched service's batch path in process at every batch size, per variant, on
     the seed payload; appended to batch_ceiling.csv beside the batch-1 ceiling."""
     study = plan.study
-    frames = []
-    for variant, model_dir in plan.model_dirs.items():
-        frame = batch_ceiling.measure(
+    per_variant(
+        plan,
+        run_dir / "batch_ceiling.csv",
+        repeat,
+        lambda model_dir: batch_ceiling.measure(
             model_dir,
             plan.seed_payload,
             paths.PAYLOADS / f"{plan.seed_payload}.txt",
@@ -88,13 +88,23 @@ def run_batch_ceiling(plan: Plan, run_dir: Path, repeat: int) -> None:
             warmup=max(1, study.ceiling_warmup // 4),
             threads=plan.pinning.threads,
             cpus=plan.pinning.server_cpus,
-        )
-        frame.insert(0, "variant", variant)
-        frames.append(frame)
+        ),
+    )
+
+
+def per_variant(
+    plan: Plan, target: Path, repeat: int, measure: Callable[[Path], pd.DataFrame]
+) -> pd.DataFrame:
+    """`measure` on every variant's model directory, the rows keyed by repeat and variant,
+    appended to `target` (written as they come: a failed run keeps what it had)."""
+    frames = [
+        measure(model_dir).assign(variant=variant) for variant, model_dir in plan.model_dirs.items()
+    ]
     frame = pd.concat(frames, ignore_index=True)
+    frame = frame[["variant", *[c for c in frame.columns if c != "variant"]]]
     frame.insert(0, "repeat", repeat)
-    target = run_dir / "batch_ceiling.csv"
     frame.to_csv(target, mode="a", header=not target.exists(), index=False)
+    return frame
 
 
 def has_fresh_phase(study: Study) -> bool:
