@@ -29,6 +29,8 @@ from rundata_files import (
     Shape,
     batch_ceiling_csv,
     coldstarts_csv,
+    drift_csv,
+    points_csv,
     variant_share,
     variants_csv,
 )
@@ -37,8 +39,10 @@ from servebench import paths, registry
 
 OPTIONAL = (
     "services", "parity", "stages", "ceiling", "openloop", "soak", "hey", "coldstarts", "variants",
-    "batch_ceiling",
+    "batch_ceiling", "points", "drift",
 )  # fmt: skip
+#: What an interleaved run's parameters hold instead of ``repeats`` (besides min_rounds).
+TARGET_CI_PCT, MAX_ROUNDS, POINT_BUDGET_S = 3.0, 12, 240.0
 #: The measured files that carry a variant column (what a run before variants lacked).
 VARIANT_FILES = (
     "loadtests.csv", "requests.csv.gz", "stages.csv", "parity.csv", "coldstarts.csv",
@@ -95,6 +99,7 @@ def make_run_dir(
     optional: Sequence[str] = OPTIONAL,
     unstable_service: str | None = "rust-ffi-debug",
     error_run: tuple[str, str, int, int] | None = ("rust-native-debug", "short", 8, 1),
+    rounds: dict[tuple[str, int], int] | None = None,
 ) -> Path:
     """Write a run directory under ``root`` and return its path.
 
@@ -104,7 +109,15 @@ def make_run_dir(
     to write (all by default). ``unstable_service`` gets one slow fp32 repeat at the seed
     configuration (spread > 10 %); ``error_run`` (service, payload, concurrency, repeat)
     gets a few 500 answers and one lost request (fp32).
+
+    With ``points`` among ``optional`` the run is interleaved (issue 12): ``repeats`` is the
+    number of rounds of every point but those ``rounds`` gives ({(payload, concurrency):
+    rounds}), points.csv and drift.csv are written (with ``drift``), and the parameters
+    name ``min_rounds``/``max_rounds``/``target_ci_pct``/``point_budget_s``; without it
+    the run is one made before, with ``parameters.repeats``.
     """
+    interleaved = "points" in optional
+    rounds = rounds or {}
     known = service_facts(registry_file)
     services = list(known) if services is None else list(services)
     units = [(s, v) for s in services for v in variants]
@@ -126,7 +139,16 @@ def make_run_dir(
             "payloads": list(payloads),
             "concurrency": 50 if 50 in concurrencies else max(concurrencies),
             "concurrency_levels": list(concurrencies),
-            "repeats": repeats,
+            **(
+                {
+                    "min_rounds": repeats,
+                    "max_rounds": max(MAX_ROUNDS, *rounds.values(), repeats),
+                    "target_ci_pct": TARGET_CI_PCT,
+                    "point_budget_s": POINT_BUDGET_S,
+                }
+                if interleaved
+                else {"repeats": repeats}
+            ),
             "n_requests": n,
             "server_cpus": "0",
             "loadgen_cpus": "1",
@@ -180,7 +202,7 @@ def make_run_dir(
         for s, v in units
         for p in payloads
         for c in concurrencies
-        for r in range(repeats)
+        for r in range(rounds.get((p, c), repeats))
     ]
     order = rng.permutation(len(combos))
     slow = (unstable_service, "fp32", "seed", max(concurrencies), 0)
@@ -260,6 +282,27 @@ def make_run_dir(
     batches = batch_ceiling_csv(shape, rng) if "batch_ceiling" in optional else pd.DataFrame()
     if not batches.empty:
         batches.to_csv(run / "batch_ceiling.csv", index=False)
+    if interleaved:  # its own generator: the files above draw what they drew before
+        lt = pd.DataFrame(loadtests)
+        limit = int(metadata["parameters"]["max_rounds"])
+        points_csv(shape, lt, TARGET_CI_PCT, limit).to_csv(run / "points.csv", index=False)
+        if "drift" in optional:
+            drift = drift_csv(lt, np.random.default_rng(seed + 1))
+            drift.to_csv(run / "drift.csv", index=False)
+    return run
+
+
+def strip_rounds(run: Path) -> Path:
+    """Make ``run`` look recorded before interleaving: no points.csv or drift.csv, and
+    ``parameters.repeats`` instead of the rounds' parameters."""
+    for name in ("points.csv", "drift.csv", "ratios.csv"):
+        (run / name).unlink(missing_ok=True)
+    meta = json.loads((run / "metadata.json").read_text())
+    params = meta["parameters"]
+    params["repeats"] = params.pop("min_rounds", 3)
+    for key in ("max_rounds", "target_ci_pct", "point_budget_s"):
+        params.pop(key, None)
+    (run / "metadata.json").write_text(json.dumps(meta, indent=2))
     return run
 
 

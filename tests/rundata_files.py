@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from servebench import registry
+from servebench.analysis import paired
 
 PAYLOAD_FACTOR = {"seed": 1.0, "short": 0.7, "medium": 1.6, "long": 4.0}
 #: How much faster each variant runs the model (tokenization is unchanged): int8 makes the
@@ -257,3 +258,74 @@ WRITERS = {
     "services": services_csv, "parity": parity_csv, "stages": stages_csv,
     "ceiling": ceiling_csv, "openloop": openloop_csv, "soak": soak_csv,
 }  # fmt: skip
+
+
+def points_csv(
+    shape: Shape, loadtests: pd.DataFrame, target_pct: float, max_rounds: int
+) -> pd.DataFrame:
+    """points.csv as the interleaved load test writes it: one row per point, its rounds and
+    whether every ratio's interval got within ``target_pct`` (computed from the bursts as
+    the load test does, with the same comparisons)."""
+    units = shape.units
+    facts = {s: shape.known.get(s, {}) for s in shape.services}
+    compared = paired.comparisons(
+        units,
+        {s: str(f.get("baseline", "")) for s, f in facts.items()},
+        {s: str(f.get("twin", "")) for s, f in facts.items()},
+    )
+    bursts = loadtests[["service", "variant", "payload", "concurrency", "repeat", "rps"]]
+    table = paired.ratio_table(bursts, compared, target_pct)
+    rows = []
+    clock = pd.Timestamp("2026-01-01T12:05:00+00:00")
+    for (payload, c), point in loadtests.groupby(["payload", "concurrency"], sort=False):
+        mine = table[(table["payload"] == payload) & (table["concurrency"] == c)]
+        widest = float(mine["half_width_pct"].fillna(np.inf).max()) if len(mine) else np.inf
+        rounds = int(point["repeat"].nunique())
+        converged = bool(len(mine) and widest <= target_pct)
+        wall = float(point["total_s"].sum()) * 1.05  # the bursts and the pauses between them
+        rows.append(
+            {
+                "payload": payload,
+                "concurrency": int(c),
+                "units": int(point[["service", "variant"]].drop_duplicates().shape[0]),
+                "rounds": rounds,
+                "converged": converged,
+                "max_half_width_pct": widest,
+                "wall_s": wall,
+                # Short of max_rounds and of the target, only the time budget stops a point.
+                "stop": "converged"
+                if converged
+                else ("max_rounds" if rounds >= max_rounds else "budget"),
+                "started": clock.isoformat(),
+            }
+        )
+        clock += pd.Timedelta(seconds=wall)
+    return pd.DataFrame(rows)
+
+
+def drift_csv(loadtests: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
+    """drift.csv: the probe before the first point, then after every round of every point,
+    on a machine that slows by up to ~8 % and back over the phase."""
+    base_us, rows, elapsed = 14_000.0, [], 0.0
+    rounds = loadtests.groupby(["payload", "concurrency", "repeat"], sort=False)["total_s"].sum()
+    period = max(float(rounds.sum()), 1e-6)
+
+    def probe(after: tuple[str, int, int]) -> None:
+        slow = 1 + 0.04 * (1 - np.cos(2 * np.pi * elapsed / period))
+        rows.append(
+            {
+                "seq": len(rows),
+                "elapsed_s": elapsed,
+                "payload": after[0],
+                "concurrency": after[1],
+                "repeat": after[2],
+                "probe_us": base_us * slow * rng.lognormal(0, 0.005),
+                "iterations": 50,
+            }
+        )
+
+    probe(("", 0, -1))
+    for (payload, c, r), seconds in rounds.items():
+        elapsed += float(seconds) * 1.05
+        probe((str(payload), int(c), int(r)))
+    return pd.DataFrame(rows)

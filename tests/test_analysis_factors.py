@@ -10,7 +10,7 @@ import pytest
 from rundata import PROJECT_SERVICES as SERVICES
 from rundata import make_run_dir, make_variant_run
 
-from servebench.analysis import factors, tables
+from servebench.analysis import factors, ratios, tables
 from servebench.rundir import reader
 
 pytestmark = pytest.mark.unit
@@ -101,3 +101,43 @@ def test_faithfulness_from_variants_csv(run: reader.Run, tmp_path: Path) -> None
     assert int8["isa"] == "avx512_vnni"
     bare = make_run_dir(tmp_path, n=40, payloads=["seed"], concurrencies=[1, 50], optional=())
     assert factors.faithfulness(reader.load_run(bare)).empty
+
+
+def test_paired_factors_carry_their_intervals(run: reader.Run, summary: pd.DataFrame) -> None:
+    """With the seed point's ratios.csv rows, the language, variant and batching factors are
+    the paired estimates with their 95 % intervals; both still multiplies exactly."""
+    seed_ratios = ratios.at_point(tables.ratios(run), run.seed_payload, run.seed_concurrency)
+    paired = seed_ratios.set_index(["kind", "service", "variant"])
+    tidy = factors.throughput_factors(summary, run.facts, seed_ratios)
+    rows = tidy.set_index(["factor", "service", "variant"])
+    native, batched = "rust-native-release", "rust-native-batched"
+    for factor, kind, key in (
+        ("language", "baseline", (native, "int8")),
+        ("variant", "variant", ("python", "int8")),
+        ("batching", "batching", (batched, "fp32")),
+    ):
+        mine, theirs = rows.loc[(factor, *key)], paired.loc[(kind, *key)]
+        assert mine["ratio"] == theirs["ratio"], factor
+        assert (mine["ci_low"], mine["ci_high"]) == (
+            theirs["ratio_ci_low"],
+            theirs["ratio_ci_high"],
+        )
+        assert mine["ci_low"] < mine["ratio"] < mine["ci_high"]
+    # The summary's variant factor is the same paired estimate.
+    python_int8 = summary.set_index(["service", "variant"]).loc[("python", "int8")]
+    assert rows.loc[("variant", "python", "int8"), "ratio"] == python_int8["variant_factor"]
+    both = rows.loc[("both", native, "int8"), "ratio"]
+    language = rows.loc[("language", native, "fp32"), "ratio"]
+    assert both == pytest.approx(language * rows.loc[("variant", native, "int8"), "ratio"])
+    assert tidy.loc[tidy["factor"] == factors.IN_PROCESS, "ci_low"].isna().all()
+    # Without ratios nothing claims an interval.
+    assert factors.throughput_factors(summary, run.facts)[["ci_low", "ci_high"]].isna().all().all()
+    table = factors.factor_table(summary, run.facts, seed_ratios, with_ci=True)
+    cell = table.at[run.label(native), "service ÷ baseline · int8"]
+    language_int8 = rows.loc[("language", native, "int8")]
+    assert cell == ratios.formatted(
+        language_int8["ratio"], language_int8["ci_low"], language_int8["ci_high"]
+    )
+    assert "[" in cell and table.at["Python", "service ÷ baseline · fp32"] == "–"
+    with pytest.raises(ValueError, match="one point"):
+        factors.throughput_factors(summary, run.facts, tables.ratios(run))

@@ -44,7 +44,16 @@ def test_summary_columns_exactly_as_data_md(run_dir: Path, summary: pd.DataFrame
     on_disk = pd.read_csv(run_dir / "summary.csv")
     assert list(on_disk.columns) == expected
     assert list(on_disk["service"]) == SERVICES  # the registry's order, python first
-    assert summary[expected].notna().all().all(), summary.isna().sum()
+    filled = [c for c in expected if c not in tables.MAY_BE_EMPTY]
+    assert summary[filled].notna().all().all(), summary.isna().sum()
+    # A ratio of a unit to itself has no interval: the baseline's, and fp32's variant factor.
+    run = reader.load_run(run_dir)
+    roots = summary["service"].map(lambda s: not run.baseline(s))
+    assert summary.loc[roots, "ratio"].eq(1.0).all()
+    assert summary.loc[roots, "ratio_ci_low"].isna().all()
+    assert summary.loc[~roots, ["ratio_ci_low", "ratio_ci_high"]].notna().all().all()
+    assert summary[["variant_factor_ci_low", "variant_factor_ci_high"]].isna().all().all()
+    assert summary["converged"].isin([True, False]).all()  # an interleaved run: a target
 
 
 def test_services_csv_facts_as_data_md() -> None:

@@ -26,15 +26,15 @@ def test_default_yaml_sets_every_parameter_and_nothing_else() -> None:
 
 def test_overrides_parse_yaml_and_lists() -> None:
     study = config.load_study(
-        "default", ["repeats=5", "services=python,rust-native-release", "openloop=false"]
+        "default", ["max_rounds=12", "services=python,rust-native-release", "openloop=false"]
     )
-    assert study.repeats == 5
+    assert study.max_rounds == 12
     assert study.services == ["python", "rust-native-release"]
     assert study.openloop is False
 
 
 def test_a_run_config_round_trips(tmp_path: Path) -> None:
-    study = config.load_study("quick", ["repeats=1"])
+    study = config.load_study("quick", ["max_rounds=2"])
     study.write(tmp_path / "config.yaml")
     assert config.from_run(tmp_path) == study
     assert yaml.safe_load((tmp_path / "config.yaml").read_text())["config"] == "quick"
@@ -59,6 +59,9 @@ BAD = {
     "max_padding=1": "max_padding=1.0: must be 0 <= share < 1",
     "max_queue=0": "max_queue=0: must be an integer >= 1",
     "batch_sizes=[0,4]": "batch_sizes=0: must be integers >= 1",
+    "min_rounds=1": "min_rounds=1: must be an integer >= 2",
+    "max_rounds=3": "max_rounds=3: must be at least min_rounds=4",
+    "repeats=3": "repeats: unknown parameter",
 }
 
 
@@ -94,9 +97,9 @@ def test_an_unknown_key_in_a_file_is_refused(tmp_path: Path) -> None:
 
 def test_a_file_may_extend_a_named_configuration(tmp_path: Path) -> None:
     custom = tmp_path / "mine.yaml"
-    custom.write_text("extends: quick\nrepeats: 1\n")
+    custom.write_text("extends: quick\nmax_rounds: 6\n")
     study = config.load_study(custom)
-    assert (study.config, study.repeats) == ("mine", 1)
+    assert (study.config, study.max_rounds) == ("mine", 6)
     assert study.n_requests == config.load_study("quick").n_requests
 
 

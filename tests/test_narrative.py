@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import math
 import warnings
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from rundata import make_run_dir, make_variant_run
+from rundata import make_run_dir, make_variant_run, strip_rounds
 
 from servebench.analysis import factors, narrative, tables
 from servebench.rundir.reader import Run, load_run
@@ -29,10 +30,19 @@ def test_answer_names_the_fastest_service_and_its_factor_over_the_baseline(
     text = narrative.answer(run, summary)
     fp32 = summary[summary["variant"] == "fp32"].set_index("service")
     best = fp32["rps"].idxmax()
-    ratio = fp32.at[best, "rps"] / fp32.at[run.baseline(best) or best, "rps"]
     assert f"**{fp32.at[best, 'label']}**" in text
     assert narrative.rate(fp32.at[best, "rps"]) + " req/s" in text
-    assert f"{ratio:.2f}×" in text
+    # The headline is the paired ratio with its interval, not the ratio of medians.
+    ratio, low, high = fp32.loc[best, ["ratio", "ratio_ci_low", "ratio_ci_high"]]
+    rounds = int(fp32.at[best, "repeats"])
+    assert f"{ratio:.2f}× Python's" in text
+    assert (
+        f"({(ratio - 1) * 100:+.0f} %; paired over {rounds} rounds, 95 % interval "
+        f"{low:.2f}–{high:.2f}×" in text
+    )
+    # Its interval against the run's target decides whether the headline is flagged.
+    short = (math.sqrt(high / low) - 1) * 100 > 3
+    assert ("short of the ±3 % target" in text.splitlines()[0]) == short
     assert f"concurrency {run.seed_concurrency}" in text
 
 
@@ -90,3 +100,23 @@ def test_answer_flags_unstable_measurements(tmp_path: Path) -> None:
     run, summary = loaded(make_run_dir(tmp_path, n=60, concurrencies=[1, 50]))
     assert summary["unstable"].any()  # rundata makes one service's repeats spread
     assert "**Read with care**" in narrative.answer(run, summary)
+
+
+def test_answer_flags_what_missed_the_precision_target(tmp_path: Path) -> None:
+    run, summary = loaded(make_run_dir(tmp_path, n=60, concurrencies=[1, 50]))
+    text = narrative.answer(run, summary)
+    missed = summary[summary["converged"] == False]  # noqa: E712 (NaN is neither)
+    assert len(missed) > 0  # rundata slows one round of one service at the seed point
+    assert "**Short of the precision target** (95 % intervals within ±3 %)" in text
+    if len(missed) <= narrative.MAX_NAMED:
+        for r in missed.itertuples():
+            assert run.unit_label(r.service, r.variant) in text
+    else:
+        assert f"the ratios of {len(missed)} of {len(summary)} units did not converge" in text
+    short = run.points[~run.points["converged"]]
+    assert f"{len(short)} of {len(run.points)} points stopped before" in text
+    # A run made before interleaving had no target: nothing to flag.
+    old, old_summary = loaded(
+        strip_rounds(make_run_dir(tmp_path / "old", n=60, concurrencies=[1, 50]))
+    )
+    assert "precision target" not in narrative.answer(old, old_summary)

@@ -134,3 +134,70 @@ def test_rounds_pair_within_a_point_only() -> None:
     doubled = pd.concat([bursts, bursts.iloc[[0]]])
     with pytest.raises(ValueError, match="more than one burst"):
         paired.round_ratios(doubled, "python")
+
+
+def unit_bursts(rounds: int, seed: int = 3) -> pd.DataFrame:
+    """Bursts of (service, variant) units at two points, interleaved on the drifting machine:
+    true speeds python 100, rust 130, batched 160 (fp32), int8 twice as fast."""
+    rng = np.random.default_rng(seed)
+    units = [(s, v) for s in TRUE_SPEED for v in ("fp32", "int8")]
+    rows, slot = [], 0
+    total = 2 * rounds * len(units)
+    for concurrency in (1, 50):
+        for number, order in enumerate(paired.round_orders(units, rounds, seed)):
+            for service, variant in order:
+                speed = drifting_machine(np.array([slot / total]))[0]
+                true = TRUE_SPEED[service] * (2.0 if variant == "int8" else 1.0)
+                rows.append(
+                    {
+                        "payload": "seed",
+                        "concurrency": concurrency,
+                        "repeat": number,
+                        "service": service,
+                        "variant": variant,
+                        "rps": true * speed * rng.lognormal(0, 0.02),
+                    }
+                )
+                slot += 1
+    return pd.DataFrame(rows)
+
+
+def test_comparisons_name_each_kind_only_where_both_sides_were_measured() -> None:
+    units = [("python", "fp32"), ("rust", "fp32"), ("rust", "int8"), ("batched", "int8")]
+    found = paired.comparisons(
+        units, baseline={"python": "", "rust": "python", "batched": "python"},
+        twin={"batched": "rust"},
+    )  # fmt: skip
+    assert {(c.kind, c.unit, c.versus) for c in found} == {
+        ("baseline", ("rust", "fp32"), ("python", "fp32")),
+        ("variant", ("rust", "int8"), ("rust", "fp32")),
+        ("batching", ("batched", "int8"), ("rust", "int8")),
+    }  # python·int8 was not measured: rust·int8 and batched·int8 get no baseline ratio
+
+
+def test_ratio_table_recovers_every_kind_of_ratio_at_every_point() -> None:
+    bursts = unit_bursts(rounds=8)
+    units = list(dict.fromkeys(zip(bursts["service"], bursts["variant"], strict=True)))
+    compared = paired.comparisons(
+        units, baseline={"rust": "python", "batched": "python"}, twin={"batched": "rust"}
+    )
+    table = paired.ratio_table(bursts, compared, target_pct=5.0)
+    assert list(table.columns[:2]) == ["payload", "concurrency"]
+    assert set(table["concurrency"]) == {1, 50}
+    truths = {"baseline": None, "variant": 2.0, "batching": 160 / 130}
+    missed = 0
+    for row in table.itertuples():
+        truth = truths[row.kind] or TRUE_SPEED[row.service] / TRUE_SPEED["python"]
+        assert abs(row.ratio / truth - 1) < 0.03, row
+        missed += not row.ratio_ci_low <= truth <= row.ratio_ci_high
+        assert row.rounds == 8 and row.converged == (row.half_width_pct <= 5.0)
+    assert missed <= 2  # 95 % intervals: about one of these 18 may miss
+    assert len(table) == 2 * (4 + 3 + 2)  # per point: 4 baseline, 3 variant, 2 batching
+
+
+def test_ratio_table_gives_no_interval_from_one_round() -> None:
+    bursts = unit_bursts(rounds=1)
+    compared = paired.comparisons([("python", "fp32"), ("rust", "fp32")], {"rust": "python"}, {})
+    table = paired.ratio_table(bursts, compared, target_pct=3.0)
+    assert (table["rounds"] == 1).all() and table["ratio_ci_low"].isna().all()
+    assert not table["converged"].any()

@@ -91,7 +91,7 @@ def test_quick_run_measures_batching_and_the_mixed_workload(quick_run: Path) -> 
     assert set(limits["service"]) == {"python-batched", "rust-native-batched"}
     assert set(limits["batch_size"]) == set(params["batch_sizes"])
     assert set(limits["variant"]) == set(params["variants"])
-    assert sorted(limits["repeat"].unique()) == list(range(params["repeats"]))
+    assert sorted(limits["repeat"].unique()) == [0, 1]  # before and after the services
     # Batched services were checked with every reference sentence sent at once.
     parity = pd.read_csv(quick_run / "parity.csv")
     concurrent = parity[parity["check"] == "concurrent"]
@@ -105,6 +105,45 @@ def test_quick_run_measures_batching_and_the_mixed_workload(quick_run: Path) -> 
     assert "Dynamic batching" in (quick_run / "report.html").read_text()
 
 
+def test_quick_run_interleaves_the_units_in_counterbalanced_rounds(quick_run: Path) -> None:
+    params = json.loads((quick_run / "metadata.json").read_text())["parameters"]
+    points = pd.read_csv(quick_run / "points.csv")
+    seed = (params["payload"], params["concurrency"])
+    assert tuple(points.iloc[0][["payload", "concurrency"]]) == seed  # the headline first
+    assert points["rounds"].between(params["min_rounds"], params["max_rounds"]).all()
+    assert set(points["stop"]) <= {"converged", "max_rounds", "budget"}
+    assert (points["converged"] == (points["stop"] == "converged")).all()
+    loadtests = pd.read_csv(quick_run / "loadtests.csv")
+    for point in points.itertuples():
+        at = (loadtests["payload"] == point.payload) & (
+            loadtests["concurrency"] == point.concurrency
+        )
+        bursts = loadtests[at].sort_values(["repeat", "order"])
+        assert len(bursts) == point.units * point.rounds
+        units = bursts["service"] + "·" + bursts["variant"]
+        orders = [list(units[bursts["repeat"] == r]) for r in range(point.rounds)]
+        assert all(sorted(o) == sorted(orders[0]) and len(set(o)) == point.units for o in orders)
+        for first, second in zip(orders[::2], orders[1::2], strict=False):
+            assert second == first[::-1]  # every other round runs the one before in reverse
+    # The drift probe: once before the first point, then after every round.
+    drift = pd.read_csv(quick_run / "drift.csv")
+    assert len(drift) == 1 + points["rounds"].sum()
+    assert drift["elapsed_s"].is_monotonic_increasing and (drift["probe_us"] > 0).all()
+    # Every ratio the report states, with its interval from the paired rounds.
+    ratios = pd.read_csv(quick_run / "ratios.csv")
+    assert {"baseline", "variant", "batching"} <= set(ratios["kind"])
+    at_seed = ratios[(ratios["payload"] == seed[0]) & (ratios["concurrency"] == seed[1])]
+    assert (at_seed["ratio_ci_low"] <= at_seed["ratio"]).all()
+    assert (at_seed["ratio"] <= at_seed["ratio_ci_high"]).all()
+    summary = pd.read_csv(quick_run / "summary.csv").set_index(["service", "variant"])
+    assert {"ratio", "ratio_ci_low", "ratio_ci_high"} <= set(summary.columns)
+    rust = summary.loc[("rust-native-release", "fp32")]
+    assert rust["ratio_ci_low"] <= rust["ratio"] <= rust["ratio_ci_high"]
+    # Each unit was started once for the rounds and once more for its soak/open loop.
+    starts = pd.read_csv(quick_run / "coldstarts.csv").groupby(["service", "variant"]).size()
+    assert set(starts) <= {1, 2} and starts.loc[("python", "fp32")] == 2
+
+
 def test_quick_run_keeps_raw_records_and_metadata(quick_run: Path) -> None:
     requests = pd.read_csv(quick_run / "requests.csv.gz")
     assert {"service", "payload", "concurrency", "repeat", "response_time_s"} <= set(requests)
@@ -114,12 +153,12 @@ def test_quick_run_keeps_raw_records_and_metadata(quick_run: Path) -> None:
     parity = pd.read_csv(quick_run / "parity.csv")
     sequential = parity[parity["check"] == "sequential"]
     assert sequential["ok"].all() and sequential["abs_diff"].max() <= 1e-4
-    # The ceiling is measured at the start of every repeat, the iterations shared among them.
+    # The ceiling is measured before and after the services, the iterations shared.
     ceiling = pd.read_csv(quick_run / "ceiling.csv")
-    repeats, iterations = meta["parameters"]["repeats"], meta["parameters"]["ceiling_iterations"]
-    assert sorted(ceiling["repeat"].unique()) == list(range(repeats))
-    per_repeat = ceiling.groupby(["repeat", "variant", "impl", "payload"]).size()
-    assert (per_repeat == -(-iterations // repeats)).all()
+    iterations = meta["parameters"]["ceiling_iterations"]
+    assert sorted(ceiling["repeat"].unique()) == [0, 1]
+    per_pass = ceiling.groupby(["repeat", "variant", "impl", "payload"]).size()
+    assert (per_pass == -(-iterations // 2)).all()
     # Every service with every variant, each verified against its own variant's model.
     variants = meta["parameters"]["variants"]
     assert set(ceiling["variant"]) == set(variants) == {"fp32", "int8"}

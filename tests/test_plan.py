@@ -51,34 +51,53 @@ def test_sweep_points_are_request_counts_sized_to_the_service() -> None:
     assert sweep_requests(50, 0.0, 4.0, 0) == 50
 
 
-def test_orders_rotate_every_service_and_variant_through_the_positions() -> None:
+def test_units_start_in_a_seeded_shuffle_and_the_fresh_phase_reverses_it() -> None:
     from servebench import config
     from servebench.measure.plan import Plan
 
     def names(order: list) -> list[str]:
         return [unit.name for unit in order]
 
-    def plan(repeats: int) -> Plan:
-        return Plan.from_study(config.load_study("default", [f"repeats={repeats}"]))
-
-    units = sorted(names(plan(1).units))
+    plan = Plan.from_study(config.load_study("default"))
+    units = sorted(names(plan.units))
     assert len(units) == 7 * 2  # seven services, fp32 and int8
     assert {u.split("·")[1] for u in units} == {"fp32", "int8"}
-    for repeats in (2, 3, 5, 11):
-        orders = [names(order) for order in plan(repeats).orders()]
-        assert len(orders) == repeats
-        assert all(sorted(order) == units for order in orders)
-        for unit in units:
-            positions = [order.index(unit) for order in orders]
-            # never the same slot twice while slots remain; every slot once repeats >= units
-            assert len(set(positions)) == min(repeats, len(units)), (unit, positions)
-        # The fresh phase: the base order reversed, without the seed-point-only units.
-        debug = ("rust-ffi-debug·", "rust-native-debug·")
-        fresh = [u for u in orders[0][::-1] if not u.startswith(debug)]
-        assert names(plan(repeats).fresh_process_order()) == fresh
-    assert [names(o) for o in plan(3).orders()] == [names(o) for o in plan(3).orders()]
+    start = names(plan.start_order())
+    assert sorted(start) == units and start != names(plan.units)
+    assert start == names(Plan.from_study(config.load_study("default")).start_order())
+    debug = ("rust-ffi-debug·", "rust-native-debug·")
+    assert names(plan.fresh_process_order()) == [u for u in start[::-1] if not u.startswith(debug)]
     other_seed = config.load_study("default", ["shuffle_seed=1"])
-    assert names(Plan.from_study(other_seed).orders()[0]) != names(plan(1).orders()[0])
+    assert names(Plan.from_study(other_seed).start_order()) != start
+
+
+def test_points_cross_the_seed_point_and_put_it_first() -> None:
+    from servebench import config
+    from servebench.measure.plan import Plan
+
+    plan = Plan.from_study(
+        config.load_study(
+            "default",
+            ["concurrency_levels=[1,16]", "payloads=[seed,long]", "payload_levels=[4]"],
+        )
+    )
+    assert plan.points() == [("seed", 1), ("seed", 16), ("seed", 50), ("long", 4)]
+    assert plan.all_points() == [
+        ("seed", 50), ("seed", 1), ("seed", 16), ("long", 4), ("mixed", 1), ("mixed", 50),
+    ]  # fmt: skip
+    everyone = plan.units_at(("seed", 50))
+    assert len(everyone) == 14
+    swept = {u.name for u in plan.units_at(("long", 4))}
+    assert len(swept) == 10 and not any("debug" in name for name in swept)
+
+
+def test_only_the_seed_point_sends_the_seeds_request_count() -> None:
+    from servebench import config
+    from servebench.measure.plan import Plan
+
+    plan = Plan.from_study(config.load_study("default"))
+    assert plan.hey_requests("seed", 50, 0.004) == 1000
+    assert plan.hey_requests("seed", 1, 0.004) == 250  # ~1 s at 4 ms
 
 
 def test_seed_point_only_services_get_the_seed_point_and_nothing_else() -> None:
@@ -90,7 +109,7 @@ def test_seed_point_only_services_get_the_seed_point_and_nothing_else() -> None:
     by_name = {unit.name: unit for unit in plan.units}
     debug, release = by_name["rust-ffi-debug·int8"], by_name["rust-ffi-release·int8"]
     assert plan.points(debug) == [("seed", 50)] and plan.unit_mixed_points(debug) == []
-    assert len(plan.points(release)) == 16 and plan.unit_mixed_points(release) == [1, 16, 50]
+    assert len(plan.points(release)) == 4 and plan.unit_mixed_points(release) == [1, 50]
     everyone = Plan.from_study(config.load_study("default", ["seed_point_only=[]"]))
     assert len(everyone.fresh_process_order()) == len(everyone.units) == 14
     with pytest.raises(config.ConfigError, match="seed_point_only=\\['nope'\\]: unknown service"):

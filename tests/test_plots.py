@@ -9,10 +9,10 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 from matplotlib.text import Text
-from rundata import make_bare_run, make_run_dir, make_variant_run
+from rundata import make_bare_run, make_run_dir, make_variant_run, strip_rounds
 
 from servebench import plots, registry
-from servebench.analysis import tables
+from servebench.analysis import ratios, stability, tables
 from servebench.plots import style
 from servebench.rundir import reader
 
@@ -56,6 +56,7 @@ def test_optional_files_missing_are_skipped(tmp_path: Path) -> None:
     with pytest.warns(UserWarning):
         made = plots.make_figures(rd, tmp_path / "figs")
     assert made["decomposition"] is None and made["openloop"] is None
+    assert made["drift"] is None  # no drift monitor before interleaving
     assert made["histograms"] is not None and made["resources"] is not None
 
 
@@ -66,8 +67,9 @@ def test_colours_come_from_the_facts() -> None:
     assert len({colors["extra-svc"], colors["other"], colors["python"]}) == 3
 
 
-# Figures that show batched services only (and their twins).
+# Figures that show batched services only (and their twins), and none (the machine's drift).
 BATCHED_ONLY = {"batching", "batch_ceiling"}
+NO_SERVICE = {"drift"}
 
 
 @pytest.fixture(scope="module")
@@ -101,7 +103,7 @@ def test_a_registered_service_needs_no_code_change(twin_run: reader.Run, tmp_pat
     for name, spec in plots.FIGURES.items():
         fig = spec.draw(twin_run)
         assert fig is not None, name
-        if name in BATCHED_ONLY and not twin.batching:
+        if (name in BATCHED_ONLY and not twin.batching) or name in NO_SERVICE:
             continue
         texts = figure_texts(fig)
         assert any(twin.label in t for t in texts), (name, sorted(texts))
@@ -136,3 +138,50 @@ def test_every_variant_is_in_the_tables_and_figures(variant_run: reader.Run) -> 
     texts = figure_texts(plots.draw(variant_run, "histograms"))
     assert not any("int8" in t for t in texts)
     assert any("fp32 model" in t for t in texts)
+
+
+def test_paired_ratios_figure_shows_every_seed_ratio_and_flags_the_unconverged(
+    run_dir: Path,
+) -> None:
+    run = reader.load_run(run_dir)
+    fig = plots.draw(run, "paired_ratios")
+    assert fig is not None
+    seed = ratios.at_point(tables.ratios(run), run.seed_payload, run.seed_concurrency)
+    texts = figure_texts(fig)
+    for r in seed.itertuples(index=False):
+        assert ratios.formatted(r.ratio, r.ratio_ci_low, r.ratio_ci_high) in texts
+    # One marker per ratio, hollow exactly when it did not converge.
+    markers = [
+        line
+        for ax in fig.axes
+        for line in ax.get_lines()
+        if line.get_marker() in {"o", "^", "s", "D"} and len(line.get_xdata()) == 1
+    ]
+    assert len(markers) == len(seed)
+    hollow = sum(line.get_markerfacecolor() == "white" for line in markers)
+    assert hollow == int((~seed["converged"].astype(bool)).sum()) > 0
+
+
+def test_drift_figure_states_the_probe_range(run_dir: Path) -> None:
+    run = reader.load_run(run_dir)
+    fig = plots.draw(run, "drift")
+    assert fig is not None
+    texts = figure_texts(fig)
+    spread = stability.drift_range_pct(run)
+    assert any(f"ranged {spread:.1f} %" in t for t in texts)
+    labels = {
+        f"{p} c={c}" for p, c in zip(run.points["payload"], run.points["concurrency"], strict=True)
+    }
+    assert labels <= texts  # every point's stretch is named
+
+
+def test_figures_of_a_run_before_interleaving(tmp_path: Path) -> None:
+    old = reader.load_run(strip_rounds(make_run_dir(tmp_path, n=60, concurrencies=[1, 50])))
+    assert plots.draw(old, "drift") is None
+    assert plots.draw(old, "paired_ratios") is not None  # paired by repeat
+    for name in ("rps_bars", "latency_cdf", "throughput_latency"):
+        texts = " ".join(figure_texts(plots.draw(old, name)))
+        assert "repeat" in texts and "round" not in texts, name
+    new = reader.load_run(make_run_dir(tmp_path / "new", n=60, concurrencies=[1, 50]))
+    texts = " ".join(figure_texts(plots.draw(new, "rps_bars")))
+    assert "3 rounds" in texts

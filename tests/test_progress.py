@@ -113,23 +113,26 @@ def test_durations_read_at_a_glance(seconds: float, exact: str, rough: str) -> N
     assert approximate(seconds) == rough
 
 
-def test_the_load_test_plan_lists_each_repeat_then_the_fresh_phases() -> None:
+def test_the_load_test_plan_lists_starts_points_ceilings_then_the_fresh_phases() -> None:
     from servebench import config
     from servebench.measure.loadtest import plan_progress
     from servebench.measure.plan import Plan
 
     def progress(*overrides: str) -> Progress:
-        plan = Plan.from_study(config.load_study("quick", ["repeats=3", *overrides]))
-        return plan_progress(plan, plan.orders(), plan.fresh_process_order())
+        plan = Plan.from_study(config.load_study("quick", list(overrides)))
+        return plan_progress(plan, plan.fresh_process_order())
 
     measured = progress()
     units = 7 * 2  # seven services, fp32 and int8
     fresh = units - 2  # quick measures rust-ffi-debug (2 variants) at the seed point only
-    assert measured.total == 3 * (1 + units) + fresh
+    points = 1 + 2 + 2  # quick: the seed point, seed c=1, long c=1, mixed c=1 and c=50
+    assert measured.total == 1 + units + points + 1 + fresh
     kinds = [s.kind for s in measured.steps]
-    assert kinds[0] == "ceiling" and kinds[1 + units] == "ceiling"
-    assert sorted(kinds[1 : 1 + units]) == ["seed unit"] * 2 + ["unit"] * (units - 2)
+    assert kinds[0] == "ceiling" and kinds[1 + units + points] == "ceiling"
+    starts = sorted(kinds[1 : 1 + units])
+    assert starts == ["start seed unit"] * 2 + ["start unit"] * (units - 2)
+    assert kinds[1 + units : 1 + units + points] == ["point"] * points
     assert {s.kind for s in measured.steps[-fresh:]} == {"fresh"}
-    # quick: 4 s soak, at most 4 open-loop attacks of 1.5 s
-    assert measured.prior_s == {"fresh": pytest.approx(4 + 4 * 1.5)}
-    assert progress("soak_s=0", "openloop=false").total == 3 * (1 + units)
+    # quick: 4 s soak, at most 4 open-loop attacks of 1.5 s; a point's budget 20 s
+    assert measured.prior_s == {"fresh": pytest.approx(4 + 4 * 1.5), "point": 20}
+    assert progress("soak_s=0", "openloop=false").total == 1 + units + points + 1

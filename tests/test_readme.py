@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from rundata import make_run_dir, make_variant_run
+from rundata import make_run_dir, make_variant_run, strip_rounds
 
 from servebench import plots, readme
-from servebench.analysis import tables
+from servebench.analysis import ratios, tables
 
 pytestmark = pytest.mark.unit
 
@@ -106,3 +106,32 @@ def test_results_with_int8_add_its_table_and_the_factors(tmp_path: Path) -> None
     tables.build_summary(fp32_run)
     alone = readme.results_markdown(fp32_run)
     assert "int8" not in alone and "What moves throughput" not in alone
+
+
+def test_results_say_how_each_point_was_measured_old_and_new(tmp_path: Path) -> None:
+    """An interleaved run states its rounds and target; one made before, its repeats."""
+    new = make_variant_run(tmp_path / "new", rounds={("seed", 50): 5})
+    tables.build_summary(new)
+    text = readme.results_markdown(new)
+    assert "3–5 rounds per point in counterbalanced orders" in text
+    assert "within ±3 %" in text and "repeats" not in text
+    # The paired ratios and their intervals, from ratios.csv and summary.csv.
+    summary = pd.read_csv(new / "summary.csv")
+    native = summary[(summary["service"] == "rust-native-release")].set_index("variant")
+    fp32 = native.loc["fp32"]
+    assert f"| {ratios.formatted(fp32.ratio, fp32.ratio_ci_low, fp32.ratio_ci_high)} |" in text
+    int8 = native.loc["int8"]
+    assert f"×{int8.variant_factor:.2f} [{int8.variant_factor_ci_low:.2f}–" in text
+    assert "| – |" in text  # the baseline's own language factor
+    old = strip_rounds(make_run_dir(tmp_path / "old", n=60, concurrencies=[1, 50]))
+    tables.build_summary(old)
+    text = readme.results_markdown(old)
+    assert "medians of 3 repeats" in text and "rounds" not in text
+
+
+def test_update_copies_the_ratios_and_points(run_dir: Path, tmp_path: Path) -> None:
+    target = tmp_path / "README.md"
+    target.write_text(f"{readme.BEGIN}\n{readme.END}\n")
+    readme.update_readme(run_dir, readme=target, reference=tmp_path / "ref", figures=tmp_path / "f")
+    for name in ("ratios.csv", "points.csv"):
+        assert (tmp_path / "ref" / name).read_bytes() == (run_dir / name).read_bytes(), name

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from rundata import make_run_dir, make_variant_run
+from rundata import make_run_dir, make_variant_run, strip_rounds
 
 from servebench import paths, plots
 
@@ -44,6 +44,20 @@ def test_report_notebook_runs(tmp_path: Path) -> None:
     assert outputs.count("data:image/png;base64,") == len(plots.FIGURES)
     streams = [o for c in executed.cells for o in c.get("outputs", []) if o.get("name") == "stderr"]
     assert streams == []
+    # Interleaved: the paired ratios with their intervals, the points and what missed the target.
+    assert (run_dir / "ratios.csv").is_file()
+    outputs = json.dumps([cell.get("outputs", []) for cell in executed.cells], ensure_ascii=False)
+    assert "ratio [95 % CI]" in outputs and "÷ baseline [95 % CI]" in outputs
+    assert "points did not converge" in outputs and "Short of the precision target" in outputs
+
+
+def test_report_notebook_runs_on_a_run_before_interleaving(tmp_path: Path) -> None:
+    run_dir = strip_rounds(make_run_dir(tmp_path / "runs", n=60, concurrencies=[1, 50]))
+    executed = execute("03_report.ipynb", tmp_path / "out.ipynb", {"run_dir": str(run_dir)})
+    outputs = json.dumps([cell.get("outputs", []) for cell in executed.cells], ensure_ascii=False)
+    assert "No points.csv" in outputs and "3 repeats per point" in outputs
+    assert "drift: skipped" in outputs  # no drift monitor before interleaving
+    assert outputs.count("<figcaption") == len(plots.FIGURES) - 1
 
 
 def test_report_notebook_runs_with_variants(tmp_path: Path) -> None:

@@ -23,6 +23,7 @@ SECTIONS = [
     "The short answer",
     "The seed's table, on this machine",
     "What the model variant changes",
+    "Paired ratios",
     "Per payload",
     "Concurrency sweep",
     "Open loop",

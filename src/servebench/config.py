@@ -1,6 +1,6 @@
 """The study's parameters: one typed object, built once from YAML + overrides, validated there.
 
-    study = config.load_study("quick", ["repeats=1", "services=[python]"])
+    study = config.load_study("quick", ["max_rounds=4", "services=[python]"])
 
 A YAML file in configs/ (which may `extends:` another) gives every parameter; `key=value`
 overrides (values parsed as YAML) replace some. `load_study` checks every value for type,
@@ -63,10 +63,14 @@ class Study:
     payload: str = field(metadata=_spec(allowed="a file name in data/payloads/ without .txt"))
     n_requests: int = field(metadata=_spec(1))
     concurrency: int = field(metadata=_spec(1))
-    repeats: int = field(metadata=_spec(1))
+    min_rounds: int = field(metadata=_spec(2))
+    max_rounds: int = field(metadata=_spec(2))
+    target_ci_pct: float = field(metadata=_spec(0))
+    point_budget_s: float = field(metadata=_spec(0))
     shuffle_seed: int = field(metadata=_spec())
     concurrency_levels: list[int] = field(metadata=_spec(1))
     payloads: list[str] = field(metadata=_spec(allowed="file names in data/payloads/ without .txt"))
+    payload_levels: list[int] = field(metadata=_spec(1))
     sweep_duration_s: float = field(metadata=_spec(0))
     sweep_min_rounds: int = field(metadata=_spec(1))
     warmup_requests: int = field(metadata=_spec(0))
@@ -155,11 +159,11 @@ def load(name_or_path: str | Path = "default") -> dict[str, Any]:
 
 
 def parse_override(item: str) -> tuple[str, Any]:
-    """'key=value' with the value parsed as YAML ('repeats=5', 'services=[python]')."""
+    """'key=value' with the value parsed as YAML ('max_rounds=8', 'services=[python]')."""
     key, sep, raw = item.partition("=")
     key = key.strip()
     if not sep or not key:
-        raise ConfigError(f"override {item!r}: not key=value (e.g. repeats=5)")
+        raise ConfigError(f"override {item!r}: not key=value (e.g. max_rounds=8)")
     try:
         return key, yaml.safe_load(raw) if raw.strip() else ""
     except yaml.YAMLError:
@@ -364,6 +368,9 @@ def _check_study(study: Study) -> None:
         raise _refuse(_field("max_padding"), study.max_padding, "must be 0 <= share < 1")
     if study.min_label_agreement > 1:
         raise _refuse(_field("min_label_agreement"), study.min_label_agreement, "must be 0..1")
+    if study.max_rounds < study.min_rounds:
+        why = f"must be at least min_rounds={study.min_rounds}"
+        raise _refuse(_field("max_rounds"), study.max_rounds, why)
     if study.n_requests < study.concurrency:
         raise ConfigError(
             f"n_requests={study.n_requests}: must be at least concurrency={study.concurrency} "

@@ -3,7 +3,8 @@
     python -m servebench.readme data/runs/latest
 
 Numbers come from the run's summary.csv and metadata.json only (and its variants.csv, when
-it served more than the fp32 model); the run's summary and metadata are also copied to
+it served more than the fp32 model, its ratios.csv and points.csv, when it has them: the
+intervals and the rounds); the run's summary and metadata are also copied to
 data/reference/ so the README's table has its data beside it, and its figures to figures/
 (the images the README shows). The seed's table and the tables beyond it show the fp32 model
 (the seed's); each other variant gets a compact table and the factors of throughput.
@@ -18,12 +19,14 @@ import shutil
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
 from servebench import paths, pipeline, plots
-from servebench.analysis import factors, seed, tables
+from servebench.analysis import factors, ratios, seed, tables
 from servebench.rundir.reader import BASE_VARIANT, load_run, read_facts
+from servebench.rundir.rounds import Rounds, read_rounds
 
 BEGIN, END = "<!-- RESULTS:BEGIN -->", "<!-- RESULTS:END -->"
 
@@ -67,6 +70,14 @@ def seed_style(
     return table
 
 
+def _vs_baseline(row: Any) -> dict[str, str]:
+    """The paired ratio to the baseline with its interval, for a summary that has it."""
+    if not hasattr(row, "ratio"):
+        return {}
+    low, high = getattr(row, "ratio_ci_low", math.nan), getattr(row, "ratio_ci_high", math.nan)
+    return {"÷ baseline [95 % CI]": ratios.formatted(row.ratio, low, high)}
+
+
 def rigor_table(summary: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for r in summary.itertuples(index=False):
@@ -74,6 +85,7 @@ def rigor_table(summary: pd.DataFrame) -> pd.DataFrame:
             {
                 "service": r.label,
                 "req/s (min–max)": f"{r.rps:.0f} ({r.rps_min:.0f}–{r.rps_max:.0f})",
+                **_vs_baseline(r),
                 "p50 ms": _num(r.p50_s * 1000),
                 "p99 ms": _num(r.p99_s * 1000),
                 "efficiency": f"{r.efficiency:.0%}" if not math.isnan(r.efficiency) else "–",
@@ -98,7 +110,7 @@ def variant_table(summary: pd.DataFrame, variant: str) -> pd.DataFrame:
             {
                 "service": r.label,
                 "req/s (min–max)": f"{r.rps:.0f} ({r.rps_min:.0f}–{r.rps_max:.0f})",
-                f"× {BASE_VARIANT}": f"×{_num(r.variant_factor, 2)}",
+                f"× {BASE_VARIANT}": f"×{_num(r.variant_factor, 2)}" + _interval(r),
                 "vs baseline": "–" if math.isnan(r.difference_pct) else f"{r.difference_pct:+.1f}%",
                 "p50 ms": _num(r.p50_s * 1000),
                 "p99 ms": _num(r.p99_s * 1000),
@@ -110,10 +122,27 @@ def variant_table(summary: pd.DataFrame, variant: str) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def factor_markdown(summary: pd.DataFrame, facts: pd.DataFrame) -> pd.DataFrame:
-    """:func:`servebench.analysis.factors.factor_table` with its ratios written ×1.23."""
-    table = factors.factor_table(summary, facts)
-    return table.map(lambda v: f"×{v:.2f}" if not math.isnan(v) else "–").reset_index()
+def _interval(row: Any) -> str:
+    """' [2.30–2.46]': the variant factor's 95 % interval ('' when there is none)."""
+    low = getattr(row, "variant_factor_ci_low", math.nan)
+    high = getattr(row, "variant_factor_ci_high", math.nan)
+    return "" if pd.isna(low) or pd.isna(high) else f" [{low:.2f}–{high:.2f}]"
+
+
+def seed_ratios(run_dir: Path, parameters: dict) -> pd.DataFrame | None:
+    """ratios.csv's rows at the seed point, or None when the run directory has none."""
+    path = run_dir / "ratios.csv"
+    if not path.is_file():
+        return None
+    return ratios.at_point(pd.read_csv(path), parameters["payload"], parameters["concurrency"])
+
+
+def factor_markdown(
+    summary: pd.DataFrame, facts: pd.DataFrame, paired: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """:func:`servebench.analysis.factors.factor_table` with its ratios written 1.23×, and
+    their 95 % intervals "1.23× [1.20–1.26]" when the seed point's ratios are given."""
+    return factors.factor_table(summary, facts, paired, with_ci=True).reset_index()
 
 
 def _share(value: float) -> str:
@@ -144,7 +173,9 @@ def faithfulness_line(run_dir: Path, variant: str) -> str:
     )
 
 
-def variant_sections(run_dir: Path, summary: pd.DataFrame, facts: pd.DataFrame) -> list[str]:
+def variant_sections(
+    run_dir: Path, summary: pd.DataFrame, facts: pd.DataFrame, paired: pd.DataFrame | None = None
+) -> list[str]:
     """The README lines for the variants beyond fp32: a compact table each, what it gives
     up, and the factor table (none for a run of fp32 alone)."""
     others = factors.summary_variants(summary)[1:]
@@ -162,9 +193,10 @@ def variant_sections(run_dir: Path, summary: pd.DataFrame, facts: pd.DataFrame) 
     lines += [
         "**What moves throughput** (ratios of req/s at the seed point, one run: the language "
         "is each service ÷ its baseline, the variant ÷ fp32 for the same service or in-process "
-        "loop, and both together ÷ the baseline with fp32):",
+        "loop, and both together ÷ the baseline with fp32; [ ]: 95 % interval of the paired "
+        "ratio):",
         "",
-        markdown_table(factor_markdown(summary, facts)),
+        markdown_table(factor_markdown(summary, facts, paired)),
         "",
     ]
     return lines
@@ -198,6 +230,21 @@ def seed_difference_text(summary: pd.DataFrame, facts: pd.DataFrame) -> str:
     return f"best {str(facts.at[pair[1], 'language']).capitalize()} vs {base}"
 
 
+def how_measured(rounds: Rounds) -> str:
+    """How the run measured each point, in the README's words."""
+    if not rounds.interleaved:
+        return (
+            f"medians of {rounds.text} (services in a different order each repeat; ratios "
+            "paired by repeat)"
+        )
+    return (
+        f"every service and variant kept warm and interleaved in short bursts, {rounds.text} "
+        "per point in counterbalanced orders, until every paired ratio's 95 % interval was "
+        f"within ±{rounds.target_ci_pct:g} % (or the point's rounds or time ran out); medians "
+        "of the rounds, ratios paired per round"
+    )
+
+
 def results_markdown(run_dir: Path, figures_prefix: str = "figures") -> str:
     meta = json.loads((run_dir / "metadata.json").read_text())
     summary = pd.read_csv(run_dir / "summary.csv")
@@ -207,6 +254,7 @@ def results_markdown(run_dir: Path, figures_prefix: str = "figures") -> str:
     # Said only when there is another variant, so a run of fp32 alone reads as before.
     model_note = ", fp32 model" if len(factors.summary_variants(summary)) > 1 else ""
     parameters = meta["parameters"]
+    rounds = read_rounds(run_dir, parameters)
     model = (meta.get("model") or {}).get("id") or parameters.get("model_id")
     seed_point = (
         f"`hey -n {parameters['n_requests']} -c {parameters['concurrency']}`, "
@@ -216,8 +264,7 @@ def results_markdown(run_dir: Path, figures_prefix: str = "figures") -> str:
         f"### Reference run `{meta['run_id']}` (model `{model}`)",
         "",
         f"Machine: {machine_line(meta)}. Commit `{(meta['git'].get('commit') or '?')[:10]}`. "
-        f"Seed point: {seed_point}; medians of {parameters['repeats']} repeats "
-        "(services in a different order each repeat). Full data: "
+        f"Seed point: {seed_point}; {how_measured(rounds)}. Full data: "
         "[`data/reference/`](data/reference/).",
         "",
         f"**The seed's table, on this machine** (seconds{model_note}; Difference: "
@@ -230,7 +277,7 @@ def results_markdown(run_dir: Path, figures_prefix: str = "figures") -> str:
         "",
         markdown_table(rigor_table(fp32)),
         "",
-        *variant_sections(run_dir, summary, facts),
+        *variant_sections(run_dir, summary, facts, seed_ratios(run_dir, parameters)),
         f"**Per payload** (median req/s at c={parameters['concurrency']} · median latency at "
         f"c=1{model_note}; payload texts in [`data/payloads/`](data/payloads/)):",
         "",
@@ -255,7 +302,10 @@ def update_readme(
     _, tail = rest.split(END, 1)
     readme.write_text(f"{head}{BEGIN}\n{results_markdown(run_dir)}\n{END}{tail}")
     reference.mkdir(parents=True, exist_ok=True)
-    for name in ("summary.csv", "per_config.csv", "metadata.json", "services.csv", "variants.csv"):
+    for name in (
+        "summary.csv", "per_config.csv", "ratios.csv", "points.csv", "metadata.json",
+        "services.csv", "variants.csv",
+    ):  # fmt: skip
         if (run_dir / name).exists():
             shutil.copy2(run_dir / name, reference / name)
     # The README's images must be this run's, whichever run the pipeline published last.

@@ -27,7 +27,9 @@ from servebench import plots
 
 REPORT_NOTEBOOK = "03_report.ipynb"
 #: Files of the run directory the banner links to when present (relative links).
-DATA_FILES = ("summary.csv", "per_config.csv", "metadata.json", "config.yaml")
+DATA_FILES = (
+    "summary.csv", "per_config.csv", "ratios.csv", "points.csv", "metadata.json", "config.yaml",
+)  # fmt: skip
 #: Figures fill the page's width up to this (their PNGs are ~1500 px wide at 2× density).
 FIGURE_STYLE = "margin:1em 0;max-width:1100px"
 IMAGE_STYLE = "width:100%;height:auto;display:block"
@@ -144,12 +146,13 @@ def render_report(run_dir: Path, executed: Sequence[Path]) -> Path:
     return target
 
 
-#: The parameters that size the measurement (the method section's "budgets").
+#: The parameters that size the measurement (the method section's "budgets"). ``repeats``
+#: sized runs made before interleaving; the four after it size every point's rounds since.
 BUDGETS = (
-    "n_requests", "concurrency", "concurrency_levels", "payloads", "repeats",
-    "sweep_duration_s", "sweep_min_rounds", "warmup_requests", "stage_requests",
-    "ceiling_iterations", "openloop_bound_ms", "openloop_duration_s", "soak_s",
-    "soak_concurrency", "unstable_pct",
+    "n_requests", "concurrency", "concurrency_levels", "payloads", "repeats", "min_rounds",
+    "max_rounds", "target_ci_pct", "point_budget_s", "sweep_duration_s", "sweep_min_rounds",
+    "warmup_requests", "stage_requests", "ceiling_iterations", "openloop_bound_ms",
+    "openloop_duration_s", "soak_s", "soak_concurrency", "unstable_pct",
 )  # fmt: skip
 
 

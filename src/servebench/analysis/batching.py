@@ -15,7 +15,7 @@ import math
 
 import pandas as pd
 
-from servebench.analysis import measures, tables
+from servebench.analysis import measures, ratios, tables
 from servebench.rundir.reader import Run
 
 BATCH_CEILING_COLUMNS = [
@@ -23,8 +23,8 @@ BATCH_CEILING_COLUMNS = [
 ]  # fmt: skip
 TWIN_COLUMNS = [
     "service", "variant", "twin", "payload", "concurrency", "rps", "twin_rps", "rps_ratio",
-    "p50_s", "twin_p50_s", "p99_s", "twin_p99_s", "median_batch", "mean_batch",
-    "x_batch1_ceiling",
+    "rps_ratio_ci_low", "rps_ratio_ci_high", "p50_s", "twin_p50_s", "p99_s", "twin_p99_s",
+    "median_batch", "mean_batch", "x_batch1_ceiling",
 ]  # fmt: skip
 
 
@@ -66,8 +66,13 @@ def batch_sizes(run: Run) -> pd.DataFrame:
 
 
 def twin_table(run: Run) -> pd.DataFrame:
-    """Each batched service beside its twin, at every (variant, payload, concurrency)."""
+    """Each batched service beside its twin, at every (variant, payload, concurrency).
+
+    ``rps_ratio`` is the paired batched ÷ twin ratio of the same rounds (ratios.csv, kind
+    ``batching``) with its 95 % interval; where no round paired them, the ratio of the two
+    medians without an interval."""
     pc = tables.per_config(run).set_index(["service", "variant", "payload", "concurrency"])
+    paired = ratios.estimates(tables.ratios(run), "batching")
     sizes = batch_sizes(run)
     rows = []
     for service in batched_services(run):
@@ -83,6 +88,12 @@ def twin_table(run: Run) -> pd.DataFrame:
                 & (sizes["concurrency"] == concurrency)
             ]["batch_size"]
             ceiling_rps, _ = measures.ceiling_for(run, service, variant)
+            at = (service, variant, payload, int(concurrency))
+            ratio = (
+                [float(paired.at[at, c]) for c in ratios.INTERVAL_COLUMNS]
+                if at in paired.index
+                else [r["rps"] / t["rps"] if t is not None else math.nan, math.nan, math.nan]
+            )
             rows.append(
                 {
                     "service": service,
@@ -92,7 +103,9 @@ def twin_table(run: Run) -> pd.DataFrame:
                     "concurrency": int(concurrency),
                     "rps": r["rps"],
                     "twin_rps": t["rps"] if t is not None else math.nan,
-                    "rps_ratio": r["rps"] / t["rps"] if t is not None else math.nan,
+                    "rps_ratio": ratio[0],
+                    "rps_ratio_ci_low": ratio[1],
+                    "rps_ratio_ci_high": ratio[2],
                     "p50_s": r["p50_s"],
                     "twin_p50_s": t["p50_s"] if t is not None else math.nan,
                     "p99_s": r["p99_s"],

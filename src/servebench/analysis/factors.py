@@ -13,7 +13,10 @@ machine, in the same rotated order, so their ratios compare:
 
 The factors multiply exactly: service·v ÷ baseline·fp32 = (service ÷ baseline, fp32) ×
 (v ÷ fp32 of the service). Every function takes a summary (``summary.csv`` rows, one per
-service x variant) and the run's service facts, so published summaries work too.
+service x variant) and the run's service facts, so published summaries work too; given the
+seed point's paired ratios (``ratios.csv``, :func:`servebench.analysis.tables.ratios`), the
+language, variant and batching factors are those paired estimates, with their 95 %
+intervals (``ci_low``/``ci_high``), instead of ratios of medians.
 """
 
 from __future__ import annotations
@@ -25,15 +28,18 @@ from typing import Any
 import pandas as pd
 
 from servebench import config
+from servebench.analysis import ratios as paired_ratios
 from servebench.analysis import stats
 from servebench.rundir.reader import BASE_VARIANT, Run
 
 #: Names of the factors, in the order the tables show them.
 LANGUAGE, VARIANT, IN_PROCESS, BOTH = "language", "variant", "variant in process", "both"
 BATCHING = "batching"
+#: The factors that are paired ratios of ratios.csv, and their ``kind`` there.
+PAIRED_KIND = {LANGUAGE: "baseline", VARIANT: "variant", BATCHING: "batching"}
 FACTOR_COLUMNS = [
     "factor", "service", "inference", "variant", "compared", "value", "reference", "ratio",
-    "unstable",
+    "ci_low", "ci_high", "unstable",
 ]  # fmt: skip
 FAITHFULNESS_COLUMNS = [
     "variant", "quantization", "isa", "onnx_mb", "onnx_vs_fp32", "sentences", "label_agreement",
@@ -64,12 +70,16 @@ def _row(factor: str, compared: str, a: pd.Series, b: pd.Series, **keys: Any) ->
         "value": float(a["value"]),
         "reference": float(b["value"]),
         "ratio": stats.ratio(a["value"], b["value"]),
+        "ci_low": math.nan,
+        "ci_high": math.nan,
         "unstable": unstable,
         **keys,
     }
 
 
-def throughput_factors(summary: pd.DataFrame, facts: pd.DataFrame) -> pd.DataFrame:
+def throughput_factors(
+    summary: pd.DataFrame, facts: pd.DataFrame, ratios: pd.DataFrame | None = None
+) -> pd.DataFrame:
     """Every factor of Requests/sec the summary measured, one row each (columns
     :data:`FACTOR_COLUMNS`).
 
@@ -82,8 +92,14 @@ def throughput_factors(summary: pd.DataFrame, facts: pd.DataFrame) -> pd.DataFra
     * ``batching``: each batched service ÷ its unbatched twin, both serving ``variant``.
 
     ``value``/``reference`` are the two Requests/sec (ceilings for in-process rows),
-    ``ratio`` = value / reference, ``unstable`` when either side's repeats spread beyond the
+    ``ratio`` = value / reference, ``unstable`` when either side's rounds spread beyond the
     run's threshold. Services in the summary's order, variants fp32 first.
+
+    ``ratios``: the seed point's rows of ratios.csv. With them the language, variant and
+    batching ``ratio`` is the paired estimate (the geometric mean of the rounds' ratios,
+    which can differ a little from value ÷ reference) with its interval ``ci_low``/
+    ``ci_high`` (NaN otherwise), and ``both`` is language (fp32) × variant, so the factors
+    still multiply exactly.
     """
     frame = summary.assign(variant=variant_column(summary), value=summary["rps"])
     rows = frame.set_index(["service", "variant"], drop=False)
@@ -116,7 +132,32 @@ def throughput_factors(summary: pd.DataFrame, facts: pd.DataFrame) -> pd.DataFra
                 out.append(_row(factor, text, a, b, service=s, inference=kind[s], variant=v))
         if factor == VARIANT:
             out += _in_process(frame, facts, others)
-    return pd.DataFrame(out, columns=FACTOR_COLUMNS)
+    tidy = pd.DataFrame(out, columns=FACTOR_COLUMNS)
+    return tidy if ratios is None else _paired(tidy, ratios)
+
+
+def _paired(tidy: pd.DataFrame, ratios: pd.DataFrame) -> pd.DataFrame:
+    """The factors with the paired estimates and intervals of one point's ``ratios``."""
+    if ratios.empty:
+        return tidy
+    found = ratios.set_index(["kind", "service", "variant"])
+    if found.index.has_duplicates:
+        raise ValueError("ratios must be one point's rows (ratios.at_point)")
+    tidy = tidy.copy()
+    interval = ["ratio", "ci_low", "ci_high"]
+    for i, r in tidy.iterrows():
+        key = (PAIRED_KIND.get(str(r["factor"]), ""), r["service"], r["variant"])
+        if key in found.index:
+            tidy.loc[i, interval] = found.loc[key, paired_ratios.INTERVAL_COLUMNS].to_numpy(float)
+    ratio = tidy.set_index(["factor", "service", "variant"])["ratio"]
+    for i, r in tidy[tidy["factor"] == BOTH].iterrows():
+        language, variant = (
+            (LANGUAGE, r["service"], BASE_VARIANT),
+            (VARIANT, *r[["service", "variant"]]),
+        )
+        if language in ratio.index and variant in ratio.index:
+            tidy.at[i, "ratio"] = ratio[language] * ratio[variant]
+    return tidy
 
 
 def _in_process(frame: pd.DataFrame, facts: pd.DataFrame, others: list[str]) -> list[dict]:
@@ -138,15 +179,23 @@ def _in_process(frame: pd.DataFrame, facts: pd.DataFrame, others: list[str]) -> 
     return out
 
 
-def factor_table(summary: pd.DataFrame, facts: pd.DataFrame) -> pd.DataFrame:
+def factor_table(
+    summary: pd.DataFrame,
+    facts: pd.DataFrame,
+    ratios: pd.DataFrame | None = None,
+    with_ci: bool = False,
+) -> pd.DataFrame:
     """:func:`throughput_factors` as one row per service (its label) and per in-process loop
     ("python in process"), one column per factor, each cell a ratio (NaN: not measured,
     e.g. a baseline has no language factor):
 
     ``service ÷ baseline · fp32`` [, ``service ÷ baseline · int8``, ``int8 ÷ fp32``,
     ``service · int8 ÷ baseline · fp32``] - one set per non-fp32 variant of the run.
+
+    ``ratios`` as for :func:`throughput_factors`; ``with_ci`` writes each cell as text,
+    "1.28× [1.22–1.34]" (:func:`servebench.analysis.ratios.formatted`; '–' not measured).
     """
-    tidy = throughput_factors(summary, facts)
+    tidy = throughput_factors(summary, facts, ratios)
     label = dict(zip(summary["service"], summary["label"], strict=False))
     columns = {(LANGUAGE, v): f"service ÷ baseline · {v}" for v in summary_variants(summary)}
     for v in summary_variants(summary)[1:]:
@@ -161,9 +210,12 @@ def factor_table(summary: pd.DataFrame, facts: pd.DataFrame) -> pd.DataFrame:
     present = set(zip(tidy["factor"], tidy["variant"], strict=True))
     wanted = [c for key, c in columns.items() if key[0] != BATCHING or key in present]
     table = pd.DataFrame(math.nan, index=names, columns=list(dict.fromkeys(wanted)))
+    if with_ci:
+        table = table.astype(object).map(paired_ratios.formatted)
     for r in tidy.itertuples(index=False):
         name = f"{r.inference} in process" if r.factor == IN_PROCESS else label[r.service]
-        table.at[name, columns[(r.factor, r.variant)]] = r.ratio
+        cell = paired_ratios.formatted(r.ratio, r.ci_low, r.ci_high) if with_ci else r.ratio
+        table.at[name, columns[(r.factor, r.variant)]] = cell
     table.index.name = "ratio of req/s"
     return table
 

@@ -3,13 +3,15 @@
 :func:`answer` states, as a few markdown bullets, what a reader of the report wants first:
 
 * which service is fastest at the seed point, and by how much against the seed's baseline
-  (the same pair as the seed's Difference column, :func:`servebench.analysis.seed.seed_pair`);
+  (the same pair as the seed's Difference column, :func:`servebench.analysis.seed.seed_pair`):
+  the paired ratio with its 95 % interval when the summary has it;
 * where the model dominates: the share of a request's latency at concurrency 1 that the
   model itself takes (tokenize + ONNX Runtime, measured in process, no HTTP);
 * what each other model variant (e.g. int8) changes: its ÷ fp32 factor per language, in
   process and over HTTP, and how often it still gives fp32's label;
 * what dynamic batching changes: each batched service ÷ its unbatched twin at the seed point
-  and on the mixed workload, and how far past the batch-1 in-process ceiling it got.
+  and on the mixed workload, and how far past the batch-1 in-process ceiling it got;
+* which measurements fell short of the run's precision target (:func:`precision`).
 
 Every number comes from the run (``summary`` is ``summary.csv``'s rows, i.e.
 :func:`servebench.analysis.tables.build_summary`); nothing here names a service or a
@@ -22,8 +24,20 @@ import math
 
 import pandas as pd
 
-from servebench.analysis import batching, factors, measures, seed
+from servebench.analysis import (
+    batching,
+    factors,
+    measures,
+    paired,
+    ratios,
+    seed,
+    stability,
+    tables,
+)
 from servebench.rundir.reader import BASE_VARIANT, Run
+
+#: The most units a sentence names before it counts them instead.
+MAX_NAMED = 4
 
 
 def rate(value: float) -> str:
@@ -56,9 +70,12 @@ def fastest(run: Run, summary: pd.DataFrame) -> str:
     base = pair[0] if pair else run.baseline(best)
     if base and base in rows.index and base != best:
         ratio = rows.at[best, "rps"] / rows.at[base, "rps"]
+        paired_text = ""
+        if base == run.baseline(best) and "ratio" in rows and pd.notna(rows.at[best, "ratio"]):
+            ratio, paired_text = _paired_headline(run, rows.loc[best])
         text += (
             f", {times(ratio)} {rows.at[base, 'label']}'s {rate(rows.at[base, 'rps'])} "
-            f"({(ratio - 1) * 100:+.0f} %)"
+            f"({(ratio - 1) * 100:+.0f} %{paired_text})"
         )
     slowest = str(rows["rps"].idxmin())
     if slowest != best:
@@ -68,8 +85,24 @@ def fastest(run: Run, summary: pd.DataFrame) -> str:
     ]
     if flagged:
         names = ", ".join(flagged)
-        text += f" (repeats spread over {run.unstable_pct:g} % for {names}: read with care)"
+        text += (
+            f" ({run.rounds.word}s spread over {run.unstable_pct:g} % for {names}: read with care)"
+        )
     return text + "."
+
+
+def _paired_headline(run: Run, row: pd.Series) -> tuple[float, str]:
+    """The paired ratio of a summary row to its baseline, and how it was paired: each
+    round's ratio, so the machine's drift cancels."""
+    ratio, low, high = (float(row[c]) for c in ratios.INTERVAL_COLUMNS)
+    rounds = int(row["repeats"])
+    if not (math.isfinite(low) and math.isfinite(high)):
+        return ratio, f"; paired over {rounds} {run.rounds.word}"
+    text = f"; paired over {rounds} {run.rounds.word}s, 95 % interval {low:.2f}–{high:.2f}×"
+    width = paired.RatioInterval(ratio, low, high, rounds).half_width_pct
+    if run.points is not None and width > run.rounds.target_ci_pct:
+        text += f", short of the ±{run.rounds.target_ci_pct:g} % target"
+    return ratio, text
 
 
 def _unstable(rows: pd.DataFrame, service: str) -> bool:
@@ -112,7 +145,8 @@ def where_model_dominates(run: Run, summary: pd.DataFrame) -> str | None:
 def variant_change(run: Run, summary: pd.DataFrame, variant: str) -> str:
     """A variant ÷ fp32, per language: in process (each inference loop) and over HTTP
     (the services of each language), then its label agreement with fp32."""
-    tidy = factors.throughput_factors(summary, run.facts)
+    seed_ratios = ratios.at_point(tables.ratios(run), run.seed_payload, run.seed_concurrency)
+    tidy = factors.throughput_factors(summary, run.facts, seed_ratios)
     mine = tidy[tidy["variant"] == variant]
     loops = mine[mine["factor"] == factors.IN_PROCESS]
     served = mine[mine["factor"] == factors.VARIANT]
@@ -173,12 +207,46 @@ def batching_change(run: Run) -> str | None:
     return text + "."
 
 
+def precision(run: Run, summary: pd.DataFrame) -> str | None:
+    """The units whose seed-point ratios missed the run's precision target (the summary's
+    ``converged``), and the points that stopped short of it (points.csv). None for a run
+    measured without a target (before interleaving) or that met it everywhere."""
+    if "converged" not in summary:
+        return None
+    missed = summary[summary["converged"].astype(str).str.lower().isin(["false", "0"])]
+    points = stability.unconverged(run)
+    if missed.empty and points.empty:
+        return None
+    target = f"±{run.rounds.target_ci_pct:g} %"
+    text = f"**Short of the precision target** (95 % intervals within {target})"
+    if len(missed):
+        names = [
+            run.unit_label(str(s), str(v))
+            for s, v in zip(missed["service"], factors.variant_column(missed), strict=True)
+        ]
+        # A long list says less than a count; the Paired ratios section names them all.
+        who = (
+            ", ".join(names) if len(names) <= MAX_NAMED else f"{len(names)} of {len(summary)} units"
+        )
+        text += f": at the seed point, the ratios of {who} did not converge"
+    if len(points):
+        why = points["stop"].astype(str).value_counts()
+        stops = ", ".join(f"{n} by {reason}" for reason, n in why.items())
+        text += (
+            f"{';' if len(missed) else ':'} {len(points)} of {len(stability.points_table(run))} "
+            f"points stopped before every ratio converged ({stops}); their intervals say how "
+            "far to trust them"
+        )
+    return text + "."
+
+
 def answer(run: Run, summary: pd.DataFrame) -> str:
     """The short answer as markdown bullets, from the run's own numbers."""
     bullets = [fastest(run, summary), where_model_dominates(run, summary)]
     variants = factors.summary_variants(summary)
     bullets += [variant_change(run, summary, v) for v in variants if v != BASE_VARIANT]
     bullets.append(batching_change(run))
+    bullets.append(precision(run, summary))
     unstable = (
         summary["unstable"].astype(str).str.lower().isin(["true", "1"])
         if "unstable" in summary
@@ -195,6 +263,6 @@ def answer(run: Run, summary: pd.DataFrame) -> str:
         )
         bullets.append(
             f"**Read with care**: {int(unstable.sum())} of {len(summary)} seed-point measurements "
-            f"spread over {run.unstable_pct:g} % across repeats ({names})."
+            f"spread over {run.unstable_pct:g} % across {run.rounds.word}s ({names})."
         )
     return "\n".join(f"- {b}" for b in bullets if b)

@@ -153,3 +153,102 @@ def intervals(
             }
         )
     return pd.DataFrame(rows)
+
+
+#: The kinds of ratio a run states, each a unit ÷ the unit it is compared with in the same
+#: rounds: ``baseline`` (a service ÷ its registry baseline, same variant: the language's
+#: factor), ``variant`` (a variant ÷ fp32, same service), ``batching`` (a batched service ÷
+#: its unbatched ``twin``, same variant).
+KINDS = ("baseline", "variant", "batching")
+
+Key = tuple[str, str]  # (service, variant)
+
+
+@dataclass(frozen=True)
+class Comparison:
+    kind: str
+    unit: Key
+    versus: Key
+
+
+def comparisons(
+    units: Iterable[Key],
+    baseline: dict[str, str],
+    twin: dict[str, str],
+    base_variant: str = "fp32",
+) -> list[Comparison]:
+    """Every ratio among `units` the study states (:data:`KINDS`), for the pairs whose both
+    sides are among the units: a unit without its baseline, fp32 or twin gets no such ratio."""
+    present = list(dict.fromkeys(units))
+    known = set(present)
+    found: list[Comparison] = []
+    for service, variant in present:
+        sides = {
+            "baseline": (baseline.get(service, ""), variant),
+            "variant": (service, base_variant if variant != base_variant else ""),
+            "batching": (twin.get(service, ""), variant),
+        }
+        for kind in KINDS:
+            versus = sides[kind]
+            if versus[0] and versus[1] and versus != (service, variant) and versus in known:
+                found.append(Comparison(kind, (service, variant), versus))
+    return found
+
+
+RATIO_COLUMNS = [
+    "kind", "service", "variant", "versus_service", "versus_variant", "ratio",
+    "ratio_ci_low", "ratio_ci_high", "rounds", "half_width_pct", "converged",
+]  # fmt: skip
+
+
+def ratio_table(
+    bursts: pd.DataFrame,
+    compared: Iterable[Comparison],
+    target_pct: float,
+    *,
+    value: str = "rps",
+    round_column: str = "repeat",
+) -> pd.DataFrame:
+    """Every comparison's paired ratio at every point of `bursts`.
+
+    ``bursts`` has ``service``, ``variant``, the round column, ``value`` and columns naming
+    the point (payload, concurrency ...). A round pairs only when both sides have a burst in
+    it. Returns the point's columns then :data:`RATIO_COLUMNS`; ``ratio_ci_low``/``high`` are
+    NaN below 2 rounds, ``converged`` is ``half_width_pct <= target_pct``."""
+    fixed = ("service", "variant", round_column, value)
+    point = [c for c in bursts.columns if c not in fixed]
+    indexed = bursts.set_index(["service", "variant", *point, round_column])[value].sort_index()
+    if indexed.index.has_duplicates:
+        raise ValueError("a unit has more than one burst in a round of one point")
+    rows: list[dict[str, object]] = []
+    for comparison in compared:
+        try:
+            mine, theirs = indexed.loc[comparison.unit], indexed.loc[comparison.versus]
+        except KeyError:
+            continue
+        ratios = (mine / theirs).dropna()
+        if ratios.empty:
+            continue
+        levels = list(range(len(point)))
+        groups = ratios.groupby(level=levels, sort=False) if point else [((), ratios)]
+        for key, group in groups:
+            ci = ratio_interval(group.to_numpy())
+            spread = ci.rounds >= 2
+            names = key if isinstance(key, tuple) else (key,)
+            rows.append(
+                {
+                    **dict(zip(point, names, strict=True)),
+                    "kind": comparison.kind,
+                    "service": comparison.unit[0],
+                    "variant": comparison.unit[1],
+                    "versus_service": comparison.versus[0],
+                    "versus_variant": comparison.versus[1],
+                    "ratio": ci.estimate,
+                    "ratio_ci_low": ci.low if spread else math.nan,
+                    "ratio_ci_high": ci.high if spread else math.nan,
+                    "rounds": ci.rounds,
+                    "half_width_pct": ci.half_width_pct if spread else math.nan,
+                    "converged": bool(spread and ci.half_width_pct <= target_pct),
+                }
+            )
+    return pd.DataFrame(rows, columns=[*point, *RATIO_COLUMNS])

@@ -98,7 +98,7 @@ def seed_table(
     """The seed's table from our summary: rows Total, Slowest, Fastest, Average, Requests/sec.
 
     One column per service serving ``variant`` (its label, seconds or requests/s, medians
-    across repeats) and a ``Difference % (<best> vs <baseline>)`` column for the pair of
+    across rounds) and a ``Difference % (<best> vs <baseline>)`` column for the pair of
     :func:`seed_pair`, as the seed compared its best Rust build with Python. Per-service
     differences: :func:`difference_table`. Empty columns when the variant was not measured.
     Batched services are left out (the seed answered one request at a time).

@@ -5,6 +5,8 @@
   (``per_config.csv``).
 * :func:`build_summary` - one row per service x variant at the seed payload and
   concurrency (``summary.csv``).
+* :func:`ratios` - every paired ratio at every point (``ratios.csv``,
+  :mod:`servebench.analysis.ratios`).
 * :func:`ceilings` (per inference kind x variant x payload), :func:`by_payload`,
   :func:`unstable_configs`, :func:`metadata_tables` - the other tables the report shows;
   the per-unit look-ups the summary uses live in :mod:`servebench.analysis.measures`.
@@ -12,10 +14,13 @@
 Every table is keyed by (service, variant): a service serving one model variant is one
 unit of measurement, and each unit is compared with its baseline *in the same variant*.
 
-How repeats are combined (one rule everywhere): every statistic (hey's Total, Slowest,
+How rounds are combined (one rule everywhere): every statistic (hey's Total, Slowest,
 Fastest, Average, Requests/sec, the latency percentiles, CPU per request) is computed per
-hey run (one repeat) from that run's raw rows, and the report gives the median across
-repeats; Requests/sec and p99 also carry min, max, spread and a bootstrap interval.
+hey run (one burst: one round of an interleaved run, one repeat of an older one) from that
+run's raw rows, and the report gives the median across rounds; Requests/sec and p99 also
+carry min, max, spread and a bootstrap interval. Comparisons between units are paired
+instead: each round's ratio, summarised by their geometric mean and t interval
+(:func:`ratios`); the ``repeats`` columns count the rounds.
 Latencies include every answer hey recorded (any status), as hey itself does; errors are
 counted separately. Every function accepts a :class:`~servebench.rundir.reader.Run` or a
 run directory.
@@ -32,12 +37,13 @@ import numpy as np
 import pandas as pd
 
 from servebench.analysis import measures, stats
+from servebench.analysis import ratios as paired_ratios
 from servebench.analysis.measures import ceiling_for, openloop_payload
 from servebench.rundir.reader import BASE_VARIANT, Run, load_run
 
 __all__ = [
     "SUMMARY_COLUMNS", "build_summary", "by_payload", "ceiling_for", "ceilings", "metadata_tables",
-    "openloop_payload", "per_config", "per_run", "unstable_configs",
+    "openloop_payload", "per_config", "per_run", "ratios", "unstable_configs",
 ]  # fmt: skip
 
 SUMMARY_COLUMNS: list[str] = [
@@ -59,6 +65,12 @@ SUMMARY_COLUMNS: list[str] = [
     "p999_s",
     "difference_pct",
     "variant_factor",
+    "ratio",
+    "ratio_ci_low",
+    "ratio_ci_high",
+    "variant_factor_ci_low",
+    "variant_factor_ci_high",
+    "converged",
     "repeats",
     "spread_pct",
     "unstable",
@@ -71,6 +83,13 @@ SUMMARY_COLUMNS: list[str] = [
     "size_mb",
     "max_rate_under_bound",
 ]
+#: summary.csv columns empty by design in some rows: the interval of a ratio of a unit to
+#: itself (a baseline's ``ratio``, fp32's ``variant_factor``) or of one round, and
+#: ``converged`` in a run not measured to a target (before interleaving).
+MAY_BE_EMPTY = (
+    "ratio_ci_low", "ratio_ci_high", "variant_factor_ci_low", "variant_factor_ci_high",
+    "converged",
+)  # fmt: skip
 HEY_TABLE = ("total_s", "slowest_s", "fastest_s", "average_s")
 KEY = ["service", "variant", "payload", "concurrency", "repeat"]
 CONFIG = ["service", "variant", "payload", "concurrency"]
@@ -127,7 +146,9 @@ def per_config(run: Run | str | Path, write: bool = False) -> pd.DataFrame:
     ``rps_ci_low``/``rps_ci_high`` (95 % bootstrap interval of the median), ``spread_pct``
     and ``unstable`` (of rps), ``p50_s``...``p999_s`` (medians), ``p99_min_s``/
     ``p99_max_s``/``p99_spread_pct``, ``errors`` (sum over repeats), ``n`` (requests of
-    one repeat), ``cpu_s_per_req`` (median), ``peak_rss_mb`` (max). Rows in display order.
+    one repeat), ``cpu_s_per_req`` (median), ``peak_rss_mb`` (max), ``ratio``/
+    ``ratio_ci_low``/``ratio_ci_high`` (the paired ratio to the service's baseline at the
+    point, :func:`servebench.analysis.ratios.baseline_columns`). Rows in display order.
     Writes ``per_config.csv`` into the run directory when ``write``.
     """
     run = load_run(run)
@@ -164,7 +185,19 @@ def _per_config(run: Run) -> pd.DataFrame:
             peak_rss_mb=float(g["peak_rss_mb"].max()),
         )
         rows.append(row)
-    return run.in_display_order(pd.DataFrame(rows), CONFIG)
+    frame = run.in_display_order(pd.DataFrame(rows), CONFIG)
+    return frame.join(paired_ratios.baseline_columns(run, frame, ratios(run)))
+
+
+def ratios(run: Run | str | Path, write: bool = False) -> pd.DataFrame:
+    """Every paired ratio at every point (``ratios.csv``; columns
+    :data:`servebench.analysis.ratios.COLUMNS`, meanings in docs/DATA.md), from the hey runs'
+    Requests/sec. Writes ``ratios.csv`` into the run directory when ``write``."""
+    run = load_run(run)
+    df = run.cached("ratios", lambda: paired_ratios.compute(run, per_run(run)))
+    if write:
+        df.to_csv(run.path / "ratios.csv", index=False)
+    return df
 
 
 def ceilings(run: Run | str | Path) -> pd.DataFrame:
@@ -184,7 +217,11 @@ def build_summary(run_dir: str | Path | Run, write: bool = True) -> pd.DataFrame
       serving the same variant, ``(rps - rps_baseline) / rps_baseline * 100`` (seed
       convention); 0 for a baseline itself, NaN when its baseline was not measured. The
       seed's per-metric view: :func:`servebench.analysis.seed.seed_table`.
-    * ``variant_factor``: rps / the same service's fp32 rps (1.0 for fp32; NaN without it).
+    * ``variant_factor``: the paired ratio to the same service's fp32 (the ``variant`` kind
+      of :func:`ratios`), else rps / its fp32 rps (1.0 for fp32; NaN without it);
+      ``variant_factor_ci_low``/``_high``: its 95 % interval (NaN for fp32 and below 2 rounds).
+    * ``ratio``/``ratio_ci_low``/``ratio_ci_high``: the paired ratio to the baseline
+      (per_config's); ``converged``: :func:`servebench.analysis.ratios.unit_converged`.
     * ``spread_pct``/``unstable``: of rps across repeats (threshold ``run.unstable_pct``).
     * ``ceiling_rps``: :func:`servebench.analysis.stats.ceiling_rps` of the in-process loop
       named by the service's ``inference`` fact on the same variant (:func:`ceiling_for`) at
@@ -196,22 +233,35 @@ def build_summary(run_dir: str | Path | Run, write: bool = True) -> pd.DataFrame
       services.csv (the service's, whatever the variant).
     * ``max_rate_under_bound``: highest openloop.csv rate with ``meets_bound`` (seed payload).
 
-    Rows by service display order, then variant (fp32 first). Writes ``summary.csv`` and
-    ``per_config.csv`` into the run directory when ``write``.
+    Rows by service display order, then variant (fp32 first). Writes ``summary.csv``,
+    ``per_config.csv`` and ``ratios.csv`` into the run directory when ``write``.
     """
     run = load_run(run_dir)
     pc = per_config(run, write=write)
     seed = pc[(pc["payload"] == run.seed_payload) & (pc["concurrency"] == run.seed_concurrency)]
     seed_rps = seed.set_index(["service", "variant"])["rps"].to_dict()
+    seed_ratios = paired_ratios.at_point(
+        ratios(run, write=write), run.seed_payload, run.seed_concurrency
+    )
+    by_variant = paired_ratios.estimates(seed_ratios, "variant", per_point=False)
     rows = []
     for r in seed.itertuples(index=False):
         ceiling, inproc_us = ceiling_for(run, r.service, r.variant)
         base_rps = seed_rps.get((run.baseline(r.service) or r.service, r.variant), math.nan)
         row = {c: getattr(r, c) for c in SUMMARY_COLUMNS if hasattr(r, c)}
         c1 = measures.latency_c1(run, pc, r.service, r.variant)
+        factor = stats.ratio(r.rps, seed_rps.get((r.service, BASE_VARIANT), math.nan))
+        low = high = math.nan
+        if (r.service, r.variant) in by_variant.index:
+            factor, low, high = by_variant.loc[
+                (r.service, r.variant), paired_ratios.INTERVAL_COLUMNS
+            ]
         row.update(
             difference_pct=stats.difference_pct(r.rps, base_rps),
-            variant_factor=stats.ratio(r.rps, seed_rps.get((r.service, BASE_VARIANT), math.nan)),
+            variant_factor=float(factor),
+            variant_factor_ci_low=float(low),
+            variant_factor_ci_high=float(high),
+            converged=paired_ratios.unit_converged(run, seed_ratios, r.service, r.variant),
             ceiling_rps=ceiling,
             efficiency=stats.efficiency(r.rps, ceiling),
             overhead_ms=stats.overhead_ms(c1, inproc_us),
@@ -226,12 +276,25 @@ def build_summary(run_dir: str | Path | Run, write: bool = True) -> pd.DataFrame
     return summary
 
 
-def by_payload(run: Run | str | Path, column: str, concurrency: int | None = None) -> pd.DataFrame:
-    """One per_config column as a grid: a row per service and variant (its label, e.g.
-    "Python · int8"), a column per payload, at ``concurrency`` (default: the seed's)."""
+def payload_concurrency(run: Run | str | Path) -> int:
+    """The concurrency at which the payloads are compared: the highest level at which every
+    payload was measured (the study measures the other payloads at ``payload_levels``, a
+    cross through the seed point); the seed's when no level has them all."""
     run = load_run(run)
     pc = per_config(run)
-    at = pc[pc["concurrency"] == (run.seed_concurrency if concurrency is None else concurrency)]
+    pc = pc[pc["payload"] != "mixed"]
+    payloads = set(pc["payload"])
+    complete = [int(c) for c, g in pc.groupby("concurrency") if set(g["payload"]) == payloads]
+    return max(complete) if complete else run.seed_concurrency
+
+
+def by_payload(run: Run | str | Path, column: str, concurrency: int | None = None) -> pd.DataFrame:
+    """One per_config column as a grid: a row per service and variant (its label, e.g.
+    "Python · int8"), a column per payload, at ``concurrency`` (default:
+    :func:`payload_concurrency`)."""
+    run = load_run(run)
+    pc = per_config(run)
+    at = pc[pc["concurrency"] == (payload_concurrency(run) if concurrency is None else concurrency)]
     units = run.units_in_order(at)
     grid = at.set_index(["service", "variant", "payload"])[column].unstack("payload")
     grid = grid.reindex(

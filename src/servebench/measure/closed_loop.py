@@ -1,12 +1,14 @@
-"""The closed-loop phase: one service, one repeat — verify, warm up, stage timings, hey points.
+"""Closed-loop measurement of one process: start, verify, warm up, stage timings, bursts.
 
-Every (payload, concurrency) point is one `hey` run while /proc samples the server's CPU time
-and memory; rows go to the run directory as soon as they are measured.
+Every burst is one `hey` run (or one closed-loop vegeta run of the mixed workload) while
+/proc samples the server's CPU time and memory; rows go to the run directory as soon as they
+are measured. The order of bursts is measure/interleave.py's.
 """
 
 from __future__ import annotations
 
 import statistics
+import time
 from typing import Any
 
 from servebench.client import Client, stage_times
@@ -14,8 +16,6 @@ from servebench.measure import hey, resources
 from servebench.measure.plan import Plan, Unit, request_body
 from servebench.measure.vegeta_closed import ClosedLoopRun, run_closed_loop
 from servebench.measure.verify import first_correct_answer, verify
-from servebench.measure.workload import MIXED
-from servebench.metadata import now_iso
 from servebench.process import ServiceError, ServiceProcess
 from servebench.rundir.writer import RunWriter
 from servebench.say import say
@@ -56,11 +56,23 @@ def warm_up(plan: Plan, proc: ServiceProcess) -> None:
     proc.check_alive()
 
 
+#: The stage timings of one payload stop after this much time once they have at least
+#: STAGE_MIN_REQUESTS: 100 requests of a 512-token text would take 11 s per unit, and the
+#: median of each stage is stable long before.
+STAGE_BUDGET_S = 2.0
+STAGE_MIN_REQUESTS = 20
+
+
 def measure_stages(proc: ServiceProcess, text: str, requests: int) -> list[dict[str, Any]]:
-    """Sequential requests (concurrency 1) reading the service's x-*-time headers."""
+    """Sequential requests (concurrency 1) reading the service's x-*-time headers: up to
+    `requests`, fewer for a slow payload (:data:`STAGE_BUDGET_S`)."""
     rows = []
+    started = time.monotonic()
     with Client(proc.host, proc.port) as client:
-        for _ in range(requests):
+        for number in range(requests):
+            late = time.monotonic() - started > STAGE_BUDGET_S
+            if late and number >= STAGE_MIN_REQUESTS:
+                break
             answer = client.classify(text)
             if answer.status != 200:
                 raise ServiceError(f"{proc.service.name} answered {answer.status} {answer.body}")
@@ -92,15 +104,14 @@ def measure_point(
 def measure_mixed_point(
     plan: Plan, proc: ServiceProcess, concurrency: int, expected_labels: list[str]
 ) -> tuple[dict[str, Any], ClosedLoopRun]:
-    """The mixed workload at one concurrency (vegeta, closed loop), resources sampled; each
-    answer's label is compared with ONNX Runtime's for its own text (`correct`)."""
+    """A burst of the mixed workload at one concurrency (vegeta, closed loop), resources
+    sampled: the whole sequence, the same in every round and for every unit, so that paired
+    bursts do the same work (slices of it would differ in their few long texts, and a ratio
+    would move with the slice). Each answer's label is compared with ONNX Runtime's for its
+    own text (`correct`)."""
     with resources.ResourceSampler(proc.pid) as sampler:
-        run = run_closed_loop(
-            proc.url + "/age",
-            plan.mixed_bodies(),
-            concurrency,
-            cpus=plan.pinning.loadgen_cpus,
-        )
+        url, cpus = proc.url + "/age", plan.pinning.loadgen_cpus
+        run = run_closed_loop(url, plan.mixed_bodies(), concurrency, cpus=cpus)
     proc.check_alive()
     records = run.records
     if expected_labels:
@@ -125,54 +136,37 @@ def point_row(
     }
 
 
-def run_unit_repeat(
+def prepare(
     plan: Plan,
     unit: Unit,
-    repeat: int,
-    order: int,
+    proc: ServiceProcess,
     writer: RunWriter,
     sentences: list[dict[str, str]],
     expected: dict[str, Any],
-    mixed_labels: list[str] | None = None,
-) -> None:
-    """A fresh process of the unit: cold start, verification, warm-up, every point.
+    start: int = 0,
+) -> dict[str, float]:
+    """A just-started process of the unit: cold start, verification, warm-up and the c=1
+    stage timings of every payload it is measured with; returns their median latencies (s).
 
-    `expected` are ONNX Runtime's own answers on the unit's variant (its model.onnx);
-    `mixed_labels` its labels for the mixed workload's texts, in order."""
-    with start_service(plan, unit, writer) as proc:
-        first = sentences[0]
-        cold_start = first_correct_answer(proc, first["text"], expected[first["id"]])
-        checked = verify(
-            proc, sentences, expected, variant=unit.variant, concurrent=unit.service.batching
-        )
-        parity = [{**unit.key(), **row} for row in checked]
-        if repeat == 0:
-            writer.append("parity.csv", parity)
-        writer.append(
-            "coldstarts.csv", [{**unit.key(), "repeat": repeat, "cold_start_s": cold_start}]
-        )
-        warm_up(plan, proc)
-        latency_c1_s: dict[str, float] = {}
+    `expected` are ONNX Runtime's own answers on the unit's variant (its model.onnx); `start`
+    numbers the unit's starts in coldstarts.csv (its `repeat`)."""
+    first = sentences[0]
+    cold_start = first_correct_answer(proc, first["text"], expected[first["id"]])
+    checked = verify(
+        proc, sentences, expected, variant=unit.variant, concurrent=unit.service.batching
+    )
+    if start == 0:
+        writer.append("parity.csv", [{**unit.key(), **row} for row in checked])
+    writer.append("coldstarts.csv", [{**unit.key(), "repeat": start, "cold_start_s": cold_start}])
+    warm_up(plan, proc)
+    latency_c1_s: dict[str, float] = {}
+    if start == 0:
         for payload in dict.fromkeys(p for p, _ in plan.points(unit)):
-            text = plan.payloads[payload]
-            stages = measure_stages(proc, text, plan.study.stage_requests)
+            stages = measure_stages(proc, plan.payloads[payload], plan.study.stage_requests)
             latency_c1_s[payload] = median_client_s(stages)
-            key = {**unit.key(), "payload": payload, "repeat": repeat}
+            key = {**unit.key(), "payload": payload, "repeat": 0}
             writer.append("stages.csv", [{**key, **s} for s in stages])
-        for payload, concurrency in plan.points(unit):
-            started = now_iso()
-            row, run = measure_point(plan, proc, payload, concurrency, latency_c1_s[payload])
-            key = {**unit.key(), "payload": payload, "concurrency": concurrency, "repeat": repeat}
-            writer.hey_run(key, run)
-            writer.append("loadtests.csv", [{**key, **row, "order": order, "started": started}])
-            report_point(unit, payload, concurrency, row)
-        for concurrency in plan.unit_mixed_points(unit):
-            started = now_iso()
-            row, mixed = measure_mixed_point(plan, proc, concurrency, mixed_labels or [])
-            key = {**unit.key(), "payload": MIXED, "concurrency": concurrency, "repeat": repeat}
-            writer.records(key, mixed.records)
-            writer.append("loadtests.csv", [{**key, **row, "order": order, "started": started}])
-            report_point(unit, MIXED, concurrency, row)
+    return latency_c1_s
 
 
 def report_point(unit: Unit, payload: str, concurrency: int, row: dict[str, Any]) -> None:

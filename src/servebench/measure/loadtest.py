@@ -1,5 +1,6 @@
-"""The load test, in order: build, then per repeat the in-process ceiling and every service
-(closed loop), then per service a fresh process for the soak and the open-loop search.
+"""The load test, in order: build; the in-process ceilings; every unit started and measured
+interleaved, point by point (measure/interleave.py); the ceilings again; then per unit a fresh
+process for the soak and the open-loop search.
 
 Notebook 02 calls `run_load_test`; nothing here draws a plot. Files written: docs/DATA.md.
 """
@@ -18,7 +19,8 @@ import pandas as pd
 from servebench import metadata, paths, registry
 from servebench.config import ConfigError, Study
 from servebench.measure import batch_ceiling, ceiling, resources, workload
-from servebench.measure.closed_loop import run_unit_repeat, start_service, warm_up
+from servebench.measure.closed_loop import prepare, start_service
+from servebench.measure.interleave import run_interleaved
 from servebench.measure.openloop import openloop_search
 from servebench.measure.plan import Plan, Unit
 from servebench.measure.soak import soak
@@ -42,12 +44,13 @@ def build_services(plan: Plan) -> dict[str, float]:
     return {name: registry.build(service, log=sys.stderr) for name, service in wanted.items()}
 
 
-def run_ceiling(plan: Plan, run_dir: Path, repeat: int) -> pd.DataFrame:
-    """One repeat's share of the in-process iterations, per variant, appended to ceiling.csv.
+#: The in-process ceilings are measured in this many passes: before the interleaved phase
+#: and after it, so they sample the machine at both ends of the services' measurements.
+CEILING_PASSES = 2
 
-    Measured at the start of every repeat, so the ceiling samples the same stretch of a
-    shared machine's time as the services it is compared with, not only the run's start.
-    """
+
+def run_ceiling(plan: Plan, run_dir: Path, repeat: int) -> pd.DataFrame:
+    """One pass's share of the in-process iterations, per variant, appended to ceiling.csv."""
     study = plan.study
     frame = per_variant(
         plan,
@@ -57,7 +60,7 @@ def run_ceiling(plan: Plan, run_dir: Path, repeat: int) -> pd.DataFrame:
             model_dir,
             {name: paths.PAYLOADS / f"{name}.txt" for name in plan.payloads},
             providers=ceiling_providers(plan.services),
-            iterations=math.ceil(study.ceiling_iterations / plan.repeats),
+            iterations=math.ceil(study.ceiling_iterations / CEILING_PASSES),
             warmup=study.ceiling_warmup,
             threads=plan.pinning.threads,
             cpus=plan.pinning.server_cpus,
@@ -84,7 +87,7 @@ def run_batch_ceiling(plan: Plan, run_dir: Path, repeat: int) -> None:
             batch_sizes=study.batch_sizes,
             # A batch call costs up to ~batch-size times an item: a quarter of the batch-1
             # iterations per size keeps this phase near the batch-1 ceiling's time.
-            iterations=max(3, math.ceil(study.ceiling_iterations / plan.repeats / 4)),
+            iterations=max(3, math.ceil(study.ceiling_iterations / CEILING_PASSES / 4)),
             warmup=max(1, study.ceiling_warmup // 4),
             threads=plan.pinning.threads,
             cpus=plan.pinning.server_cpus,
@@ -111,13 +114,20 @@ def has_fresh_phase(study: Study) -> bool:
     return study.soak_s > 0 or study.openloop
 
 
-def fresh_process_phase(plan: Plan, unit: Unit, writer: RunWriter) -> None:
-    """Soak, then the open-loop search, on a fresh warmed-up process of the unit."""
+def fresh_process_phase(
+    plan: Plan,
+    unit: Unit,
+    writer: RunWriter,
+    sentences: list[dict[str, str]],
+    expected: dict[str, Any],
+) -> None:
+    """Soak, then the open-loop search, on a fresh process of the unit (its second cold
+    start, verified and warmed up like the first)."""
     study = plan.study
     if not has_fresh_phase(study):
         return
     with start_service(plan, unit, writer) as proc:
-        warm_up(plan, proc)
+        prepare(plan, unit, proc, writer, sentences, expected, start=1)
         if study.soak_s > 0:
             soak(plan, unit, proc, writer)
         if study.openloop:
@@ -129,18 +139,23 @@ def unit_kind(plan: Plan, unit: Unit) -> str:
     return "seed unit" if plan.seed_point_only(unit) else "unit"
 
 
-def plan_progress(plan: Plan, orders: list[list[Unit]], fresh: list[Unit]) -> Progress:
-    """The run's steps for the progress lines: per repeat the ceiling and each unit, then
-    each unit's fresh-process phase. Until a phase is timed, its prior is what the plan fixes
-    of it (the soak, and the open-loop attacks if the search takes all its steps)."""
+def plan_progress(plan: Plan, fresh: list[Unit]) -> Progress:
+    """The run's steps for the progress lines: the ceilings, each unit's start, each point's
+    rounds, the ceilings again, then each unit's fresh-process phase. Until a kind of step
+    is timed, its prior is what the plan fixes of it: a point's time budget, the soak and
+    the open-loop attacks if the search takes all its steps."""
     study = plan.study
-    steps: list[Step] = []
-    for order in orders:
-        steps += [Step("ceiling"), *(Step(unit_kind(plan, unit), unit.name) for unit in order)]
+    steps = [Step("ceiling")]
+    steps += [Step(f"start {unit_kind(plan, u)}", u.name) for u in plan.start_order()]
+    steps += [Step("point", f"{p} c={c}") for p, c in plan.all_points()]
+    steps += [Step("ceiling")]
     if has_fresh_phase(study):
         steps += [Step("fresh", unit.name) for unit in fresh]
     attacks_s = study.openloop_max_steps * study.openloop_duration_s if study.openloop else 0.0
-    return Progress(steps, prior_s={"fresh": study.soak_s + attacks_s})
+    prior = {"fresh": study.soak_s + attacks_s}
+    if study.point_budget_s > 0:
+        prior["point"] = study.point_budget_s
+    return Progress(steps, prior_s=prior)
 
 
 def service_size_mb(service: Service) -> float:
@@ -240,27 +255,21 @@ def run_load_test(study: Study, run_dir: Path) -> Path:
     if plan.mixed_texts:
         rows = workload.describe(plan.mixed_texts, plan.model_dirs["fp32"])
         writer.append("workload.csv", rows)
-    orders, fresh = plan.orders(), plan.fresh_process_order()
-    progress = plan_progress(plan, orders, fresh)
+    fresh = plan.fresh_process_order()
+    progress = plan_progress(plan, fresh)
     with confined_to(plan.pinning.orchestrator_cpus()):
-        for repeat, order in enumerate(orders):
-            which = f"repeat {repeat + 1}/{plan.repeats}"
-            say(progress.step(f"{which}: in-process ceiling (no HTTP)"))
-            run_ceiling(plan, run_dir, repeat)
-            say(f"{which}: {' -> '.join(u.name for u in order)}")
-            for position, unit in enumerate(order):
-                say(progress.step(f"{which}: {unit.name}"))
-                answers, labels = expected[unit.variant], mixed_labels[unit.variant]
-                run_unit_repeat(plan, unit, repeat, position, writer, sentences, answers, labels)
-            if repeat == 0:  # every kind of step but the fresh phase has been timed now
-                progress.end_step()
-                say(progress.forecast())
-
+        say(progress.step("in-process ceilings (no HTTP), first pass"))
+        run_ceiling(plan, run_dir, 0)
+        run_interleaved(plan, writer, sentences, expected, mixed_labels, progress)
+        say(progress.step("in-process ceilings, second pass"))
+        run_ceiling(plan, run_dir, 1)
+        progress.end_step()
+        say(progress.forecast())
         if has_fresh_phase(plan.study):
             say(f"soak and open-loop search: {' -> '.join(u.name for u in fresh)}")
             for unit in fresh:
                 say(progress.step(f"soak and open loop: {unit.name}"))
-                fresh_process_phase(plan, unit, writer)
+                fresh_process_phase(plan, unit, writer, sentences, expected[unit.variant])
 
     pd.DataFrame(service_rows(plan, run_dir)).to_csv(run_dir / "services.csv", index=False)
     writer.combine_requests()

@@ -127,24 +127,12 @@ class Plan:
     def seed_concurrency(self) -> int:
         return self.study.concurrency
 
-    @property
-    def repeats(self) -> int:
-        return self.study.repeats
-
     def seed_body(self) -> bytes:
         return request_body(self.payloads[self.seed_payload])
 
-    def orders(self) -> list[list[Unit]]:
-        """The order of each repeat: one seeded shuffle of the units, rotated each repeat.
-
-        Independent shuffles can put a service in the same slot every time (this project's
-        seed once put `python` last in all three repeats), and on a machine whose speed drifts
-        over a run that slot is a bias. Rotating spreads every service over the positions
-        (all of them once repeats >= services) while the shuffle keeps the base order unplanned.
-        """
-        base = self._shuffled()
-        shifts = [(repeat * len(base)) // self.repeats for repeat in range(self.repeats)]
-        return [base[shift:] + base[:shift] for shift in shifts]
+    def start_order(self) -> list[Unit]:
+        """The order in which the units are started, verified and warmed up: seeded shuffle."""
+        return self._shuffled()
 
     def fresh_process_order(self) -> list[Unit]:
         """The order of the soak and open-loop phase: the base order reversed, without the
@@ -171,17 +159,36 @@ class Plan:
         return unit.service.name in self.study.seed_point_only
 
     def points(self, unit: Unit | None = None) -> list[tuple[str, int]]:
-        """(payload, concurrency) pairs: every payload at every level, or the seed point
-        alone for a unit whose service is in `seed_point_only`."""
+        """(payload, concurrency) pairs: the seed's payload at every concurrency level, the
+        other payloads at `payload_levels` (a cross through the seed point: the payloads'
+        throughput saturates on one server core at low concurrency already); or the seed
+        point alone for a unit whose service is in `seed_point_only`."""
         if unit is not None and self.seed_point_only(unit):
             return [(self.seed_payload, self.seed_concurrency)]
-        return [(p, c) for p in self.payloads for c in self.concurrency_levels]
+        others = sorted(set(self.study.payload_levels))
+        return [
+            (p, c)
+            for p in self.payloads
+            for c in (self.concurrency_levels if p == self.seed_payload else others)
+        ]
 
     def unit_mixed_points(self, unit: Unit) -> list[int]:
         return [] if self.seed_point_only(unit) else self.mixed_points()
 
+    def all_points(self) -> list[tuple[str, int]]:
+        """Every point the interleaved phase measures, the seed point first (the headline),
+        then the sweep, then the mixed workload (payload `mixed`)."""
+        seed = (self.seed_payload, self.seed_concurrency)
+        rest = [p for p in self.points() if p != seed]
+        return [seed, *rest, *((workload.MIXED, c) for c in self.mixed_points())]
+
+    def units_at(self, point: tuple[str, int]) -> list[Unit]:
+        """The units measured at a point (those measured at the seed point only, only there)."""
+        seed = (self.seed_payload, self.seed_concurrency)
+        return [u for u in self._shuffled() if point == seed or not self.seed_point_only(u)]
+
     def hey_requests(self, payload: str, concurrency: int, latency_c1_s: float) -> int:
-        """hey -n for every point: the seed's n at the seed payload, else sized to the service.
+        """hey -n for every point: the seed's n at the seed point, else sized to the service.
 
         A point is a request count, never a time limit: with hey -z, requests still in flight
         at the deadline are dropped, and a server that shares its core among them (thread pool,
@@ -190,7 +197,7 @@ class Plan:
         service's own concurrency-1 latency, with at least sweep_min_rounds requests per hey
         worker, rounded up to a multiple of the concurrency (hey sends n // c * c).
         """
-        if payload == self.seed_payload:
+        if (payload, concurrency) == (self.seed_payload, self.seed_concurrency):
             return self.study.n_requests
         return sweep_requests(
             concurrency, latency_c1_s, self.study.sweep_duration_s, self.study.sweep_min_rounds

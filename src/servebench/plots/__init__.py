@@ -17,7 +17,7 @@ from pathlib import Path
 
 from matplotlib.figure import Figure
 
-from servebench.plots import batching, cost, factors, latency, style, throughput
+from servebench.plots import batching, cost, factors, latency, stability, style, throughput
 from servebench.rundir.reader import Run, load_run
 
 
@@ -39,6 +39,12 @@ FIGURES: dict[str, FigureSpec] = {
         "What moves throughput: requests/sec per service (group) and model variant (bar; "
         "hatched: not fp32, ×: its factor over fp32) with each variant's in-process ceilings: "
         "within a group the variant, across groups the language.",
+    ),
+    "paired_ratios": FigureSpec(
+        stability.draw_paired_ratios,
+        "Every paired ratio at the seed point with its 95 % interval (each round's ratio of two "
+        "bursts run seconds apart, t interval on their logarithms): an interval that crosses "
+        "1 is no difference; hollow markers did not reach the run's precision target.",
     ),
     "batching": FigureSpec(
         batching.draw_batching,
@@ -86,6 +92,11 @@ FIGURES: dict[str, FigureSpec] = {
         cost.draw_resources,
         "What each service costs: server CPU per request, peak memory, cold start and size "
         "on disk.",
+    ),
+    "drift": FigureSpec(
+        stability.draw_drift,
+        "The drift monitor: one fixed in-process probe re-timed after every round; how much "
+        "the machine's own speed moved while the points (shaded) were measured.",
     ),
 }
 

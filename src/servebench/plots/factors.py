@@ -18,8 +18,9 @@ from servebench.rundir.reader import BASE_VARIANT, Run
 
 def draw_variant_rps(run: Run) -> Figure:
     """Requests/sec at the seed point, one group of bars per service and one bar per model
-    variant (median, min–max whiskers of the repeats; ×factor: the bar ÷ the service's
-    fp32 bar), with every variant's in-process ceilings as horizontal lines.
+    variant (median, min–max whiskers of the rounds; ×factor: the service's variant ÷ its
+    fp32, the paired estimate with its 95 % interval in brackets when the run has one), with
+    every variant's in-process ceilings as horizontal lines.
 
     Read across groups for the language (service ÷ baseline), within a group for the
     variant, and the ceiling lines for how much of the variant's speed-up the model itself
@@ -28,11 +29,13 @@ def draw_variant_rps(run: Run) -> Figure:
     summary = tables.build_summary(run, write=False)
     services = run.services_in_order(summary["service"])
     variants = run.variants_in_order(summary["variant"])
+    has_ci = summary["variant_factor_ci_low"].notna().any()
+    brackets = "; [ ]: 95 % interval of the paired factor" if has_ci else ""
     fig, axes = style.new_figure(
         run,
         f"What moves throughput: requests/sec per service and model variant "
         f"({style.seed_point(run)}; whiskers: min–max of {int(summary['repeats'].max())} "
-        "repeats)",
+        f"{run.rounds.word}s{brackets})",
         size=(max(10.0, 0.9 * len(services) * len(variants) + 2), 5.5),
     )
     ax = axes[0, 0]
@@ -51,6 +54,8 @@ def draw_variant_rps(run: Run) -> Figure:
             text = f"{r.rps:.0f}"
             if variant != BASE_VARIANT and not pd.isna(r.variant_factor):
                 text += f"\n×{r.variant_factor:.2f}"
+                if not pd.isna(r.variant_factor_ci_low):
+                    text += f"\n[{r.variant_factor_ci_low:.2f}–{r.variant_factor_ci_high:.2f}]"
             ax.text(p, r.rps_max * 1.01, text, ha="center", va="bottom", fontsize=7)
     ce = draw_ceilings(ax, run)
     ax.set_xticks(x, [run.label(s) for s in services], rotation=15)

@@ -24,7 +24,7 @@ def _seed_requests(run: Run) -> pd.DataFrame:
 
 
 def _representative_repeat(run: Run, service: str, variant: str) -> int:
-    """The repeat whose rps is the median one (lower middle for an even count)."""
+    """The round (repeat) whose rps is the median one (lower middle for an even count)."""
     pr = tables.per_run(run)
     g = pr[
         (pr["service"] == service)
@@ -38,7 +38,7 @@ def _representative_repeat(run: Run, service: str, variant: str) -> int:
 def draw_histograms(run: Run) -> Figure:
     """hey's response-time histogram, one panel per service, seed payload and concurrency.
 
-    Each panel is the representative repeat (median rps) drawn like hey's text: 11 marks
+    Each panel is the representative round (median rps) drawn like hey's text: 11 marks
     from fastest to slowest, a bar per mark counting the answers up to that mark. The fp32
     model only (the seed's): one panel per service and variant would be unreadable.
     """
@@ -50,7 +50,8 @@ def draw_histograms(run: Run) -> Figure:
     which = f", {variant} model" if run.multi_variant else ""
     fig, axes = style.new_figure(
         run,
-        f"Response-time histograms, hey style ({style.seed_point(run)}{which}, median-rps repeat)",
+        f"Response-time histograms, hey style ({style.seed_point(run)}{which}, median-rps "
+        f"{run.rounds.word})",
         ncols=ncols,
         nrows=nrows,
         size=(4.2 * ncols, 3.4 * nrows),
@@ -69,7 +70,7 @@ def draw_histograms(run: Run) -> Figure:
         for yi, c in zip(y, hist["count"], strict=True):
             ax.text(c + top * 0.02, yi, f"[{c}]", va="center", fontsize=7)
         ax.set_xlim(0, top * 1.2)
-        ax.set_title(f"{run.label(service)} (repeat {rep}, n={len(lat)})", fontsize=9)
+        ax.set_title(f"{run.label(service)} ({run.rounds.word} {rep}, n={len(lat)})", fontsize=9)
         ax.set_xlabel("answers", fontsize=8)
         ax.set_ylabel("bucket upper mark (ms)", fontsize=8)
     style.hide_unused(axes, len(services))
@@ -77,13 +78,13 @@ def draw_histograms(run: Run) -> Figure:
 
 
 def draw_latency_cdf(run: Run) -> Figure:
-    """Latency distribution at the seed configuration, all repeats pooled, one line per
+    """Latency distribution at the seed configuration, all rounds pooled, one line per
     service and variant.
 
     Left: CDF on a log latency axis. Right: latency by percentile on a tail-stretching axis
     (0, 90, 99, 99.9 % equally spaced), so p99/p99.9 are readable.
     """
-    title = f"Latency distribution ({style.seed_point(run)}, repeats pooled)"
+    title = f"Latency distribution ({style.seed_point(run)}, {run.rounds.word}s pooled)"
     fig, axes = style.new_figure(run, title, ncols=2, size=(12, 5))
     ax_cdf, ax_pct = axes[0]
     req = _seed_requests(run)
@@ -121,12 +122,13 @@ def draw_throughput_latency(run: Run) -> Figure:
     """Throughput against latency over the concurrency sweep (seed payload), p50 and p99.
 
     One line per service and variant (dashed: not fp32); each point a concurrency level
-    (median of repeats), labelled c=.
+    (median of rounds), labelled c=.
     """
     pc = tables.per_config(run)
     pc = pc[pc["payload"] == run.seed_payload]
     title = (
-        f"Throughput vs latency over concurrency (payload {run.seed_payload!r}, medians of repeats)"
+        f"Throughput vs latency over concurrency (payload {run.seed_payload!r}, medians of "
+        f"{run.rounds.word}s)"
     )
     fig, axes = style.new_figure(run, title, ncols=2, size=(12, 5), sharey=True)
     for ax, col, name in ((axes[0, 0], "p50_s", "p50"), (axes[0, 1], "p99_s", "p99")):

@@ -43,7 +43,7 @@ def draw_ceilings(ax: Any, run: Run) -> pd.DataFrame:
 
 
 def draw_rps_bars(run: Run) -> Figure:
-    """Requests/sec per service and variant (median of repeats, min-max whiskers) with the
+    """Requests/sec per service and variant (median of rounds, min-max whiskers) with the
     ceilings.
 
     Black ticks over each bar: that unit's ceiling; dashed lines: the python and rust
@@ -54,7 +54,7 @@ def draw_rps_bars(run: Run) -> Figure:
     fig, axes = style.new_figure(
         run,
         f"Requests/sec, {style.seed_point(run)} (bar: median; whiskers: min–max of "
-        f"{int(summary['repeats'].max())} repeats)",
+        f"{int(summary['repeats'].max())} {run.rounds.word}s)",
         size=(max(10.0, 1.1 * len(units)), 5.5),
     )
     ax = axes[0, 0]
@@ -85,15 +85,15 @@ def draw_rps_bars(run: Run) -> Figure:
 
 
 def draw_payloads(run: Run) -> Figure:
-    """Requests/sec and p99 per payload at the seed concurrency, one bar per service and
-    variant (medians, min–max whiskers)."""
+    """Requests/sec and p99 per payload at the concurrency where every payload was measured
+    (:func:`servebench.analysis.tables.payload_concurrency`), one bar per service and variant
+    (medians, min–max whiskers)."""
     pc = tables.per_config(run)
-    pc = pc[pc["concurrency"] == run.seed_concurrency]
+    level = tables.payload_concurrency(run)
+    pc = pc[(pc["concurrency"] == level) & (pc["payload"] != "mixed")]
     payloads = run.payloads_in_order(pc["payload"])
     units = run.units_in_order(pc)
-    fig, axes = style.new_figure(
-        run, f"Per payload at c={run.seed_concurrency}", ncols=2, size=(13, 5)
-    )
+    fig, axes = style.new_figure(run, f"Per payload at c={level}", ncols=2, size=(13, 5))
     width = 0.8 / max(1, len(units))
     x = np.arange(len(payloads))
     for i, (s, v) in enumerate(units):

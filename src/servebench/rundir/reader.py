@@ -31,10 +31,11 @@ import pandas as pd
 from servebench import config
 from servebench.analysis.stats import DEFAULT_UNSTABLE_PCT
 from servebench.rundir.facts import FACT_COLUMNS, read_facts, service_facts
+from servebench.rundir.rounds import Rounds, rounds_of
 
 __all__ = [
-    "BASE_VARIANT", "FACT_COLUMNS", "Run", "RunDataError", "load_run", "read_facts",
-    "service_facts",
+    "BASE_VARIANT", "FACT_COLUMNS", "Rounds", "Run", "RunDataError", "load_run", "read_facts",
+    "rounds_of", "service_facts",
 ]  # fmt: skip
 
 #: The seed's point when metadata.json does not say (the seed ran ``hey -n 1000 -c 50``).
@@ -61,6 +62,8 @@ OPTIONAL_FILES = tuple(
         "services", "parity", "stages", "ceiling", "openloop", "soak", "coldstarts", "variants",
     )
 )  # fmt: skip
+#: What only an interleaved run writes (docs/DATA.md): one row per point, and the drift probe.
+INTERLEAVED_FILES = ("points", "drift")
 #: The measured files whose rows carry a ``variant`` (after ``service``; in ceiling.csv after
 #: ``repeat``), keyed as the Run's attributes.
 VARIANT_KEYED = (
@@ -81,7 +84,8 @@ class Run:
     ``facts`` has one row per service seen anywhere in the run (index: service name,
     display order), columns :data:`FACT_COLUMNS`. Every measured frame has a ``variant``
     column (``fp32`` for runs made before variants). ``variants`` is variants.csv (one row
-    per model variant: its faithfulness to fp32). ``notes`` collects what the report
+    per model variant: its faithfulness to fp32). ``points`` (points.csv) and ``drift``
+    (drift.csv) exist in interleaved runs only. ``notes`` collects what the report
     should tell its reader (missing optional inputs, fallbacks).
     """
 
@@ -100,6 +104,8 @@ class Run:
     variants: pd.DataFrame | None = None
     batch_ceiling: pd.DataFrame | None = None
     workload: pd.DataFrame | None = None
+    points: pd.DataFrame | None = None
+    drift: pd.DataFrame | None = None
     seed_payload: str = DEFAULT_SEED_PAYLOAD
     seed_concurrency: int = DEFAULT_SEED_CONCURRENCY
     unstable_pct: float = DEFAULT_UNSTABLE_PCT
@@ -110,6 +116,12 @@ class Run:
     @property
     def parameters(self) -> dict[str, Any]:
         return self.metadata.get("parameters") or {}
+
+    @property
+    def rounds(self) -> Rounds:
+        """How often each point was measured: rounds (points.csv, else the parameters) in an
+        interleaved run, repeats in a run made before (:mod:`servebench.rundir.rounds`)."""
+        return rounds_of(self.parameters, self.points)
 
     @property
     def model_id(self) -> str:
@@ -331,11 +343,15 @@ def load_run(
         optional[name.removesuffix(".csv")] = _read_csv(f) if f.is_file() else None
         if not f.is_file():
             notes.append(f"{name} is missing: the parts that need it are skipped")
-    # Only runs that measured a batched service (the mixed workload) have these: their
-    # absence is no news.
-    for name in ("batch_ceiling", "workload"):
+    # Only runs that measured a batched service (the mixed workload) have the first two, and
+    # only interleaved runs the last two: their absence is no news.
+    for name in ("batch_ceiling", "workload", *INTERLEAVED_FILES):
         f = path / f"{name}.csv"
         optional[name] = _read_csv(f) if f.is_file() else None
+    if optional["drift"] is not None:
+        # The probe before the first point belongs to no point: its empty payload stays empty.
+        drift = optional["drift"]
+        drift["payload"] = drift["payload"].fillna("").replace("nan", "")
     keyed = {
         "loadtests": frames["loadtests.csv"],
         "requests": frames["requests.csv.gz"],

@@ -1,0 +1,182 @@
+"""The run's paired ratios (``ratios.csv``) and the columns of the report's tables drawn from them.
+
+Every ratio the study states (:data:`servebench.analysis.paired.KINDS`: a service ÷ its
+baseline, a variant ÷ fp32, a batched service ÷ its twin) is estimated from the bursts of the
+same rounds at each point: the geometric mean of the per-round ratios of Requests/sec, with a
+95 % Student-t interval on their logarithms (:func:`servebench.analysis.paired.ratio_table`).
+
+* :func:`compute` - ratios.csv from a run's hey runs (:func:`servebench.analysis.tables.
+  per_run`; the cached, written table is :func:`servebench.analysis.tables.ratios`).
+* :func:`at_point` - one point's rows; :func:`estimates` - one kind's rows keyed by unit.
+* :func:`baseline_columns` - ``ratio``/``ratio_ci_low``/``ratio_ci_high`` for per_config rows.
+* :func:`unit_converged` - the summary's ``converged``.
+* :func:`formatted` - "1.28× [1.22–1.34]", how a ratio with its interval is printed.
+
+In a run made before interleaving (no points.csv) the ``repeat`` column pairs the same way:
+each repeat ran every unit once, so a repeat is a round, but the two bursts of a pair were
+minutes apart rather than seconds, so the intervals carry the machine's drift and are wider.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from servebench.analysis import paired
+from servebench.rundir.reader import BASE_VARIANT, Run
+
+#: What names a point in ratios.csv (its first columns, then paired.RATIO_COLUMNS).
+POINT = ["payload", "concurrency"]
+COLUMNS = [*POINT, *paired.RATIO_COLUMNS]
+#: A ratio with its interval, as ratios.csv, per_config.csv and summary.csv name it.
+INTERVAL_COLUMNS = ["ratio", "ratio_ci_low", "ratio_ci_high"]
+
+
+def comparisons(run: Run) -> list[paired.Comparison]:
+    """Every ratio among the run's units (service, variant): against each service's baseline
+    and twin (services.csv facts) and against fp32."""
+    units = run.units_in_order()
+    services = list(dict.fromkeys(s for s, _ in units))
+    baseline = {s: run.baseline(s) for s in services}
+    twin = {s: str(run.fact(s, "twin")) if "twin" in run.facts else "" for s in services}
+    return paired.comparisons(units, baseline, twin, base_variant=BASE_VARIANT)
+
+
+def compute(run: Run, per_run: pd.DataFrame) -> pd.DataFrame:
+    """ratios.csv: every comparison at every point (columns :data:`COLUMNS`, display order).
+
+    ``per_run`` is one row per hey run with its recomputed ``rps``; a burst without a
+    positive rps (every request failed) pairs nothing, and a note says so. The precision
+    target is ``parameters.target_ci_pct`` (3 % when the run does not record one)."""
+    bursts = per_run[["service", "variant", *POINT, "repeat", "rps"]]
+    usable = np.isfinite(bursts["rps"].to_numpy(float)) & (bursts["rps"].to_numpy(float) > 0)
+    if not usable.all():
+        run.note(f"{int((~usable).sum())} hey run(s) without a positive req/s pair nothing")
+    table = paired.ratio_table(bursts[usable], comparisons(run), run.rounds.target_ci_pct)
+    if table.empty:
+        return pd.DataFrame(columns=COLUMNS)
+    table = table.astype({"rounds": int, "converged": bool})
+    rank = table["kind"].map({k: i for i, k in enumerate(paired.KINDS)}).rename("kind_rank")
+    by = ["kind_rank", "payload", "concurrency", "service", "variant"]
+    return run.in_display_order(table.join(rank), by)[COLUMNS]
+
+
+def at_point(table: pd.DataFrame, payload: str, concurrency: int) -> pd.DataFrame:
+    """The rows of one point (e.g. the seed's) of a ratios table."""
+    if table.empty:
+        return table
+    mine = (table["payload"].astype(str) == str(payload)) & (
+        pd.to_numeric(table["concurrency"]) == int(concurrency)
+    )
+    return table[mine].reset_index(drop=True)
+
+
+def estimates(table: pd.DataFrame, kind: str, per_point: bool = True) -> pd.DataFrame:
+    """One kind's rows indexed by (service, variant, payload, concurrency), or by (service,
+    variant) alone for the rows of one point (``per_point=False``)."""
+    keys = ["service", "variant", *(POINT if per_point else [])]
+    mine = table[table["kind"] == kind] if len(table) else table
+    return mine.set_index(keys)
+
+
+def baseline_columns(run: Run, frame: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame:
+    """:data:`INTERVAL_COLUMNS` for each row of ``frame`` (service, variant, payload,
+    concurrency): its ``baseline`` ratio at that point; 1.0 without an interval for a
+    baseline itself; NaN when its baseline was not paired with it there."""
+    base = estimates(table, "baseline")
+    rows = []
+    for r in frame[["service", "variant", *POINT]].itertuples(index=False):
+        key = (str(r.service), str(r.variant), str(r.payload), int(r.concurrency))
+        if not run.baseline(key[0]):
+            rows.append({"ratio": 1.0, "ratio_ci_low": math.nan, "ratio_ci_high": math.nan})
+        elif key in base.index:
+            rows.append({c: float(base.at[key, c]) for c in INTERVAL_COLUMNS})
+        else:
+            rows.append(dict.fromkeys(INTERVAL_COLUMNS, math.nan))
+    return pd.DataFrame(rows, columns=INTERVAL_COLUMNS, index=frame.index)
+
+
+def unit_converged(run: Run, seed_rows: pd.DataFrame, service: str, variant: str) -> Any:
+    """Did the unit's ratios at the seed point reach the target? (the summary's ``converged``)
+
+    True when every ratio the unit takes part in (on either side) converged, False when one
+    did not; a unit in no ratio takes its point's ``converged`` from points.csv. NaN for a
+    run without points.csv: it was not measured to a target."""
+    if run.points is None:
+        return math.nan
+    unit = (service, variant)
+    mine = [
+        bool(r.converged)
+        for r in seed_rows.itertuples(index=False)
+        if unit in ((r.service, r.variant), (r.versus_service, r.versus_variant))
+    ]
+    if mine:
+        return all(mine)
+    pts = run.points
+    at = pts[(pts["payload"].astype(str) == run.seed_payload)]
+    at = at[pd.to_numeric(at["concurrency"]) == run.seed_concurrency]
+    return bool(at["converged"].iloc[0]) if len(at) else math.nan
+
+
+def formatted(estimate: float, low: float = math.nan, high: float = math.nan) -> str:
+    """'1.28× [1.22–1.34]' (the 95 % interval in brackets when there is one); '–' for NaN."""
+    if estimate is None or pd.isna(estimate):
+        return "–"
+    text = f"{estimate:.2f}×"
+    if low is not None and high is not None and not pd.isna(low) and not pd.isna(high):
+        text += f" [{low:.2f}–{high:.2f}]"
+    return text
+
+
+def readable(run: Run, table: pd.DataFrame) -> pd.DataFrame:
+    """Ratios (e.g. one point's) as the report lists them: what is compared ("Rust · int8 ÷
+    Python · int8"), the estimate with its interval, rounds, half-width (%), converged."""
+    rows = [
+        {
+            "kind": r.kind,
+            "compared": f"{run.unit_label(str(r.service), str(r.variant))} ÷ "
+            f"{run.unit_label(str(r.versus_service), str(r.versus_variant))}",
+            "ratio [95 % CI]": formatted(r.ratio, r.ratio_ci_low, r.ratio_ci_high),
+            "rounds": int(r.rounds),
+            "± %": float(r.half_width_pct),
+            "converged": bool(r.converged),
+        }
+        for r in table.itertuples(index=False)
+    ]
+    return pd.DataFrame(
+        rows, columns=["kind", "compared", "ratio [95 % CI]", "rounds", "± %", "converged"]
+    )
+
+
+def summary_view(run: Run, summary: pd.DataFrame) -> pd.DataFrame:
+    """The summary's paired ratios per unit (its label): req/s, ÷ its baseline and ÷ fp32
+    with their intervals (the second only with several variants), and ``converged`` (only
+    for a run measured to a target)."""
+    view = pd.DataFrame(
+        {
+            "req/s": summary["rps"].to_numpy(float),
+            "÷ baseline [95 % CI]": [
+                formatted(r.ratio, r.ratio_ci_low, r.ratio_ci_high)
+                for r in summary.itertuples(index=False)
+            ],
+        },
+        index=pd.Index(
+            [
+                run.unit_label(str(s), str(v))
+                for s, v in zip(summary["service"], summary["variant"], strict=True)
+            ],
+            name="service",
+        ),
+    )
+    if run.multi_variant:
+        view[f"÷ {BASE_VARIANT} [95 % CI]"] = [
+            formatted(r.variant_factor, r.variant_factor_ci_low, r.variant_factor_ci_high)
+            for r in summary.itertuples(index=False)
+        ]
+    view["rounds"] = summary["repeats"].to_numpy()
+    if summary["converged"].notna().any():
+        view["converged"] = summary["converged"].to_numpy()
+    return view

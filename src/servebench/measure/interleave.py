@@ -1,0 +1,225 @@
+"""The interleaved phase: every unit started and warm, the units alternating in short bursts.
+
+A shared machine's speed drifts by tens of percent within an hour, so measuring one service
+after another compares the machine's minutes as much as the services. Here every unit (a
+service serving one model variant) is started, verified and warmed up first, and all stay
+up, idle ones costing memory only. Then at each point (payload, concurrency) the units run
+one burst each per *round*, in an order drawn anew for every other round and reversed in the
+round after (:func:`servebench.analysis.paired.round_orders`), so the bursts that are divided
+sample the same stretch of the machine. A point stops (:func:`stop_reason`) once every ratio
+the study states there (each service ÷ its baseline, int8 ÷ fp32, batched ÷ twin) has a 95 %
+interval within ``target_ci_pct``, checked after each complete pair of rounds from
+``min_rounds`` on, or at ``max_rounds``, or when another round would overrun
+``point_budget_s``. Between rounds the drift probe (measure/drift.py) times the machine.
+
+Files: loadtests.csv (``repeat`` = the round), requests, points.csv, drift.csv (docs/DATA.md).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from servebench import paths
+from servebench.analysis import paired
+from servebench.measure.closed_loop import (
+    measure_mixed_point,
+    measure_point,
+    prepare,
+    report_point,
+    start_service,
+)
+from servebench.measure.drift import DriftProbe
+from servebench.measure.plan import Plan, Unit
+from servebench.measure.workload import MIXED
+from servebench.metadata import now_iso
+from servebench.process import ServiceProcess
+from servebench.progress import Progress
+from servebench.rundir.writer import RunWriter
+from servebench.say import say
+
+Point = tuple[str, int]  # (payload, concurrency); payload `mixed` is the mixed workload
+
+
+@dataclass
+class Warm:
+    """A started, verified and warmed-up unit."""
+
+    unit: Unit
+    proc: ServiceProcess
+    latency_c1_s: dict[str, float]  # median c=1 latency per payload (sizes the bursts)
+    mixed_labels: list[str]  # ONNX Runtime's labels for the mixed texts, on this variant
+
+
+def comparisons(units: list[Unit]) -> list[paired.Comparison]:
+    """The ratios the study states among these units (their registry baseline and twin)."""
+    services = {u.service.name: u.service for u in units}
+    return paired.comparisons(
+        [(u.service.name, u.variant) for u in units],
+        baseline={name: s.baseline for name, s in services.items()},
+        twin={name: s.twin for name, s in services.items()},
+    )
+
+
+def stop_reason(
+    rounds: int,
+    ratios: pd.DataFrame,
+    *,
+    min_rounds: int,
+    max_rounds: int,
+    elapsed_s: float,
+    budget_s: float,
+) -> str:
+    """Why a point stops after `rounds` rounds, or '' to run another.
+
+    Convergence is judged only after an even number of rounds (a counterbalanced pair
+    complete) and from `min_rounds` on; a point with no ratio to state converges at once.
+    From `min_rounds` on (a floor: below it no interval is worth stating), another round is
+    not started when it would end past the budget (`budget_s` 0: none), at the mean round's
+    length."""
+    pair_complete = rounds >= min_rounds and rounds % 2 == 0
+    if pair_complete and (ratios.empty or bool(ratios["converged"].all())):
+        return "converged"
+    if rounds >= max_rounds:
+        return "max_rounds"
+    if rounds >= min_rounds and budget_s > 0 and elapsed_s + elapsed_s / rounds > budget_s:
+        return "budget"
+    return ""
+
+
+def start_all(
+    plan: Plan,
+    stack: contextlib.ExitStack,
+    writer: RunWriter,
+    sentences: list[dict[str, str]],
+    expected: dict[str, dict[str, Any]],
+    mixed_labels: dict[str, list[str]],
+    progress: Progress,
+) -> dict[str, Warm]:
+    """Every unit started (in the plan's shuffled order), verified and warmed up; each stays
+    running until `stack` closes."""
+    warm: dict[str, Warm] = {}
+    for unit in plan.start_order():
+        say(progress.step(f"start, verify and warm up {unit.name}"))
+        proc = stack.enter_context(start_service(plan, unit, writer))
+        latency = prepare(plan, unit, proc, writer, sentences, expected[unit.variant])
+        warm[unit.name] = Warm(unit, proc, latency, mixed_labels[unit.variant])
+    for each in warm.values():  # the units started first waited longest: still alive?
+        each.proc.check_alive()
+    return warm
+
+
+def burst(
+    plan: Plan, warm: Warm, point: Point, round_number: int, position: int, writer: RunWriter
+) -> dict[str, Any]:
+    """One unit's burst at a point; its rows written; returns the loadtests.csv row."""
+    payload, concurrency = point
+    key = {**warm.unit.key(), "payload": payload, "concurrency": concurrency}
+    key["repeat"] = round_number
+    started = now_iso()
+    if payload == MIXED:
+        row, mixed = measure_mixed_point(plan, warm.proc, concurrency, warm.mixed_labels)
+        writer.records(key, mixed.records)
+    else:
+        latency = warm.latency_c1_s[payload]
+        row, run = measure_point(plan, warm.proc, payload, concurrency, latency)
+        writer.hey_run(key, run)
+    full = {**key, **row, "order": position, "started": started}
+    writer.append("loadtests.csv", [full])
+    report_point(warm.unit, payload, concurrency, row)
+    return full
+
+
+def measure_point_interleaved(
+    plan: Plan,
+    point: Point,
+    warm: dict[str, Warm],
+    writer: RunWriter,
+    probe: DriftProbe,
+    seed: int,
+) -> dict[str, Any]:
+    """Rounds of bursts at one point until :func:`stop_reason`; returns its points.csv row."""
+    study = plan.study
+    units = plan.units_at(point)
+    compared = comparisons(units)
+    orders = paired.round_orders([u.name for u in units], study.max_rounds, seed)
+    started_at, started = time.monotonic(), now_iso()
+    rows: list[dict[str, Any]] = []
+    ratios = pd.DataFrame(columns=paired.RATIO_COLUMNS)
+    stop, rounds = "", 0
+    while not stop:
+        for position, name in enumerate(orders[rounds]):
+            rows.append(burst(plan, warm[name], point, rounds, position, writer))
+        rounds += 1
+        writer.append("drift.csv", [drift_row(probe, point, rounds - 1)])
+        bursts = pd.DataFrame(rows)[["service", "variant", "repeat", "rps"]]
+        ratios = paired.ratio_table(bursts, compared, study.target_ci_pct)
+        stop = stop_reason(
+            rounds,
+            ratios,
+            min_rounds=study.min_rounds,
+            max_rounds=study.max_rounds,
+            elapsed_s=time.monotonic() - started_at,
+            budget_s=study.point_budget_s,
+        )
+    widest = float(ratios["half_width_pct"].max()) if not ratios.empty else float("nan")
+    say(f"  {point[0]} c={point[1]}: {rounds} rounds, {stop}, widest ratio CI ±{widest:.1f} %")
+    return {
+        "payload": point[0],
+        "concurrency": point[1],
+        "units": len(units),
+        "rounds": rounds,
+        "converged": stop == "converged",
+        "max_half_width_pct": widest,
+        "wall_s": time.monotonic() - started_at,
+        "stop": stop,
+        "started": started,
+    }
+
+
+def drift_row(probe: DriftProbe, point: Point | None, round_number: int) -> dict[str, Any]:
+    """A drift.csv row: the probe now, after `round_number` of `point` (None: before any)."""
+    payload, concurrency = point if point is not None else ("", 0)
+    measured = probe.measure()
+    return {
+        "seq": measured["seq"],
+        "elapsed_s": measured["elapsed_s"],
+        "payload": payload,
+        "concurrency": concurrency,
+        "repeat": round_number,
+        "probe_us": measured["probe_us"],
+        "iterations": measured["iterations"],
+    }
+
+
+def run_interleaved(
+    plan: Plan,
+    writer: RunWriter,
+    sentences: list[dict[str, str]],
+    expected: dict[str, dict[str, Any]],
+    mixed_labels: dict[str, list[str]],
+    progress: Progress,
+) -> None:
+    """Start every unit, then every point's rounds; every process is stopped on the way out
+    (an error included)."""
+    payload_file = paths.PAYLOADS / f"{plan.seed_payload}.txt"
+    probe = DriftProbe(
+        plan.model_dirs["fp32"],
+        payload_file,
+        threads=plan.pinning.threads,
+        cpus=plan.pinning.server_cpus,
+    )
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(probe)
+        warm = start_all(plan, stack, writer, sentences, expected, mixed_labels, progress)
+        writer.append("drift.csv", [drift_row(probe, None, -1)])
+        say(progress.forecast())
+        for number, point in enumerate(plan.all_points()):
+            say(progress.step(f"point {point[0]} c={point[1]}: rounds of bursts"))
+            seed = plan.study.shuffle_seed + number
+            row = measure_point_interleaved(plan, point, warm, writer, probe, seed)
+            writer.append("points.csv", [row])

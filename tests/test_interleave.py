@@ -1,0 +1,119 @@
+"""The interleaved phase's decisions (when a point stops) and its drift probe, a real
+process on the exported model."""
+
+from __future__ import annotations
+
+import io
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from servebench import paths
+from servebench.analysis import paired
+from servebench.measure.drift import DriftError, DriftProbe, serve
+from servebench.measure.interleave import comparisons, stop_reason
+
+pytestmark = pytest.mark.unit
+
+
+def ratios(*half_widths: float, target: float = 3.0) -> pd.DataFrame:
+    return pd.DataFrame(
+        {"half_width_pct": list(half_widths), "converged": [w <= target for w in half_widths]}
+    )
+
+
+def stop(rounds: int, table: pd.DataFrame, elapsed_s: float = 10.0, budget_s: float = 100.0) -> str:
+    return stop_reason(
+        rounds, table, min_rounds=4, max_rounds=8, elapsed_s=elapsed_s, budget_s=budget_s
+    )
+
+
+def test_a_point_converges_only_after_a_complete_pair_of_rounds_from_the_minimum() -> None:
+    tight = ratios(1.0, 2.5)
+    assert stop(2, tight) == ""  # below min_rounds
+    assert stop(4, tight) == "converged"
+    assert stop(5, tight) == ""  # the 5th round's reversed twin is still to come
+    assert stop(6, tight) == "converged"
+
+
+def test_one_wide_ratio_keeps_the_point_running_until_its_last_round() -> None:
+    wide = ratios(1.0, 3.5)
+    assert [stop(n, wide) for n in range(1, 8)] == [""] * 7
+    assert stop(8, wide) == "max_rounds"
+
+
+def test_the_budget_stops_a_point_before_a_round_would_overrun_it_but_not_below_the_floor() -> None:
+    wide = ratios(9.0)
+    # 4 rounds in 80 s: a fifth would end at ~100 s, past a 90 s budget
+    assert stop(4, wide, elapsed_s=80, budget_s=90) == "budget"
+    assert stop(4, wide, elapsed_s=60, budget_s=90) == ""
+    # below min_rounds the budget does not count: no interval from fewer rounds
+    assert stop(2, wide, elapsed_s=500, budget_s=90) == ""
+    assert stop(5, wide, elapsed_s=500, budget_s=0) == ""  # 0: no budget
+
+
+def test_a_point_without_any_ratio_to_state_stops_at_the_minimum() -> None:
+    empty = pd.DataFrame(columns=paired.RATIO_COLUMNS)
+    assert stop(3, empty) == "" and stop(4, empty) == "converged"
+
+
+def test_the_point_compares_each_unit_with_its_registry_baseline_twin_and_fp32() -> None:
+    from servebench import config
+    from servebench.measure.plan import Plan
+
+    plan = Plan.from_study(config.load_study("default"))
+    found = comparisons(plan.units_at(("long", 1)))
+    kinds = {(c.kind, c.unit, c.versus) for c in found}
+    assert ("baseline", ("rust-native-release", "int8"), ("python", "int8")) in kinds
+    assert ("variant", ("python-batched", "int8"), ("python-batched", "fp32")) in kinds
+    assert ("batching", ("rust-native-batched", "fp32"), ("rust-native-release", "fp32")) in kinds
+    assert not any("debug" in c.unit[0] for c in found)  # not measured at this point
+    # 5 services x 2 variants: 8 baseline (all but python), 5 variant, 4 batching
+    assert len(found) == 8 + 5 + 4
+
+
+def test_a_probe_that_cannot_start_says_why(tmp_path: Path) -> None:
+    probe = DriftProbe(tmp_path, paths.PAYLOADS / "seed.txt", threads=1, cpus=None)
+    with probe, pytest.raises(DriftError, match="drift probe"):
+        probe.measure(1)
+
+
+def test_the_probe_loop_answers_one_median_per_request_line() -> None:
+    class Fake:
+        def __init__(self) -> None:
+            self.calls = 0
+
+        def classify(self, _text: str) -> None:
+            self.calls += 1
+
+    fake = Fake()
+
+    class Module:
+        @staticmethod
+        def Classifier(_model_dir: object, threads: int) -> Fake:
+            return fake
+
+    import servebench.measure.drift as drift
+
+    original = drift.service_code.python_inference
+    drift.service_code.python_inference = lambda: Module  # type: ignore[assignment]
+    try:
+        out = io.StringIO()
+        serve(paths.ROOT, "text", 1, io.StringIO("3\n2\n"), out)
+    finally:
+        drift.service_code.python_inference = original  # type: ignore[assignment]
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 2 and all(math.isfinite(float(v)) for v in lines)
+    assert fake.calls == drift.WARMUP + 3 + 2
+
+
+def test_the_probe_module_runs_as_a_program() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "servebench.measure.drift", "--help"],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0 and "iteration counts on stdin" in result.stdout
