@@ -44,17 +44,23 @@ def test_compare_runs(run_dir: Path, tmp_path: Path) -> None:
 
 
 def test_compare_with_published_reference_data(run_dir: Path, tmp_path: Path) -> None:
-    """data/reference/ keeps summary.csv but no raw rows; its services.csv predates the
-    facts columns, so order and colours come from the registry."""
+    """data/reference/ keeps summary.csv but no raw rows (and, from older runs, a services.csv
+    without the facts columns: order and colours then come from the registry)."""
     reference = tmp_path / "reference"
     shutil.copytree(paths.DATA / "reference", reference, ignore=shutil.ignore_patterns("repl*"))
     table = compare.compare_runs(reference, run_dir)
-    assert list(table["service"]) == SERVICES
-    published = set(pd.read_csv(reference / "summary.csv")["service"])
-    both = table[table["service"].isin(published)]
-    assert len(both) == 5 and both["rps_a"].notna().all() and table["rps_b"].notna().all()
-    # Services added since (the batched ones) have no side A.
-    assert table.loc[~table["service"].isin(published), "rps_a"].isna().all()
+    fp32 = table[table["variant"] == "fp32"]
+    assert list(fp32["service"]) == SERVICES  # the synthetic run: every service, fp32 only
+    published = pd.read_csv(reference / "summary.csv")
+    if "variant" in published:  # published before variants: all fp32
+        published = published[published["variant"] == "fp32"]
+    published = set(published["service"])
+    both = fp32[fp32["service"].isin(published)]
+    assert len(both) == len(published & set(SERVICES)) >= 5
+    assert both["rps_a"].notna().all() and fp32["rps_b"].notna().all()
+    # Services or variants only one side measured have no value on the other side.
+    assert fp32.loc[~fp32["service"].isin(published), "rps_a"].isna().all()
+    assert table.loc[table["variant"] != "fp32", "rps_b"].isna().all()
     assert set(table.attrs["colors"]) >= set(SERVICES)
 
 
@@ -72,3 +78,27 @@ def test_compare_is_keyed_by_service_and_variant(run_dir: Path, tmp_path: Path) 
     b = tables.build_summary(both, write=False).set_index(["service", "variant"])
     assert rows.loc[("python", "int8"), "rps_b"] == b.loc[("python", "int8"), "rps"]
     assert compare.fig_compare(table, tmp_path / "cmp").is_file()
+
+
+def test_compare_puts_each_runs_paired_ratio_and_interval_side_by_side(
+    run_dir: Path, tmp_path: Path
+) -> None:
+    other = make_run_dir(tmp_path, n=120, seed=7, services=SERVICES, concurrencies=[1, 50])
+    table = compare.compare_runs(run_dir, other).set_index("service")
+    a = tables.build_summary(run_dir, write=False).set_index("service")
+    b = tables.build_summary(other, write=False).set_index("service")
+    rust = table.loc["rust-native-release"]
+    for side, summary in (("a", a), ("b", b)):
+        for column in compare.RATIO:
+            assert rust[f"{column}_{side}"] == summary.loc["rust-native-release", column]
+    assert rust["ratio_change_pct"] == pytest.approx(
+        (rust["ratio_b"] - rust["ratio_a"]) / rust["ratio_a"] * 100
+    )
+    overlap = max(rust["ratio_ci_low_a"], rust["ratio_ci_low_b"]) <= min(
+        rust["ratio_ci_high_a"], rust["ratio_ci_high_b"]
+    )
+    assert rust["ratio_cis_overlap"] == overlap
+    # The baseline has no interval (it is 1 by definition): no verdict on overlap.
+    assert (
+        table.loc["python", "ratio_a"] == 1.0 and table.loc["python", "ratio_cis_overlap"] is None
+    )

@@ -54,15 +54,26 @@ def test_readme_command_line_help() -> None:
 def test_payload_table_has_every_payload_and_service(run_dir: Path) -> None:
     table = readme.payload_table(run_dir)
     per_config = tables.per_config(run_dir)
-    assert list(table["payload"]) == [f"`{p}`" for p in ("seed", "short", "medium", "long")]
+    payloads = ("seed", "short", "medium", "long")
+    assert list(table["payload"]) == [f"`{p}` (req/s at c=50)" for p in payloads]
     row = per_config[
         (per_config["service"] == "python")
         & (per_config["payload"] == "long")
         & (per_config["concurrency"] == 50)
     ].iloc[0]
-    cell = table.loc[table["payload"] == "`long`", "Python"].iloc[0]
+    cell = table.loc[table["payload"] == "`long` (req/s at c=50)", "Python"].iloc[0]
     assert cell.startswith(f"{row.rps:.0f} req/s · ")
     assert "Rust native release" in table.columns and "–" not in cell
+    # A payload measured at c=1 only (the study's cross through the seed point): its c=1 rate.
+    crossed = per_config[(per_config["payload"] != "long") | (per_config["concurrency"] == 1)]
+    only_c1 = readme.payload_table(run_dir, per_config=crossed)
+    c1 = per_config[
+        (per_config["service"] == "python")
+        & (per_config["payload"] == "long")
+        & (per_config["concurrency"] == 1)
+    ].iloc[0]
+    long_row = only_c1[only_c1["payload"] == "`long` (req/s at c=1)"]
+    assert long_row["Python"].iloc[0].startswith(f"{c1.rps:.0f} req/s · ")
 
 
 def test_update_replaces_only_the_marked_section(run_dir: Path, tmp_path: Path) -> None:

@@ -27,6 +27,9 @@ from servebench.analysis.factors import summary_variants, variant_column
 from servebench.rundir.reader import RunDataError, load_run, read_facts
 
 METRICS: dict[str, str] = {"rps": "requests/sec", "p50_s": "p50 latency", "p99_s": "p99 latency"}
+#: Each unit's paired ratio to its baseline with its 95 % interval (summary.csv of runs
+#: measured interleaved; NaN in older ones).
+RATIO = ["ratio", "ratio_ci_low", "ratio_ci_high"]
 
 
 def _summary(run_dir: str | Path) -> tuple[pd.DataFrame, str, pd.DataFrame]:
@@ -55,8 +58,11 @@ def compare_runs(run_a: str | Path, run_b: str | Path) -> pd.DataFrame:
 
     Columns: ``service, variant, label, rps_a, rps_b, rps_change_pct, p50_s_a, p50_s_b,
     p50_s_change_pct, p99_s_a, p99_s_b, p99_s_change_pct, spread_pct_a, spread_pct_b,
-    unstable_a, unstable_b, errors_a, errors_b, rps_change_beyond_spread`` (the last: the rps
-    change exceeds both runs' own repeat spread, i.e. it is larger than the noise we saw).
+    unstable_a, unstable_b, errors_a, errors_b, rps_change_beyond_spread`` (the rps change
+    exceeds both runs' own repeat spread, i.e. it is larger than the noise we saw), then
+    ``ratio_a, ratio_ci_low_a, ratio_ci_high_a`` and the same for B (the unit's paired ratio
+    to its baseline and its 95 % interval), ``ratio_change_pct`` and ``ratio_cis_overlap``
+    (the two intervals share a value: the runs agree within their precision).
     A (service, variant) present in only one run has NaN on the other side. Rows follow the
     services' display order (run B's facts for services only B has), then the variants
     (fp32 first). The run ids are in
@@ -67,7 +73,11 @@ def compare_runs(run_a: str | Path, run_b: str | Path) -> pd.DataFrame:
     sb, id_b, facts_b = _summary(run_b)
     facts = pd.concat([facts_a, facts_b[~facts_b.index.isin(facts_a.index)]])
     unit = ["service", "variant"]
-    keep = [*unit, "label", *METRICS, "spread_pct", "unstable", "errors"]
+    for summary in (sa, sb):
+        for column in RATIO:
+            if column not in summary:
+                summary[column] = math.nan
+    keep = [*unit, "label", *METRICS, "spread_pct", "unstable", "errors", *RATIO]
     merged = sa[keep].merge(sb[keep], on=unit, how="outer", suffixes=("_a", "_b"))
     merged["label"] = merged["label_a"].fillna(merged["label_b"])
     cols = [*unit, "label"]
@@ -85,6 +95,19 @@ def compare_runs(run_a: str | Path, run_b: str | Path) -> pd.DataFrame:
         )
     ]
     cols.append("rps_change_beyond_spread")
+    cols += [f"{c}_{side}" for side in "ab" for c in RATIO]
+    merged["ratio_change_pct"] = [
+        stats.difference_pct(b, a)
+        for a, b in zip(merged["ratio_a"], merged["ratio_b"], strict=True)
+    ]
+    merged["ratio_cis_overlap"] = [
+        bool(max(la, lb) <= min(ha, hb)) if not any(map(pd.isna, (la, ha, lb, hb))) else None
+        for la, ha, lb, hb in zip(
+            merged["ratio_ci_low_a"], merged["ratio_ci_high_a"],
+            merged["ratio_ci_low_b"], merged["ratio_ci_high_b"], strict=True,
+        )
+    ]  # fmt: skip
+    cols += ["ratio_change_pct", "ratio_cis_overlap"]
     rank = {
         "service": dict(zip(facts.index, facts["order"], strict=True)),
         "variant": {v: i for i, v in enumerate(summary_variants(merged))},
