@@ -60,7 +60,7 @@ BAD = {
     "max_queue=0": "max_queue=0: must be an integer >= 1",
     "batch_sizes=[0,4]": "batch_sizes=0: must be integers >= 1",
     "min_rounds=1": "min_rounds=1: must be an integer >= 2",
-    "max_rounds=3": "max_rounds=3: must be at least min_rounds=4",
+    "max_rounds=3": "max_rounds=3: must be at least min_rounds=6",
     "repeats=3": "repeats: unknown parameter",
 }
 
