@@ -142,17 +142,20 @@ def intervals(
     for key, group in ratios.groupby([*point, unit], sort=False):
         ci = ratio_interval(group["ratio"])
         names = [*point, unit]
-        rows.append(
-            {
-                **dict(zip(names, key if isinstance(key, tuple) else (key,), strict=True)),
-                "ratio": ci.estimate,
-                "ratio_ci_low": ci.low,
-                "ratio_ci_high": ci.high,
-                "rounds": ci.rounds,
-                "half_width_pct": ci.half_width_pct,
-            }
-        )
+        keys = key if isinstance(key, tuple) else (key,)
+        rows.append({**dict(zip(names, keys, strict=True)), **interval_columns(ci)})
     return pd.DataFrame(rows)
+
+
+def interval_columns(ci: RatioInterval) -> dict[str, float]:
+    """A ratio's columns as every table of them names them (ratios.csv, :func:`intervals`)."""
+    return {
+        "ratio": ci.estimate,
+        "ratio_ci_low": ci.low,
+        "ratio_ci_high": ci.high,
+        "rounds": ci.rounds,
+        "half_width_pct": ci.half_width_pct,
+    }
 
 
 #: The kinds of ratio a run states, each a unit ÷ the unit it is compared with in the same
@@ -233,7 +236,11 @@ def ratio_table(
         groups = ratios.groupby(level=levels, sort=False) if point else [((), ratios)]
         for key, group in groups:
             ci = ratio_interval(group.to_numpy())
+            columns = interval_columns(ci)
             spread = ci.rounds >= 2
+            if not spread:  # one round: no interval worth a number in a table
+                columns.update(ratio_ci_low=math.nan, ratio_ci_high=math.nan)
+                columns.update(half_width_pct=math.nan)
             names = key if isinstance(key, tuple) else (key,)
             rows.append(
                 {
@@ -243,11 +250,7 @@ def ratio_table(
                     "variant": comparison.unit[1],
                     "versus_service": comparison.versus[0],
                     "versus_variant": comparison.versus[1],
-                    "ratio": ci.estimate,
-                    "ratio_ci_low": ci.low if spread else math.nan,
-                    "ratio_ci_high": ci.high if spread else math.nan,
-                    "rounds": ci.rounds,
-                    "half_width_pct": ci.half_width_pct if spread else math.nan,
+                    **columns,
                     "converged": bool(spread and ci.half_width_pct <= target_pct),
                 }
             )
