@@ -2,6 +2,7 @@
 #   make report                 the whole study with configs/default.yaml
 #   make report CONFIG=quick    the CI-sized study (or CONFIG=path/to/params.yaml)
 #   make report SET="repeats=5 model_id=distilbert-shape"   override parameters
+#   make lint                   ruff (check, format), rustfmt and clippy (warnings are errors)
 #   make test                   lint, cargo tests, pytest (contract, fuzzing, soak, faults, end to end)
 #   make test-fast              the unit tier only (pure code, no services; under a minute)
 #   make serve SERVICE=python PORT=8080   one service in the foreground
@@ -44,6 +45,8 @@ report: setup
 lint: setup
 	@$(VENV)/bin/ruff check src tests service/python service/python-batched
 	@$(VENV)/bin/ruff format --check src tests service/python service/python-batched
+	@cd service/rust && cargo fmt --check
+	@cd service/rust && cargo clippy --locked --workspace --all-targets --quiet -- -D warnings
 
 test: setup-test lint
 	@cd service/rust && cargo test --locked --workspace

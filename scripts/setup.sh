@@ -71,6 +71,10 @@ bash scripts/install_vegeta.sh
 # --- Rust toolchain: needed to build the Rust services.
 command -v cargo >/dev/null || die "cargo is missing: install Rust (https://rustup.rs) or use
   'conda env create -f environment.yml', then run this again"
+# make lint runs rustfmt and clippy (rustup's default profile has both).
+for tool in rustfmt clippy-driver; do
+  command -v "$tool" >/dev/null || die "$tool is missing: rustup component add rustfmt clippy"
+done
 
 if [ "$want_test" = "--test" ]; then
   if ! command -v chromium >/dev/null; then

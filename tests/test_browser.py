@@ -11,9 +11,9 @@ import contextlib
 import os
 from pathlib import Path
 
+import browser
 import pytest
 
-from servebench import browser
 from servebench.process import live_processes
 
 pytestmark = pytest.mark.system

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from servebench.loadrun import ClosedLoopRun
 from servebench.measure import hey
 
 pytestmark = pytest.mark.unit
@@ -31,7 +32,7 @@ def test_parse_csv_renames_and_types_columns() -> None:
 
 
 def test_errors_count_non_2xx_and_missing_answers() -> None:
-    run = hey.HeyRun(hey.parse_csv(KNOWN_CSV), requested=6, concurrency=2, wall_s=1.0)
+    run = ClosedLoopRun(hey.parse_csv(KNOWN_CSV), requested=6, concurrency=2, wall_s=1.0)
     # one 500 plus two requests hey never got an answer for
     assert run.errors == 3
     # first send at 0.0, last answer at 0.015 + 0.04
@@ -44,7 +45,7 @@ def test_parse_csv_rejects_other_formats() -> None:
 
 
 def test_render_summary_in_heys_layout() -> None:
-    run = hey.HeyRun(hey.parse_csv(KNOWN_CSV), requested=4, concurrency=2, wall_s=1.0)
+    run = ClosedLoopRun(hey.parse_csv(KNOWN_CSV), requested=4, concurrency=2, wall_s=1.0)
     text = hey.render_summary(run)
     assert "Slowest:\t0.0400 secs" in text
     assert "Fastest:\t0.0100 secs" in text

@@ -108,8 +108,11 @@ def test_seed_point_only_services_get_the_seed_point_and_nothing_else() -> None:
     assert plan.study.seed_point_only == ["rust-ffi-debug", "rust-native-debug"]
     by_name = {unit.name: unit for unit in plan.units}
     debug, release = by_name["rust-ffi-debug·int8"], by_name["rust-ffi-release·int8"]
-    assert plan.points(debug) == [("seed", 50)] and plan.unit_mixed_points(debug) == []
-    assert len(plan.points(release)) == 4 and plan.unit_mixed_points(release) == [1, 50]
+    assert plan.points(debug) == [("seed", 50)] and len(plan.points(release)) == 4
+    mixed = [p for p in plan.all_points() if p[0] == "mixed"]
+    assert [c for _, c in mixed] == [1, 50]
+    for point in mixed:
+        assert release in plan.units_at(point) and debug not in plan.units_at(point)
     everyone = Plan.from_study(config.load_study("default", ["seed_point_only=[]"]))
     assert len(everyone.fresh_process_order()) == len(everyone.units) == 14
     with pytest.raises(config.ConfigError, match="seed_point_only=\\['nope'\\]: unknown service"):

@@ -6,9 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import browser
 import pytest
-
-from servebench import browser
 
 pytestmark = pytest.mark.e2e
 

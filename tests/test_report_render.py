@@ -8,12 +8,13 @@ import os
 import struct
 from pathlib import Path
 
+import browser
 import nbformat
 import pytest
 from rundata import make_variant_run
 from test_report import execute
 
-from servebench import browser, metadata, pipeline, plots
+from servebench import metadata, pipeline, plots
 from servebench.process import RUN_TAG
 
 pytestmark = pytest.mark.system

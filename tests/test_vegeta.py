@@ -10,15 +10,20 @@ import pytest
 from localserver import local_server
 
 from servebench.analysis.stats import percentile
+from servebench.loadgens import (
+    VEGETA_ENV,
+    VEGETA_VERSION,
+    VegetaNotFoundError,
+    vegeta_path,
+    vegeta_version,
+)
 from servebench.measure import vegeta as openloop
 from servebench.measure.vegeta import (
     OPENLOOP_COLUMNS,
     AttackResult,
-    VegetaNotFoundError,
     attack,
     find_max_rate,
     openloop_rows,
-    vegeta_path,
 )
 from servebench.process import free_port
 
@@ -167,7 +172,7 @@ def test_rate_flag():
 
 
 def test_missing_vegeta_gives_clear_error(monkeypatch, tmp_path):
-    monkeypatch.setenv(openloop.VEGETA_ENV, str(tmp_path / "nope" / "vegeta"))
+    monkeypatch.setenv(VEGETA_ENV, str(tmp_path / "nope" / "vegeta"))
     with pytest.raises(VegetaNotFoundError, match=r"scripts/install_vegeta\.sh / make setup"):
         vegeta_path()
     with pytest.raises(VegetaNotFoundError):
@@ -175,4 +180,4 @@ def test_missing_vegeta_gives_clear_error(monkeypatch, tmp_path):
 
 
 def test_vegeta_version():
-    assert openloop.vegeta_version() == openloop.VEGETA_VERSION
+    assert vegeta_version() == VEGETA_VERSION

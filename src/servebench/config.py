@@ -108,10 +108,6 @@ class Study:
     def server_cpu_list(self) -> list[int]:
         return cpu_list(self.server_cpus)
 
-    @property
-    def loadgen_cpu_list(self) -> list[int]:
-        return cpu_list(self.loadgen_cpus)
-
     def batching_env(self) -> dict[str, str]:
         """The batching parameters as the environment the batched services read
         (service/CONTRACT.md "Batched services"); the others ignore it."""

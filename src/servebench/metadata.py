@@ -13,7 +13,7 @@ from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import Any
 
-from servebench import paths
+from servebench import loadgens, paths
 
 PYTHON_PACKAGES = (
     "onnxruntime",
@@ -85,17 +85,6 @@ def _command_version(argv: list[str]) -> str | None:
     return text.splitlines()[0] if text else None
 
 
-def hey_version() -> str | None:
-    """hey has no --version; Debian's package version is the best record."""
-    if shutil.which("dpkg-query"):
-        result = subprocess.run(
-            ["dpkg-query", "-W", "-f=${Version}", "hey"], capture_output=True, text=True
-        )
-        if result.returncode == 0 and result.stdout:
-            return f"hey {result.stdout} (Debian)"
-    return "hey (installed)" if shutil.which("hey") else None
-
-
 def cargo_lock_versions(
     crates: tuple[str, ...] = ("ort", "tokenizers", "pyo3", "actix-web"),
 ) -> dict:
@@ -112,15 +101,6 @@ def cargo_lock_versions(
     return versions
 
 
-def _vegeta_version() -> str | None:
-    from servebench.measure import vegeta
-
-    try:
-        return f"vegeta {vegeta.vegeta_version()}"
-    except vegeta.VegetaNotFoundError:
-        return None
-
-
 def versions() -> dict[str, str | None]:
     found: dict[str, str | None] = {"python": platform.python_version()}
     for package in PYTHON_PACKAGES:
@@ -130,8 +110,8 @@ def versions() -> dict[str, str | None]:
             found[package] = None
     found["rustc"] = _command_version(["rustc", "--version"])
     found["cargo"] = _command_version(["cargo", "--version"])
-    found["hey"] = hey_version()
-    found["vegeta"] = _vegeta_version()
+    found["hey"] = loadgens.hey_version()
+    found["vegeta"] = loadgens.vegeta_version_or_none()
     found.update(cargo_lock_versions())
     return found
 

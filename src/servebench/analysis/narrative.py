@@ -11,7 +11,8 @@
   process and over HTTP, and how often it still gives fp32's label;
 * what dynamic batching changes: each batched service ÷ its unbatched twin at the seed point
   and on the mixed workload, and how far past the batch-1 in-process ceiling it got;
-* which measurements fell short of the run's precision target (:func:`precision`).
+* how far to trust the numbers (:func:`precision`): the widest interval and counts of what
+  fell short, never a list, so that the answer is as long on a noisy run as on a calm one.
 
 Every number comes from the run (``summary`` is ``summary.csv``'s rows, i.e.
 :func:`servebench.analysis.tables.build_summary`); nothing here names a service or a
@@ -35,9 +36,6 @@ from servebench.analysis import (
     tables,
 )
 from servebench.rundir.reader import BASE_VARIANT, Run
-
-#: The most units a sentence names before it counts them instead.
-MAX_NAMED = 4
 
 
 def rate(value: float) -> str:
@@ -80,14 +78,6 @@ def fastest(run: Run, summary: pd.DataFrame) -> str:
     slowest = str(rows["rps"].idxmin())
     if slowest != best:
         text += f"; slowest: {rows.at[slowest, 'label']}, {rate(rows.at[slowest, 'rps'])} req/s"
-    flagged = [
-        str(rows.at[s, "label"]) for s in (best, base) if s in rows.index and _unstable(rows, s)
-    ]
-    if flagged:
-        names = ", ".join(flagged)
-        text += (
-            f" ({run.rounds.word}s spread over {run.unstable_pct:g} % for {names}: read with care)"
-        )
     return text + "."
 
 
@@ -105,8 +95,11 @@ def _paired_headline(run: Run, row: pd.Series) -> tuple[float, str]:
     return ratio, text
 
 
-def _unstable(rows: pd.DataFrame, service: str) -> bool:
-    return "unstable" in rows and str(rows.at[service, "unstable"]).lower() in ("true", "1")
+def _flagged(summary: pd.DataFrame, column: str, value: str) -> pd.Series:
+    """Rows whose boolean ``column`` (as written to CSV: True/False/1/0/NaN) equals ``value``."""
+    if column not in summary:
+        return pd.Series(False, index=summary.index)
+    return summary[column].astype(str).str.lower().isin([value, "1" if value == "true" else "0"])
 
 
 def model_share(run: Run, summary: pd.DataFrame) -> pd.Series:
@@ -208,36 +201,47 @@ def batching_change(run: Run) -> str | None:
 
 
 def precision(run: Run, summary: pd.DataFrame) -> str | None:
-    """The units whose seed-point ratios missed the run's precision target (the summary's
-    ``converged``), and the points that stopped short of it (points.csv). None for a run
-    measured without a target (before interleaving) or that met it everywhere."""
-    if "converged" not in summary:
-        return None
-    missed = summary[summary["converged"].astype(str).str.lower().isin(["false", "0"])]
-    points = stability.unconverged(run)
-    if missed.empty and points.empty:
-        return None
+    """How far the run's numbers can be trusted, in one bullet whose length does not grow
+    with the noise: counts only (the *Stability* section names the units and points).
+
+    States the widest 95 % interval of the seed-point ratios against the run's target, how
+    many seed-point ratios (the summary's ``converged``) and points (points.csv) stopped
+    short of it, and how many units' Requests/sec spread beyond ``unstable_pct`` across
+    rounds. None for a run measured without a target (before interleaving) that has no
+    unstable unit either."""
+    units = len(summary)
+    unstable = int(_flagged(summary, "unstable", "true").sum())
+    if not run.rounds.interleaved or "converged" not in summary:
+        if not unstable:
+            return None
+        return (
+            f"**Precision**: {unstable} of {units} seed-point measurements spread over "
+            f"{run.unstable_pct:g} % across {run.rounds.word}s: read them with care "
+            "(*Stability* lists them)."
+        )
     target = f"±{run.rounds.target_ci_pct:g} %"
-    text = f"**Short of the precision target** (95 % intervals within {target})"
-    if len(missed):
-        names = [
-            run.unit_label(str(s), str(v))
-            for s, v in zip(missed["service"], factors.variant_column(missed), strict=True)
-        ]
-        # A long list says less than a count; the Paired ratios section names them all.
-        who = (
-            ", ".join(names) if len(names) <= MAX_NAMED else f"{len(names)} of {len(summary)} units"
-        )
-        text += f": at the seed point, the ratios of {who} did not converge"
-    if len(points):
-        why = points["stop"].astype(str).value_counts()
-        stops = ", ".join(f"{n} by {reason}" for reason, n in why.items())
+    widths = [
+        paired.RatioInterval(*(float(x) for x in row), 2).half_width_pct
+        for row in summary[list(ratios.INTERVAL_COLUMNS)].itertuples(index=False)
+    ]
+    widest = max((w for w in widths if math.isfinite(w)), default=math.nan)
+    text = "**Precision**: "
+    if math.isfinite(widest):
+        text += f"the widest 95 % interval at the seed point is ±{widest:.1f} % (target {target})"
+    else:
+        text += f"no seed-point ratio has an interval (target {target})"
+    missed = int(_flagged(summary, "converged", "false").sum())
+    points = stability.points_table(run)
+    short = len(stability.unconverged(run))
+    if not (missed or short or unstable):
+        return text + "; every ratio and every point reached the target."
+    text += f"; short of it: {missed} of {units} seed-point ratios, {short} of {len(points)} points"
+    if unstable:
         text += (
-            f"{';' if len(missed) else ':'} {len(points)} of {len(stability.points_table(run))} "
-            f"points stopped before every ratio converged ({stops}); their intervals say how "
-            "far to trust them"
+            f"; {unstable} of {units} units spread over {run.unstable_pct:g} % across "
+            f"{run.rounds.word}s"
         )
-    return text + "."
+    return text + ". *Paired ratios* and *Stability* name them."
 
 
 def answer(run: Run, summary: pd.DataFrame) -> str:
@@ -247,22 +251,4 @@ def answer(run: Run, summary: pd.DataFrame) -> str:
     bullets += [variant_change(run, summary, v) for v in variants if v != BASE_VARIANT]
     bullets.append(batching_change(run))
     bullets.append(precision(run, summary))
-    unstable = (
-        summary["unstable"].astype(str).str.lower().isin(["true", "1"])
-        if "unstable" in summary
-        else None
-    )
-    if unstable is not None and unstable.any():
-        names = ", ".join(
-            run.unit_label(str(s), str(v))
-            for s, v in zip(
-                summary.loc[unstable, "service"],
-                factors.variant_column(summary)[unstable],
-                strict=True,
-            )
-        )
-        bullets.append(
-            f"**Read with care**: {int(unstable.sum())} of {len(summary)} seed-point measurements "
-            f"spread over {run.unstable_pct:g} % across {run.rounds.word}s ({names})."
-        )
     return "\n".join(f"- {b}" for b in bullets if b)

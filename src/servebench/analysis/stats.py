@@ -23,6 +23,8 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
 
+from servebench import loadrun
+
 #: The percentiles the study reports, keyed by the column suffix used in the CSV files.
 PERCENTILES: dict[str, float] = {"p50": 50.0, "p90": 90.0, "p99": 99.0, "p999": 99.9}
 
@@ -101,12 +103,6 @@ def hey_histogram(latencies_s: ArrayLike, buckets: int = HEY_BUCKETS) -> pd.Data
     return pd.DataFrame({"mark_s": marks, "count": counts.astype(int)})
 
 
-def is_error_status(status: ArrayLike) -> np.ndarray:
-    """True where an HTTP status is not 2xx (a missing status counts as an error)."""
-    s = pd.to_numeric(pd.Series(np.asarray(status).ravel()), errors="coerce").to_numpy(float)
-    return ~((s >= 200) & (s < 300))
-
-
 @dataclass(frozen=True)
 class HeySummary:
     """The numbers hey prints for one run (and the seed's table shows), plus error counts.
@@ -143,13 +139,9 @@ def hey_summary(
     lat = requests["response_time_s"].to_numpy(dtype=float)
     responses = int(lat.size)
     if total_s is None or (isinstance(total_s, float) and math.isnan(total_s)):
-        if responses == 0:
-            total_s = math.nan
-        else:
-            total_s = float(np.nanmax(requests["offset_s"].to_numpy(float) + lat))
-    errors = int(is_error_status(requests["status_code"]).sum()) if responses else 0
-    if n_expected is not None and not pd.isna(n_expected):
-        errors += max(0, int(n_expected) - responses)
+        total_s = loadrun.total_seconds(requests)
+    known = n_expected is not None and not pd.isna(n_expected)
+    errors = loadrun.error_count(requests["status_code"], int(n_expected) if known else None)
     if responses:
         slowest, fastest, average = float(lat.max()), float(lat.min()), float(lat.mean())
     else:

@@ -12,9 +12,10 @@ import time
 from typing import Any
 
 from servebench.client import Client, stage_times
+from servebench.loadrun import ClosedLoopRun
 from servebench.measure import hey, resources
 from servebench.measure.plan import Plan, Unit, request_body
-from servebench.measure.vegeta_closed import ClosedLoopRun, run_closed_loop
+from servebench.measure.vegeta_closed import run_closed_loop
 from servebench.measure.verify import first_correct_answer, verify
 from servebench.process import ServiceError, ServiceProcess
 from servebench.rundir.writer import RunWriter
@@ -87,7 +88,7 @@ def median_client_s(stages: list[dict[str, Any]]) -> float:
 
 def measure_point(
     plan: Plan, proc: ServiceProcess, payload: str, concurrency: int, latency_c1_s: float
-) -> tuple[dict[str, Any], hey.HeyRun]:
+) -> tuple[dict[str, Any], ClosedLoopRun]:
     """One hey run at (payload, concurrency) with the server's resources sampled meanwhile."""
     with resources.ResourceSampler(proc.pid) as sampler:
         run = hey.run_hey(

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import io
-import shutil
 import subprocess
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
 from servebench.analysis.stats import hey_histogram, percentile
+from servebench.loadgens import hey_path
+from servebench.loadrun import ClosedLoopRun
 from servebench.process import pinned
 
 HEY_COLUMNS = {
@@ -29,42 +29,6 @@ HEY_COLUMNS = {
 
 class HeyError(RuntimeError):
     pass
-
-
-@dataclass(frozen=True)
-class HeyRun:
-    records: pd.DataFrame
-    requested: int
-    concurrency: int
-    wall_s: float
-
-    @property
-    def answered(self) -> int:
-        return len(self.records)
-
-    @property
-    def errors(self) -> int:
-        """Requests without a 2xx answer: hey's CSV omits requests that failed outright."""
-        non_2xx = int((~self.records["status_code"].between(200, 299)).sum())
-        return non_2xx + max(self.requested - self.answered, 0)
-
-    @property
-    def total_s(self) -> float:
-        """hey's 'Total': from the first send to the last answer."""
-        if self.records.empty:
-            return self.wall_s
-        ends = self.records["offset_s"] + self.records["response_time_s"]
-        return float(ends.max())
-
-
-def hey_path() -> str:
-    found = shutil.which("hey")
-    if found is None:
-        raise HeyError(
-            "hey is not installed: `apt-get install hey` (Debian/Ubuntu) or "
-            "`go install github.com/rakyll/hey@latest`; `make setup` does this where it can"
-        )
-    return found
 
 
 def parse_csv(text: str) -> pd.DataFrame:
@@ -107,7 +71,7 @@ def run_hey(
     duration_s: float | None = None,
     cpus: str | None = None,
     timeout_s: int = 60,
-) -> HeyRun:
+) -> ClosedLoopRun:
     """One closed-loop hey run; `requests` (-n) or `duration_s` (-z)."""
     if (requests is None) == (duration_s is None):
         raise ValueError("give exactly one of requests or duration_s")
@@ -131,7 +95,7 @@ def run_hey(
     if result.returncode != 0:
         raise HeyError(f"hey failed ({result.returncode}): {result.stderr.strip()[-500:]}")
     records = parse_csv(result.stdout)
-    return HeyRun(
+    return ClosedLoopRun(
         records=records,
         requested=requests_sent(requests, concurrency, len(records)),
         concurrency=concurrency,
@@ -147,7 +111,7 @@ def requests_sent(requests: int | None, concurrency: int, answered: int) -> int:
     return (requests // concurrency) * concurrency
 
 
-def render_summary(run: HeyRun) -> str:
+def render_summary(run: ClosedLoopRun) -> str:
     """A summary in hey's own layout, computed from its per-request records.
 
     hey prints either CSV or its summary; the study keeps the CSV and renders this view of it.

@@ -172,9 +172,6 @@ class Plan:
             for c in (self.concurrency_levels if p == self.seed_payload else others)
         ]
 
-    def unit_mixed_points(self, unit: Unit) -> list[int]:
-        return [] if self.seed_point_only(unit) else self.mixed_points()
-
     def all_points(self) -> list[tuple[str, int]]:
         """Every point the interleaved phase measures, the seed point first (the headline),
         then the sweep, then the mixed workload (payload `mixed`)."""

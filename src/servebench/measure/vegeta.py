@@ -34,8 +34,6 @@ from __future__ import annotations
 import csv
 import io
 import math
-import os
-import re
 import subprocess
 import tempfile
 import time
@@ -44,10 +42,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from servebench.analysis.stats import percentile
-from servebench.paths import ROOT, TOOLS_BIN
+from servebench.loadgens import vegeta_path
 
-VEGETA_ENV = "SERVEBENCH_VEGETA"
-VEGETA_VERSION = "v12.13.0"
 OPENLOOP_COLUMNS = (
     "service",
     "payload",
@@ -64,36 +60,6 @@ OPENLOOP_COLUMNS = (
     "bound_s",
     "send_lag_p99_s",
 )
-
-
-class VegetaNotFoundError(FileNotFoundError):
-    """vegeta is not installed where the harness looks for it."""
-
-
-def vegeta_path() -> Path:
-    """The vegeta binary: $SERVEBENCH_VEGETA if set, else <root>/.tools/bin/vegeta."""
-    override = os.environ.get(VEGETA_ENV)
-    path = Path(override) if override else TOOLS_BIN / "vegeta"
-    if not (path.is_file() and os.access(path, os.X_OK)):
-        where = f"${VEGETA_ENV}={override}" if override else str(path)
-        raise VegetaNotFoundError(
-            f"vegeta not found at {where}: run scripts/install_vegeta.sh / make setup "
-            f"(needs Go; builds github.com/tsenart/vegeta/v12@{VEGETA_VERSION} into "
-            f"{ROOT / '.tools' / 'bin'}), or point ${VEGETA_ENV} at a vegeta binary"
-        )
-    return path
-
-
-def vegeta_version(path: Path | None = None) -> str:
-    """vegeta's version: from ``-version``, else from the Go build info inside the binary
-    (``go install`` builds print an empty ``Version:``)."""
-    path = path or vegeta_path()
-    out = subprocess.run([str(path), "-version"], capture_output=True, text=True).stdout
-    match = re.search(r"^Version:[ \t]*(\S+)", out, re.MULTILINE)
-    if match:
-        return match.group(1)
-    found = re.search(rb"\tgithub\.com/tsenart/vegeta/v12\t(v[0-9][\w.+-]*)", path.read_bytes())
-    return found.group(1).decode() if found else "unknown"
 
 
 @dataclass(frozen=True)

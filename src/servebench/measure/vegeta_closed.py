@@ -17,12 +17,12 @@ import csv
 import io
 import json
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
 from servebench.client import BATCH_HEADERS, STAGE_HEADERS
+from servebench.loadrun import ClosedLoopRun
 from servebench.measure.vegeta import attack_and_encode, vegeta_path
 
 NO_TARGETS = "no targets to attack"
@@ -37,33 +37,6 @@ RECORD_COLUMNS = (
     *STAGE_HEADERS.values(),
     *BATCH_HEADERS.values(),
 )
-
-
-@dataclass(frozen=True)
-class ClosedLoopRun:
-    """One closed-loop vegeta run: a record per request, in `seq` (target) order."""
-
-    records: pd.DataFrame
-    requested: int
-    concurrency: int
-    wall_s: float
-
-    @property
-    def answered(self) -> int:
-        return int((self.records["status_code"] > 0).sum())
-
-    @property
-    def errors(self) -> int:
-        """Requests without a 2xx answer (refused, failed or never answered)."""
-        ok = int(self.records["status_code"].between(200, 299).sum())
-        return self.requested - ok
-
-    @property
-    def total_s(self) -> float:
-        """From the first send to the last answer (hey's and vegeta's 'Total')."""
-        if self.records.empty:
-            return self.wall_s
-        return float((self.records["offset_s"] + self.records["response_time_s"]).max())
 
 
 def targets_jsonl(url: str, bodies: list[bytes]) -> str:

@@ -11,7 +11,8 @@ from typing import Any
 
 import pandas as pd
 
-from servebench.measure.hey import HeyRun, render_summary
+from servebench.loadrun import ClosedLoopRun
+from servebench.measure.hey import render_summary
 
 
 class RunWriter:
@@ -37,7 +38,7 @@ class RunWriter:
                 writer.writeheader()
             writer.writerows(rows)
 
-    def hey_run(self, key: dict[str, Any], run: HeyRun) -> None:
+    def hey_run(self, key: dict[str, Any], run: ClosedLoopRun) -> None:
         """One hey run's per-request records (raw/) and its summary in hey's layout (hey/)."""
         stem = self.records(key, run.records)
         (self.run_dir / "hey" / f"{stem}.txt").write_text(render_summary(run))
