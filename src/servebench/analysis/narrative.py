@@ -85,9 +85,7 @@ def fastest(run: Run, summary: pd.DataFrame) -> str:
     ]
     if flagged:
         names = ", ".join(flagged)
-        text += (
-            f" ({run.rounds.word}s spread over {run.unstable_pct:g} % for {names}: read with care)"
-        )
+        text += f" (rounds spread over {run.unstable_pct:g} % for {names}: read with care)"
     return text + "."
 
 
@@ -95,10 +93,10 @@ def _paired_headline(run: Run, row: pd.Series) -> tuple[float, str]:
     """The paired ratio of a summary row to its baseline, and how it was paired: each
     round's ratio, so the machine's drift cancels."""
     ratio, low, high = (float(row[c]) for c in ratios.INTERVAL_COLUMNS)
-    rounds = int(row["repeats"])
+    rounds = int(row["rounds"])
     if not (math.isfinite(low) and math.isfinite(high)):
-        return ratio, f"; paired over {rounds} {run.rounds.word}"
-    text = f"; paired over {rounds} {run.rounds.word}s, 95 % interval {low:.2f}–{high:.2f}×"
+        return ratio, f"; paired over {rounds} round"
+    text = f"; paired over {rounds} rounds, 95 % interval {low:.2f}–{high:.2f}×"
     width = paired.RatioInterval(ratio, low, high, rounds).half_width_pct
     if run.points is not None and width > run.rounds.target_ci_pct:
         text += f", short of the ±{run.rounds.target_ci_pct:g} % target"
@@ -210,9 +208,7 @@ def batching_change(run: Run) -> str | None:
 def precision(run: Run, summary: pd.DataFrame) -> str | None:
     """The units whose seed-point ratios missed the run's precision target (the summary's
     ``converged``), and the points that stopped short of it (points.csv). None for a run
-    measured without a target (before interleaving) or that met it everywhere."""
-    if "converged" not in summary:
-        return None
+    that met it everywhere or records no target reached (no points.csv: ``converged`` empty)."""
     missed = summary[summary["converged"].astype(str).str.lower().isin(["false", "0"])]
     points = stability.unconverged(run)
     if missed.empty and points.empty:
@@ -222,7 +218,7 @@ def precision(run: Run, summary: pd.DataFrame) -> str | None:
     if len(missed):
         names = [
             run.unit_label(str(s), str(v))
-            for s, v in zip(missed["service"], factors.variant_column(missed), strict=True)
+            for s, v in zip(missed["service"], missed["variant"], strict=True)
         ]
         # A long list says less than a count; the Paired ratios section names them all.
         who = (
@@ -247,22 +243,18 @@ def answer(run: Run, summary: pd.DataFrame) -> str:
     bullets += [variant_change(run, summary, v) for v in variants if v != BASE_VARIANT]
     bullets.append(batching_change(run))
     bullets.append(precision(run, summary))
-    unstable = (
-        summary["unstable"].astype(str).str.lower().isin(["true", "1"])
-        if "unstable" in summary
-        else None
-    )
-    if unstable is not None and unstable.any():
+    unstable = summary["unstable"].astype(str).str.lower().isin(["true", "1"])
+    if unstable.any():
         names = ", ".join(
             run.unit_label(str(s), str(v))
             for s, v in zip(
                 summary.loc[unstable, "service"],
-                factors.variant_column(summary)[unstable],
+                summary.loc[unstable, "variant"],
                 strict=True,
             )
         )
         bullets.append(
             f"**Read with care**: {int(unstable.sum())} of {len(summary)} seed-point measurements "
-            f"spread over {run.unstable_pct:g} % across {run.rounds.word}s ({names})."
+            f"spread over {run.unstable_pct:g} % across rounds ({names})."
         )
     return "\n".join(f"- {b}" for b in bullets if b)
