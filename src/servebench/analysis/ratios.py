@@ -37,7 +37,7 @@ def comparisons(run: Run) -> list[paired.Comparison]:
     units = run.units_in_order()
     services = list(dict.fromkeys(s for s, _ in units))
     baseline = {s: run.baseline(s) for s in services}
-    twin = {s: str(run.fact(s, "twin")) if "twin" in run.facts else "" for s in services}
+    twin = {s: str(run.fact(s, "twin")) for s in services}
     return paired.comparisons(units, baseline, twin, base_variant=BASE_VARIANT)
 
 

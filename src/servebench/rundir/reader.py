@@ -63,7 +63,7 @@ OPTIONAL_FILES = tuple(
         "services", "parity", "stages", "ceiling", "openloop", "soak", "coldstarts", "variants",
     )
 )  # fmt: skip
-#: Written by the load test as it goes (docs/DATA.md): one row per point, and the drift probe.
+#: The interleaved phase's records (docs/DATA.md): one row per point, and the drift probe.
 INTERLEAVED_FILES = ("points", "drift")
 #: Whole numbers that may be missing (a nullable integer, never a float).
 INTEGER_COLUMNS = ("concurrency", "round", "ceiling_pass", "start")
