@@ -1,7 +1,7 @@
 # The study's verbs. Each one runs its own (idempotent, fast when done) set-up first.
 #   make report                 the whole study with configs/default.yaml
 #   make report CONFIG=quick    the CI-sized study (or CONFIG=path/to/params.yaml)
-#   make report SET="repeats=5 model_id=distilbert-shape"   override parameters
+#   make report SET="max_rounds=8 model_id=distilbert-shape"   override parameters
 #   make lint                   ruff (check, format), rustfmt and clippy (warnings are errors)
 #   make test                   lint, cargo tests, pytest (contract, fuzzing, soak, faults, end to end)
 #   make test-fast              the unit tier only (pure code, no services; under a minute)

@@ -16,6 +16,10 @@ from servebench import registry
 from servebench.analysis import paired
 
 PAYLOAD_FACTOR = {"seed": 1.0, "short": 0.7, "medium": 1.6, "long": 4.0}
+#: stages.csv rows per unit and payload (the load test's parameters.stage_requests).
+STAGE_REQUESTS = 90
+#: A unit's starts in coldstarts.csv: the interleaved phase's, and its soak's fresh process.
+STARTS = 2
 #: How much faster each variant runs the model (tokenization is unchanged): int8 makes the
 #: in-process loop about 3x faster, a served request (with its HTTP share) about 2.4x.
 INFERENCE_SPEEDUP = {"fp32": 1.0, "optimized": 1.2, "int8": 4.5}
@@ -31,12 +35,11 @@ def variant_share(variant: str) -> float:
 @dataclass(frozen=True)
 class Shape:
     """What the optional files are made for: the units (service, variant), their facts,
-    payloads, repeats and made-up seconds of work per request at the seed payload."""
+    payloads and made-up seconds of work per request at the seed payload."""
 
     units: list[tuple[str, str]]
     known: dict[str, dict[str, Any]]
     payloads: list[str]
-    repeats: int
     work: dict[tuple[str, str], float]
 
     @property
@@ -95,26 +98,24 @@ def stages_csv(shape: Shape, rng: np.random.Generator) -> pd.DataFrame:
         for p in shape.payloads:
             # The fp32 request's microseconds; the variant speeds up its inference share.
             us = shape.work[s, v] / variant_share(v) * PAYLOAD_FACTOR.get(p, 1.0) * 1e6
-            for r in range(shape.repeats):
-                for _ in range(30):
-                    tok = TOKENIZATION_SHARE * us * rng.lognormal(0, 0.1)
-                    inf = INFERENCE_SHARE * us / INFERENCE_SPEEDUP[v] * rng.lognormal(0, 0.1)
-                    handler = tok + inf + HTTP_SHARE * us * rng.lognormal(0, 0.1)
-                    rows.append(
-                        {
-                            "service": s,
-                            "variant": v,
-                            "payload": p,
-                            "repeat": r,
-                            "client_us": handler + rng.uniform(300, 900),
-                            "tokenization_us": tok,
-                            "inference_us": inf,
-                            "handler_us": handler,
-                            # One request at a time: a batched service's batches hold one.
-                            "batch_size": 1 if batched(shape, s) else None,
-                            "queue_us": 20.0 if batched(shape, s) else None,
-                        }
-                    )
+            for _ in range(STAGE_REQUESTS):
+                tok = TOKENIZATION_SHARE * us * rng.lognormal(0, 0.1)
+                inf = INFERENCE_SHARE * us / INFERENCE_SPEEDUP[v] * rng.lognormal(0, 0.1)
+                handler = tok + inf + HTTP_SHARE * us * rng.lognormal(0, 0.1)
+                rows.append(
+                    {
+                        "service": s,
+                        "variant": v,
+                        "payload": p,
+                        "client_us": handler + rng.uniform(300, 900),
+                        "tokenization_us": tok,
+                        "inference_us": inf,
+                        "handler_us": handler,
+                        # One request at a time: a batched service's batches hold one.
+                        "batch_size": 1 if batched(shape, s) else None,
+                        "queue_us": 20.0 if batched(shape, s) else None,
+                    }
+                )
     return pd.DataFrame(rows)
 
 
@@ -130,7 +131,7 @@ def ceiling_csv(shape: Shape, rng: np.random.Generator) -> pd.DataFrame:
                     inf = 0.8 * us / INFERENCE_SPEEDUP[v] * rng.lognormal(0, 0.05)
                     rows.append(
                         {
-                            "repeat": it % 2,
+                            "ceiling_pass": it % 2,
                             "variant": v,
                             "impl": impl,
                             "payload": p,
@@ -195,9 +196,9 @@ def soak_csv(shape: Shape, rng: np.random.Generator) -> pd.DataFrame:
 def coldstarts_csv(shape: Shape, rng: np.random.Generator) -> pd.DataFrame:
     return pd.DataFrame(
         [
-            {"service": s, "variant": v, "repeat": r, "cold_start_s": float(rng.uniform(0.5, 4))}
+            {"service": s, "variant": v, "start": n, "cold_start_s": float(rng.uniform(0.5, 4))}
             for s, v in shape.units
-            for r in range(shape.repeats)
+            for n in range(STARTS)
         ]
     )
 
@@ -238,7 +239,7 @@ def batch_ceiling_csv(shape: Shape, rng: np.random.Generator) -> pd.DataFrame:
                     total = b * per_item * rng.lognormal(0, 0.03)
                     rows.append(
                         {
-                            "repeat": it % 2,
+                            "ceiling_pass": it % 2,
                             "variant": v,
                             "service": s,
                             "impl": impl,
@@ -273,14 +274,14 @@ def points_csv(
         {s: str(f.get("baseline", "")) for s, f in facts.items()},
         {s: str(f.get("twin", "")) for s, f in facts.items()},
     )
-    bursts = loadtests[["service", "variant", "payload", "concurrency", "repeat", "rps"]]
+    bursts = loadtests[["service", "variant", "payload", "concurrency", "round", "rps"]]
     table = paired.ratio_table(bursts, compared, target_pct)
     rows = []
     clock = pd.Timestamp("2026-01-01T12:05:00+00:00")
     for (payload, c), point in loadtests.groupby(["payload", "concurrency"], sort=False):
         mine = table[(table["payload"] == payload) & (table["concurrency"] == c)]
         widest = float(mine["half_width_pct"].fillna(np.inf).max()) if len(mine) else np.inf
-        rounds = int(point["repeat"].nunique())
+        rounds = int(point["round"].nunique())
         converged = bool(len(mine) and widest <= target_pct)
         wall = float(point["total_s"].sum()) * 1.05  # the bursts and the pauses between them
         rows.append(
@@ -307,7 +308,7 @@ def drift_csv(loadtests: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame
     """drift.csv: the probe before the first point, then after every round of every point,
     on a machine that slows by up to ~8 % and back over the phase."""
     base_us, rows, elapsed = 14_000.0, [], 0.0
-    rounds = loadtests.groupby(["payload", "concurrency", "repeat"], sort=False)["total_s"].sum()
+    rounds = loadtests.groupby(["payload", "concurrency", "round"], sort=False)["total_s"].sum()
     period = max(float(rounds.sum()), 1e-6)
 
     def probe(after: tuple[str, int, int]) -> None:
@@ -318,7 +319,7 @@ def drift_csv(loadtests: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame
                 "elapsed_s": elapsed,
                 "payload": after[0],
                 "concurrency": after[1],
-                "repeat": after[2],
+                "round": after[2],
                 "probe_us": base_us * slow * rng.lognormal(0, 0.005),
                 "iterations": 50,
             }

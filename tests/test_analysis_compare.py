@@ -1,7 +1,9 @@
-"""servebench.compare: two synthetic runs, and a published summary-only directory."""
+"""servebench.compare: two synthetic runs, published summary-only directories, and a run made
+before interleaving (read from its summary.csv)."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -13,6 +15,8 @@ from rundata import make_run_dir, make_variant_run
 
 from servebench import compare, paths
 from servebench.analysis import tables
+from servebench.rundir import reader
+from servebench.rundir.upgrade import read_summary
 
 pytestmark = pytest.mark.unit
 
@@ -51,10 +55,8 @@ def test_compare_with_published_reference_data(run_dir: Path, tmp_path: Path) ->
     table = compare.compare_runs(reference, run_dir)
     fp32 = table[table["variant"] == "fp32"]
     assert list(fp32["service"]) == SERVICES  # the synthetic run: every service, fp32 only
-    published = pd.read_csv(reference / "summary.csv")
-    if "variant" in published:  # published before variants: all fp32
-        published = published[published["variant"] == "fp32"]
-    published = set(published["service"])
+    published = read_summary(reference)
+    published = set(published.loc[published["variant"] == "fp32", "service"])
     both = fp32[fp32["service"].isin(published)]
     assert len(both) == len(published & set(SERVICES)) >= 5
     assert both["rps_a"].notna().all() and fp32["rps_b"].notna().all()
@@ -102,3 +104,33 @@ def test_compare_puts_each_runs_paired_ratio_and_interval_side_by_side(
     assert (
         table.loc["python", "ratio_a"] == 1.0 and table.loc["python", "ratio_cis_overlap"] is None
     )
+
+
+def test_compare_with_a_summary_published_before_variants_and_interleaving(run_dir: Path) -> None:
+    """The replication kept under data/reference/: no variant, no paired ratio, ``repeats``."""
+    old = paths.DATA / "reference" / "replication-20261126-040336"
+    assert "variant" not in pd.read_csv(old / "summary.csv")
+    table = compare.compare_runs(old, run_dir)
+    assert set(table["variant"]) == {"fp32"}
+    both = table[table["rps_a"].notna() & table["rps_b"].notna()]
+    assert len(both) >= 5 and both["ratio_a"].isna().all() and both["ratio_b"].notna().all()
+    assert both["ratio_cis_overlap"].isna().all()  # A has no interval to overlap with
+
+
+def test_a_run_made_before_interleaving_is_compared_from_its_summary(
+    run_dir: Path, tmp_path: Path
+) -> None:
+    """Its raw rows are refused (parameters.repeats); its summary.csv stands in for them."""
+    old = shutil.copytree(run_dir, tmp_path / "old")
+    summary = tables.build_summary(old, write=False)
+    summary.rename(columns={"rounds": "repeats"}).to_csv(old / "summary.csv", index=False)
+    meta = json.loads((old / "metadata.json").read_text())
+    meta["parameters"]["repeats"] = meta["parameters"].pop("min_rounds")
+    (old / "metadata.json").write_text(json.dumps(meta))
+    with pytest.raises(reader.RunDataError, match="before interleaving"):
+        reader.load_run(old)
+    table = compare.compare_runs(old, run_dir)
+    for column in ("rps", "p99_s", "ratio"):  # the same bursts, summarised once
+        pd.testing.assert_series_equal(
+            table[f"{column}_a"], table[f"{column}_b"], check_names=False
+        )

@@ -12,6 +12,7 @@ from rundata import make_run_dir, make_variant_run
 
 from servebench.analysis import factors, ratios, tables
 from servebench.rundir import reader
+from servebench.rundir.upgrade import upgrade_summary
 
 pytestmark = pytest.mark.unit
 
@@ -83,7 +84,8 @@ def test_factor_table_has_a_row_per_service_and_loop(
 def test_a_published_summary_without_variants_is_fp32(
     run: reader.Run, summary: pd.DataFrame
 ) -> None:
-    old = summary[summary["variant"] == "fp32"].drop(columns=["variant", "variant_factor"])
+    published = summary[summary["variant"] == "fp32"].drop(columns=["variant", "variant_factor"])
+    old = upgrade_summary(published)  # as servebench.compare and the README read it
     table = factors.factor_table(old, run.facts)
     assert list(table.columns) == ["service ÷ baseline · fp32", "batched ÷ twin · fp32"]
     assert factors.summary_variants(old) == ["fp32"]

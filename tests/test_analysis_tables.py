@@ -67,7 +67,7 @@ def test_services_csv_facts_as_data_md() -> None:
 def test_per_config_written(run_dir: Path, summary: pd.DataFrame) -> None:
     pc = pd.read_csv(run_dir / "per_config.csv")
     assert len(pc) == len(SERVICES) * len(PAYLOADS) * len(CONCURRENCIES)
-    assert pc["repeats"].eq(3).all()
+    assert pc["rounds"].eq(3).all()
     assert (pc["rps_min"] <= pc["rps"]).all() and (pc["rps"] <= pc["rps_max"]).all()
     assert (pc["rps_ci_low"] <= pc["rps"]).all() and (pc["rps"] <= pc["rps_ci_high"]).all()
     err = pc[
@@ -89,8 +89,8 @@ def test_summary_values_recomputed_independently(run_dir: Path, summary: pd.Data
     for service in SERVICES:
         runs = lt[
             (lt["service"] == service) & (lt["payload"] == "seed") & (lt["concurrency"] == 50)
-        ].set_index("repeat")
-        per = seed[seed["service"] == service].groupby("repeat")
+        ].set_index("round")
+        per = seed[seed["service"] == service].groupby("round")
         rps = per.size() / runs["total_s"]
         p99 = per["response_time_s"].quantile(0.99)
         slowest = per["response_time_s"].max()
@@ -114,7 +114,7 @@ def test_summary_values_recomputed_independently(run_dir: Path, summary: pd.Data
             req[
                 (req["service"] == service) & (req["payload"] == "seed") & (req["concurrency"] == 1)
             ]
-            .groupby("repeat")["response_time_s"]
+            .groupby("round")["response_time_s"]
             .median()
         )
         assert rows.loc[service, "overhead_ms"] == pytest.approx(c1.median() * 1e3 - total_us / 1e3)
@@ -124,7 +124,7 @@ def test_summary_values_recomputed_independently(run_dir: Path, summary: pd.Data
             (rows.loc[service, "rps"] - base) / base * 100
         )
     assert rows.loc["python", "difference_pct"] == 0  # the baseline against itself
-    assert bool(rows.loc["rust-ffi-debug", "unstable"])  # the builder slowed one repeat 30 %
+    assert bool(rows.loc["rust-ffi-debug", "unstable"])  # the builder slowed one round 30 %
     assert not bool(rows.loc["python", "unstable"])
 
 

@@ -1,16 +1,14 @@
-"""Model variants in the report's tables: every table keyed by (service, variant), and runs
-recorded before variants read as fp32."""
+"""Model variants in the report's tables: every table keyed by (service, variant)."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 from rundata import PROJECT_SERVICES as SERVICES
-from rundata import VARIANT_FILES, data_md_columns, make_variant_run, strip_variants
+from rundata import VARIANT_FILES, data_md_columns, make_variant_run
 
 from servebench.analysis import measures, seed, tables
 from servebench.rundir import reader
@@ -62,7 +60,7 @@ def test_variant_factor_and_difference_within_the_variant(
     rows = summary.set_index(["service", "variant"])
     lt = pd.read_csv(run_dir / "loadtests.csv")
     seed_rps = lt[(lt["payload"] == "seed") & (lt["concurrency"] == 50)]
-    seed_rps = seed_rps.set_index(["service", "variant", "repeat"])["rps"].sort_index()
+    seed_rps = seed_rps.set_index(["service", "variant", "round"])["rps"].sort_index()
     for service in SERVICES:
         fp32, int8 = rows.loc[(service, "fp32"), "rps"], rows.loc[(service, "int8"), "rps"]
         assert rows.loc[(service, "fp32"), "variant_factor"] == 1.0
@@ -123,19 +121,3 @@ def test_seed_table_for_each_variant(run: reader.Run, summary: pd.DataFrame) -> 
     assert any(c.startswith("Difference %") for c in int8.columns)
     assert not seed.difference_table(summary, run.facts, variant="int8").isna().all().all()
     assert seed.seed_table(summary, run.facts, variant="optimized").empty
-
-
-def test_a_run_before_variants_reads_as_fp32(run_dir: Path, tmp_path: Path) -> None:
-    old = strip_variants(shutil.copytree(run_dir, tmp_path / "old"))
-    legacy = reader.load_run(old)
-    assert any("before model variants" in n and "fp32" in n for n in legacy.notes)
-    for name in ("loadtests", "requests", "ceiling", "stages", "openloop", "coldstarts", "soak"):
-        frame = getattr(legacy, name)
-        assert set(frame["variant"]) == {"fp32"}, name
-    assert list(legacy.ceiling.columns[:3]) == ["repeat", "variant", "impl"]
-    assert not legacy.multi_variant and legacy.unit_label("python", "fp32") == "Python"
-    # The same numbers as the fp32 rows of the run it was cut from.
-    before = tables.build_summary(run_dir, write=False)
-    after = tables.build_summary(legacy, write=False)
-    expected = before[before["variant"] == "fp32"].reset_index(drop=True)
-    pd.testing.assert_frame_equal(after, expected)

@@ -8,14 +8,19 @@ import math
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
 
-from servebench import paths
+from servebench import paths, registry
 from servebench.analysis import paired
+from servebench.loadrun import ClosedLoopRun
+from servebench.measure import hey, interleave
 from servebench.measure.drift import DriftError, DriftProbe, serve
 from servebench.measure.interleave import comparisons, stop_reason
+from servebench.measure.plan import Unit
+from servebench.rundir.writer import RunWriter
 
 pytestmark = pytest.mark.unit
 
@@ -117,3 +122,29 @@ def test_the_probe_module_runs_as_a_program() -> None:
         capture_output=True, text=True, check=False,
     )  # fmt: skip
     assert result.returncode == 0 and "iteration counts on stdin" in result.stdout
+
+
+def test_a_burst_is_written_under_its_round(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """loadtests.csv's row, the raw records and hey's text all carry the burst's round."""
+    records = pd.DataFrame({"response_time_s": [0.01, 0.02], "status_code": [200, 200]})
+    records["offset_s"] = [0.0, 0.005]
+    run = ClosedLoopRun(records, requested=2, concurrency=2, wall_s=0.1)
+    measured = {"n": 2, "errors": 0, "total_s": 0.025, "rps": 80.0}
+    monkeypatch.setattr(interleave, "measure_point", lambda *_: (measured, run))
+    monkeypatch.setattr(interleave, "report_point", lambda *_: None)
+    service = next(iter(registry.load_registry().values()))
+    unit = Unit(service, "fp32", tmp_path)
+    # No process and no plan: measure_point, their only user here, is replaced.
+    proc: Any = None
+    plan: Any = None
+    warm = interleave.Warm(unit, proc, {"seed": 0.01}, [])
+    writer = RunWriter(tmp_path / "run")
+    row = interleave.burst(plan, warm, ("seed", 2), 3, 1, writer)
+    assert (row["round"], row["order"]) == (3, 1)
+    assert pd.read_csv(tmp_path / "run" / "loadtests.csv")["round"].tolist() == [3]
+    stem = f"{service.name}__fp32__seed__c2__r3"
+    raw = pd.read_csv(tmp_path / "run" / "raw" / f"{stem}.csv")
+    assert list(raw.columns[:5]) == ["service", "variant", "payload", "concurrency", "round"]
+    assert (tmp_path / "run" / "hey" / f"{stem}.txt").read_text() == hey.render_summary(run)

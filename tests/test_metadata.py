@@ -13,8 +13,8 @@ pytestmark = pytest.mark.unit
 
 
 def test_collect_records_machine_versions_and_commit() -> None:
-    document = metadata.collect({"repeats": 3})
-    assert document["parameters"] == {"repeats": 3}
+    document = metadata.collect({"max_rounds": 3})
+    assert document["parameters"] == {"max_rounds": 3}
     machine = document["machine"]
     assert machine["cores"] >= 1 and machine["cpu_model"]
     versions = document["versions"]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from rundata import make_run_dir, make_variant_run, strip_rounds
+from rundata import OPTIONAL, make_run_dir, make_variant_run
 
 from servebench.analysis import factors, narrative, tables
 from servebench.rundir.reader import Run, load_run
@@ -34,7 +34,7 @@ def test_answer_names_the_fastest_service_and_its_factor_over_the_baseline(
     assert narrative.rate(fp32.at[best, "rps"]) + " req/s" in text
     # The headline is the paired ratio with its interval, not the ratio of medians.
     ratio, low, high = fp32.loc[best, ["ratio", "ratio_ci_low", "ratio_ci_high"]]
-    rounds = int(fp32.at[best, "repeats"])
+    rounds = int(fp32.at[best, "rounds"])
     assert f"{ratio:.2f}× Python's" in text
     assert (
         f"({(ratio - 1) * 100:+.0f} %; paired over {rounds} rounds, 95 % interval "
@@ -118,11 +118,13 @@ def test_answer_flags_what_missed_the_precision_target(tmp_path: Path) -> None:
     assert f"{len(missed)} of {len(summary)} seed-point ratios" in text
     short = run.points[~run.points["converged"]]
     assert f"{len(short)} of {len(run.points)} points" in text
-    # A run made before interleaving had no target: nothing to say about one.
-    old, old_summary = loaded(
-        strip_rounds(make_run_dir(tmp_path / "old", n=60, concurrencies=[1, 50]))
+    # A run without points.csv records no target reached: nothing to flag.
+    optional = [name for name in OPTIONAL if name not in ("points", "drift")]
+    bare, bare_summary = loaded(
+        make_run_dir(tmp_path / "bare", n=60, concurrencies=[1, 50], optional=optional)
     )
-    assert "target" not in narrative.answer(old, old_summary)
+    assert bare_summary["converged"].isna().all()
+    assert "target" not in narrative.answer(bare, bare_summary)
 
 
 def test_answer_is_as_long_on_a_noisy_run_as_on_a_calm_one(tmp_path: Path) -> None:

@@ -36,7 +36,7 @@ def interleaved(rounds: int, seed: int = 1, noise: float = 0.02) -> pd.DataFrame
 
 
 def one_after_another(rounds: int, seed: int = 1, noise: float = 0.02) -> pd.DataFrame:
-    """The same bursts, but each service's repeats back to back (the study before issue 12)."""
+    """The same bursts, but each service's back to back (the study before issue 12)."""
     rng = np.random.default_rng(seed)
     rows, slot = [], 0
     total = rounds * len(TRUE_SPEED)
@@ -152,7 +152,7 @@ def unit_bursts(rounds: int, seed: int = 3) -> pd.DataFrame:
                     {
                         "payload": "seed",
                         "concurrency": concurrency,
-                        "repeat": number,
+                        "round": number,
                         "service": service,
                         "variant": variant,
                         "rps": true * speed * rng.lognormal(0, 0.02),

@@ -86,12 +86,12 @@ def test_quick_run_measures_batching_and_the_mixed_workload(quick_run: Path) -> 
     workload_rows = pd.read_csv(quick_run / "workload.csv")
     assert len(workload_rows) == params["mixed_requests"]
     assert workload_rows["tokens"].max() > 4 * workload_rows["tokens"].median()
-    # The batching ceiling: each batched service, each variant and batch size, every repeat.
+    # The batching ceiling: each batched service, each variant and batch size, both passes.
     limits = pd.read_csv(quick_run / "batch_ceiling.csv")
     assert set(limits["service"]) == {"python-batched", "rust-native-batched"}
     assert set(limits["batch_size"]) == set(params["batch_sizes"])
     assert set(limits["variant"]) == set(params["variants"])
-    assert sorted(limits["repeat"].unique()) == [0, 1]  # before and after the services
+    assert sorted(limits["ceiling_pass"].unique()) == [0, 1]  # before and after the services
     # Batched services were checked with every reference sentence sent at once.
     parity = pd.read_csv(quick_run / "parity.csv")
     concurrent = parity[parity["check"] == "concurrent"]
@@ -118,10 +118,10 @@ def test_quick_run_interleaves_the_units_in_counterbalanced_rounds(quick_run: Pa
         at = (loadtests["payload"] == point.payload) & (
             loadtests["concurrency"] == point.concurrency
         )
-        bursts = loadtests[at].sort_values(["repeat", "order"])
+        bursts = loadtests[at].sort_values(["round", "order"])
         assert len(bursts) == point.units * point.rounds
         units = bursts["service"] + "·" + bursts["variant"]
-        orders = [list(units[bursts["repeat"] == r]) for r in range(point.rounds)]
+        orders = [list(units[bursts["round"] == r]) for r in range(point.rounds)]
         assert all(sorted(o) == sorted(orders[0]) and len(set(o)) == point.units for o in orders)
         for first, second in zip(orders[::2], orders[1::2], strict=False):
             assert second == first[::-1]  # every other round runs the one before in reverse
@@ -140,13 +140,15 @@ def test_quick_run_interleaves_the_units_in_counterbalanced_rounds(quick_run: Pa
     rust = summary.loc[("rust-native-release", "fp32")]
     assert rust["ratio_ci_low"] <= rust["ratio"] <= rust["ratio_ci_high"]
     # Each unit was started once for the rounds and once more for its soak/open loop.
-    starts = pd.read_csv(quick_run / "coldstarts.csv").groupby(["service", "variant"]).size()
-    assert set(starts) <= {1, 2} and starts.loc[("python", "fp32")] == 2
+    coldstarts = pd.read_csv(quick_run / "coldstarts.csv")
+    starts = coldstarts.groupby(["service", "variant"])["start"].agg(list)
+    assert set(map(tuple, starts)) <= {(0,), (0, 1)} and starts.loc[("python", "fp32")] == [0, 1]
+    assert "repeat" not in pd.read_csv(quick_run / "stages.csv")
 
 
 def test_quick_run_keeps_raw_records_and_metadata(quick_run: Path) -> None:
     requests = pd.read_csv(quick_run / "requests.csv.gz")
-    assert {"service", "payload", "concurrency", "repeat", "response_time_s"} <= set(requests)
+    assert {"service", "payload", "concurrency", "round", "response_time_s"} <= set(requests)
     meta = json.loads((quick_run / "metadata.json").read_text())
     for key in ("machine", "versions", "git", "pinning", "parameters"):
         assert meta[key], key
@@ -156,8 +158,8 @@ def test_quick_run_keeps_raw_records_and_metadata(quick_run: Path) -> None:
     # The ceiling is measured before and after the services, the iterations shared.
     ceiling = pd.read_csv(quick_run / "ceiling.csv")
     iterations = meta["parameters"]["ceiling_iterations"]
-    assert sorted(ceiling["repeat"].unique()) == [0, 1]
-    per_pass = ceiling.groupby(["repeat", "variant", "impl", "payload"]).size()
+    assert sorted(ceiling["ceiling_pass"].unique()) == [0, 1]
+    per_pass = ceiling.groupby(["ceiling_pass", "variant", "impl", "payload"]).size()
     assert (per_pass == -(-iterations // 2)).all()
     # Every service with every variant, each verified against its own variant's model.
     variants = meta["parameters"]["variants"]

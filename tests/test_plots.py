@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 from matplotlib.text import Text
-from rundata import make_bare_run, make_run_dir, make_variant_run, strip_rounds
+from rundata import make_bare_run, make_run_dir, make_variant_run
 
 from servebench import plots, registry
 from servebench.analysis import ratios, stability, tables
@@ -56,7 +56,7 @@ def test_optional_files_missing_are_skipped(tmp_path: Path) -> None:
     with pytest.warns(UserWarning):
         made = plots.make_figures(rd, tmp_path / "figs")
     assert made["decomposition"] is None and made["openloop"] is None
-    assert made["drift"] is None  # no drift monitor before interleaving
+    assert made["drift"] is None  # no drift.csv
     assert made["histograms"] is not None and made["resources"] is not None
 
 
@@ -175,13 +175,10 @@ def test_drift_figure_states_the_probe_range(run_dir: Path) -> None:
     assert labels <= texts  # every point's stretch is named
 
 
-def test_figures_of_a_run_before_interleaving(tmp_path: Path) -> None:
-    old = reader.load_run(strip_rounds(make_run_dir(tmp_path, n=60, concurrencies=[1, 50])))
-    assert plots.draw(old, "drift") is None
-    assert plots.draw(old, "paired_ratios") is not None  # paired by repeat
-    for name in ("rps_bars", "latency_cdf", "throughput_latency"):
-        texts = " ".join(figure_texts(plots.draw(old, name)))
-        assert "repeat" in texts and "round" not in texts, name
-    new = reader.load_run(make_run_dir(tmp_path / "new", n=60, concurrencies=[1, 50]))
-    texts = " ".join(figure_texts(plots.draw(new, "rps_bars")))
+def test_figures_count_rounds(tmp_path: Path) -> None:
+    run = reader.load_run(make_run_dir(tmp_path, n=60, concurrencies=[1, 50]))
+    texts = " ".join(figure_texts(plots.draw(run, "rps_bars")))
     assert "3 rounds" in texts
+    for name in ("histograms", "latency_cdf", "throughput_latency"):
+        texts = " ".join(figure_texts(plots.draw(run, name)))
+        assert "round" in texts and "repeat" not in texts, name

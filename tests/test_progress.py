@@ -21,23 +21,23 @@ class FakeClock:
         self.now += seconds
 
 
-def repeats_of(units: list[str], repeats: int) -> list[Step]:
-    return [s for _ in range(repeats) for s in [Step("ceiling"), *(Step("unit", u) for u in units)]]
+def passes_of(units: list[str], passes: int) -> list[Step]:
+    return [s for _ in range(passes) for s in [Step("ceiling"), *(Step("unit", u) for u in units)]]
 
 
 def test_lines_count_steps_and_estimate_once_every_kind_to_come_was_timed() -> None:
     clock = FakeClock()
-    progress = Progress(repeats_of(["python·fp32", "rust·fp32"], 2), clock=clock)
+    progress = Progress(passes_of(["python·fp32", "rust·fp32"], 2), clock=clock)
     assert progress.total == 6
-    first = progress.step("repeat 1/2: ceiling")
-    assert first == "[1/6 · 0s elapsed · estimating] repeat 1/2: ceiling"
+    first = progress.step("pass 1/2: ceiling")
+    assert first == "[1/6 · 0s elapsed · estimating] pass 1/2: ceiling"
     clock.advance(10)
     # the units have not been timed yet: no guess from the ceiling's 10 s
-    assert progress.step("repeat 1/2: python·fp32").startswith("[2/6 · 10s elapsed · estimating]")
+    assert progress.step("pass 1/2: python·fp32").startswith("[2/6 · 10s elapsed · estimating]")
     clock.advance(120)
     assert progress.eta() is None
-    line = progress.step("repeat 1/2: rust·fp32")
-    assert line == "[3/6 · 2m10s elapsed · ~7m left] repeat 1/2: rust·fp32"
+    line = progress.step("pass 1/2: rust·fp32")
+    assert line == "[3/6 · 2m10s elapsed · ~7m left] pass 1/2: rust·fp32"
     # rust·fp32 (running; a unit: python's 120 s), the ceiling's 10 s, two more units
     assert progress.eta() == pytest.approx(120 + 10 + 120 + 120)
     clock.advance(60)
@@ -46,9 +46,9 @@ def test_lines_count_steps_and_estimate_once_every_kind_to_come_was_timed() -> N
     assert progress.eta() == pytest.approx(10 + 120 + 120)
 
 
-def test_a_unit_is_predicted_by_its_own_earlier_repeats_before_its_kind() -> None:
+def test_a_unit_is_predicted_by_its_own_earlier_passes_before_its_kind() -> None:
     clock = FakeClock()
-    progress = Progress(repeats_of(["slow", "fast"], 2), clock=clock)
+    progress = Progress(passes_of(["slow", "fast"], 2), clock=clock)
     for label, seconds in [("c", 10), ("slow", 300), ("fast", 60), ("c", 20)]:
         progress.step(label)
         clock.advance(seconds)
@@ -76,9 +76,9 @@ def test_a_prior_stands_in_until_its_kind_is_timed() -> None:
     assert progress.eta() == pytest.approx(0)
 
 
-def test_forecast_after_the_first_repeat_and_too_many_steps_refused() -> None:
+def test_forecast_after_the_first_pass_and_too_many_steps_refused() -> None:
     clock = FakeClock()
-    progress = Progress(repeats_of(["a"], 3), clock=clock)
+    progress = Progress(passes_of(["a"], 3), clock=clock)
     assert progress.forecast() == "6 steps left; no estimate yet"
     progress.step("ceiling")
     clock.advance(30)

@@ -1,7 +1,7 @@
 """ratios.csv and the paired columns of per_config.csv and summary.csv, on synthetic
 interleaved runs whose true ratios are known (tests/rundata.py: a service's work per request
 is 0.9 ** its display order of the first's, a variant's is rundata_files.variant_share of
-fp32's), and on runs made before interleaving."""
+fp32's), and on runs without points.csv."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from rundata import OPTIONAL, data_md_columns, make_run_dir, make_variant_run
 from rundata import PROJECT_SERVICES as SERVICES
-from rundata import data_md_columns, make_run_dir, make_variant_run, strip_rounds
 from rundata_files import variant_share
 from scipy import stats as scipy_stats
 
@@ -91,7 +91,7 @@ def test_each_ratio_is_the_geometric_mean_with_a_t_interval(
         at = lt[(lt["payload"] == r.payload) & (lt["concurrency"] == r.concurrency)]
         mine = at[(at["service"] == r.service) & (at["variant"] == r.variant)]
         theirs = at[(at["service"] == r.versus_service) & (at["variant"] == r.versus_variant)]
-        per_round = mine.set_index("repeat")["rps"] / theirs.set_index("repeat")["rps"]
+        per_round = mine.set_index("round")["rps"] / theirs.set_index("round")["rps"]
         logs = np.log(per_round.to_numpy())
         half = scipy_stats.t.ppf(0.975, len(logs) - 1) * logs.std(ddof=1) / math.sqrt(len(logs))
         assert r.rounds == len(logs)
@@ -123,9 +123,9 @@ def test_rounds_differ_per_point(run: reader.Run, summary: pd.DataFrame) -> None
     assert table.loc[at_seed, "rounds"].eq(6).all()
     assert table.loc[~at_seed, "rounds"].eq(3).all()
     pc = tables.per_config(run)
-    assert set(pc.loc[(pc["payload"] == "seed") & (pc["concurrency"] == 50), "repeats"]) == {6}
-    assert summary["repeats"].eq(6).all()
-    assert run.rounds.text == "3–6 rounds" and run.rounds.word == "round"
+    assert set(pc.loc[(pc["payload"] == "seed") & (pc["concurrency"] == 50), "rounds"]) == {6}
+    assert summary["rounds"].eq(6).all()
+    assert run.rounds.text == "3–6 rounds"
     points = stability.points_table(run).set_index(["payload", "concurrency"])
     assert points.at[SEED, "rounds"] == 6 and points.at[("short", 1), "rounds"] == 3
 
@@ -165,11 +165,14 @@ def test_summary_converged_follows_every_ratio_the_unit_is_in(
     assert not rows.at[("python", "fp32"), "converged"]  # it takes part in that ratio
 
 
-def test_a_run_before_interleaving_pairs_by_repeat_without_a_target(tmp_path: Path) -> None:
-    run_dir = strip_rounds(make_variant_run(tmp_path, n=60))
+def test_a_run_without_points_pairs_by_round_without_a_target(tmp_path: Path) -> None:
+    """A run that records no point (points.csv, drift.csv absent) still pairs its rounds, but
+    claims no precision reached."""
+    optional = [name for name in OPTIONAL if name not in ("points", "drift")]
+    run_dir = make_variant_run(tmp_path, n=60, optional=optional)
     run = load(run_dir)
     assert run.points is None and run.drift is None
-    assert run.rounds.text == "3 repeats" and not run.rounds.interleaved
+    assert run.rounds.text == "3–12 rounds (adaptive)"
     summary = tables.build_summary(run)
     assert summary["converged"].isna().all()
     assert pd.read_csv(run_dir / "summary.csv")["converged"].isna().all()  # empty cells
@@ -181,7 +184,7 @@ def test_a_run_before_interleaving_pairs_by_repeat_without_a_target(tmp_path: Pa
 def test_a_burst_without_answers_pairs_nothing(tmp_path: Path) -> None:
     run_dir = make_run_dir(tmp_path, n=60, payloads=["seed"], concurrencies=[1, 50])
     requests = pd.read_csv(run_dir / "requests.csv.gz")
-    lost = (requests["service"] == "rust-native-release") & (requests["repeat"] == 1)
+    lost = (requests["service"] == "rust-native-release") & (requests["round"] == 1)
     lost &= requests["concurrency"] == 50
     requests[~lost].to_csv(run_dir / "requests.csv.gz", index=False)
     run = load(run_dir)
@@ -198,7 +201,7 @@ def test_the_reader_reads_points_and_drift(run: reader.Run, run_dir: Path) -> No
     assert list(run.points.columns) == data_md_columns("points.csv")
     assert list(run.drift.columns) == data_md_columns("drift.csv")
     first = run.drift.sort_values("seq").iloc[0]
-    assert first["payload"] == "" and first["concurrency"] == 0 and first["repeat"] == -1
+    assert first["payload"] == "" and first["concurrency"] == 0 and first["round"] == -1
     assert run.points["converged"].dtype == bool
     # A probe after every round of every point, and one before the first.
     assert len(run.drift) == 1 + int(run.points["rounds"].sum())
@@ -224,7 +227,6 @@ def test_stability_tables(run: reader.Run) -> None:
 @pytest.mark.parametrize(
     ("parameters", "points", "text", "target"),
     [
-        ({"repeats": 3}, None, "3 repeats", 3.0),
         (
             {"min_rounds": 4, "max_rounds": 20, "target_ci_pct": 2},
             None,
@@ -233,7 +235,7 @@ def test_stability_tables(run: reader.Run) -> None:
         ),
         ({"min_rounds": 4}, pd.DataFrame({"rounds": [5, 9, 5]}), "5–9 rounds", 3.0),
         ({"min_rounds": 4}, pd.DataFrame({"rounds": [7, 7]}), "7 rounds", 3.0),
-        ({}, None, "repeats", 3.0),
+        ({}, None, "rounds", 3.0),
     ],
 )
 def test_rounds_from_parameters_or_points(

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from rundata import make_run_dir, make_variant_run, strip_rounds
+from rundata import make_run_dir, make_variant_run, with_old_names
 
 from servebench import plots, readme
 from servebench.analysis import ratios, tables
@@ -119,13 +120,13 @@ def test_results_with_int8_add_its_table_and_the_factors(tmp_path: Path) -> None
     assert "int8" not in alone and "What moves throughput" not in alone
 
 
-def test_results_say_how_each_point_was_measured_old_and_new(tmp_path: Path) -> None:
-    """An interleaved run states its rounds and target; one made before, its repeats."""
+def test_results_say_how_each_point_was_measured(tmp_path: Path) -> None:
+    """The run's rounds and target; a run written before issue 21's names reads the same."""
     new = make_variant_run(tmp_path / "new", rounds={("seed", 50): 5})
     tables.build_summary(new)
     text = readme.results_markdown(new)
     assert "3–5 rounds per point in counterbalanced orders" in text
-    assert "within ±3 %" in text and "repeats" not in text
+    assert "within ±3 %" in text and "repeat" not in text
     # The paired ratios and their intervals, from ratios.csv and summary.csv.
     summary = pd.read_csv(new / "summary.csv")
     native = summary[(summary["service"] == "rust-native-release")].set_index("variant")
@@ -134,10 +135,9 @@ def test_results_say_how_each_point_was_measured_old_and_new(tmp_path: Path) -> 
     int8 = native.loc["int8"]
     assert f"×{int8.variant_factor:.2f} [{int8.variant_factor_ci_low:.2f}–" in text
     assert "| – |" in text  # the baseline's own language factor
-    old = strip_rounds(make_run_dir(tmp_path / "old", n=60, concurrencies=[1, 50]))
-    tables.build_summary(old)
-    text = readme.results_markdown(old)
-    assert "medians of 3 repeats" in text and "rounds" not in text
+    old = with_old_names(shutil.copytree(new, tmp_path / "old" / new.name))
+    assert "repeats" in pd.read_csv(old / "summary.csv")
+    assert readme.results_markdown(old) == text
 
 
 def test_update_copies_the_ratios_and_points(run_dir: Path, tmp_path: Path) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from rundata import make_run_dir, make_variant_run, strip_rounds
+from rundata import OPTIONAL, make_run_dir, make_variant_run
 
 from servebench import paths, plots
 
@@ -51,12 +51,13 @@ def test_report_notebook_runs(tmp_path: Path) -> None:
     assert "points did not converge" in outputs and "Short of the precision target" in outputs
 
 
-def test_report_notebook_runs_on_a_run_before_interleaving(tmp_path: Path) -> None:
-    run_dir = strip_rounds(make_run_dir(tmp_path / "runs", n=60, concurrencies=[1, 50]))
+def test_report_notebook_runs_on_a_run_without_points(tmp_path: Path) -> None:
+    optional = [name for name in OPTIONAL if name not in ("points", "drift")]
+    run_dir = make_run_dir(tmp_path / "runs", n=60, concurrencies=[1, 50], optional=optional)
     executed = execute("03_report.ipynb", tmp_path / "out.ipynb", {"run_dir": str(run_dir)})
     outputs = json.dumps([cell.get("outputs", []) for cell in executed.cells], ensure_ascii=False)
-    assert "No points.csv" in outputs and "3 repeats per point" in outputs
-    assert "drift: skipped" in outputs  # no drift monitor before interleaving
+    assert "No points.csv" in outputs and "3–12 rounds (adaptive) per point" in outputs
+    assert "drift: skipped" in outputs  # no drift.csv
     assert outputs.count("<figcaption") == len(plots.FIGURES) - 1
 
 

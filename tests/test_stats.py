@@ -119,8 +119,8 @@ def test_seed_table_arithmetic_on_known_runs() -> None:
     rs = stats.hey_summary(hey_csv([0.1] * 5 + [0.3] * 5, [0] * 10, [200] * 10), total_s=2.5)
     summary = pd.DataFrame(
         [
-            {"service": "python", "label": "Python", **py.as_dict()},
-            {"service": "rust-native-release", "label": "Rust", **rs.as_dict()},
+            {"service": "python", "variant": "fp32", "label": "Python", **py.as_dict()},
+            {"service": "rust-native-release", "variant": "fp32", "label": "Rust", **rs.as_dict()},
         ]
     )
     known = facts(["python", "rust-native-release"])
@@ -146,11 +146,13 @@ def test_difference_convention_reproduces_the_seed_table() -> None:
         [
             {
                 "service": "python",
+                "variant": "fp32",
                 "label": "Python",
                 **{c: pub.loc[r, "Python"] for r, c in cols.items()},
             },
             {
                 "service": "rust-ffi-release",
+                "variant": "fp32",
                 "label": "Rust Release",
                 **{c: pub.loc[r, "Rust Release"] for r, c in cols.items()},
             },
@@ -163,7 +165,7 @@ def test_difference_convention_reproduces_the_seed_table() -> None:
     assert diff["Total"] < 0 < diff["Requests/sec"]
 
 
-# --------------------------------------------------------------------------- repeats
+# --------------------------------------------------------------------------- rounds
 
 
 def test_bootstrap_interval_contains_median_and_is_deterministic() -> None:
@@ -183,8 +185,8 @@ def test_spread_and_unstable_flag() -> None:
     assert not stats.is_unstable([98, 100, 105])  # 7 %
     assert stats.is_unstable([95, 100, 110])  # 15 %
     assert not stats.is_unstable([95, 100, 110], threshold_pct=20)
-    agg = stats.aggregate_repeats([95, 100, 110])
-    assert (agg.median, agg.min, agg.max, agg.repeats) == (100, 95, 110, 3)
+    agg = stats.aggregate_rounds([95, 100, 110])
+    assert (agg.median, agg.min, agg.max, agg.rounds) == (100, 95, 110, 3)
     assert agg.unstable and agg.ci_low <= 100 <= agg.ci_high
 
 

@@ -21,7 +21,8 @@ from servebench.models import (
 from servebench.models.faithfulness import check_agreement, measure_faithfulness
 from servebench.models.isa import detect_isa
 from servebench.models.serving_info import EXPORT_FILE, SERVING_FILE
-from servebench.models.variants import VariantError, VariantResult, export_variants
+from servebench.models.variant_build import export_variants
+from servebench.models.variants import VariantError, VariantResult
 
 pytestmark = pytest.mark.system
 

@@ -19,7 +19,7 @@ from servebench.models import sentiment_data as sd
 from servebench.models.faithfulness import measure_faithfulness
 from servebench.models.isa import detect_isa
 from servebench.models.serving_info import SERVING_FILE
-from servebench.models.variants import export_variants
+from servebench.models.variant_build import export_variants
 
 pytestmark = pytest.mark.system
 

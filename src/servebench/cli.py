@@ -22,7 +22,8 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     from servebench.models.faithfulness import check_agreement, measure_faithfulness
-    from servebench.models.variants import VariantError, export_variants
+    from servebench.models.variant_build import export_variants
+    from servebench.models.variants import VariantError
 
     if paths.looks_like_path(args.model_id) and not Path(args.model_id).expanduser().is_dir():
         print(f"error: model_id={args.model_id!r}: no such directory", file=sys.stderr)

@@ -23,19 +23,19 @@ import pandas as pd
 
 from servebench import paths
 from servebench.analysis import stats, tables
-from servebench.analysis.factors import summary_variants, variant_column
+from servebench.analysis.factors import summary_variants
 from servebench.rundir.reader import RunDataError, load_run, read_facts
+from servebench.rundir.upgrade import read_summary
 
 METRICS: dict[str, str] = {"rps": "requests/sec", "p50_s": "p50 latency", "p99_s": "p99 latency"}
-#: Each unit's paired ratio to its baseline with its 95 % interval (summary.csv of runs
-#: measured interleaved; NaN in older ones).
+#: Each unit's paired ratio to its baseline with its 95 % interval.
 RATIO = ["ratio", "ratio_ci_low", "ratio_ci_high"]
 
 
 def _summary(run_dir: str | Path) -> tuple[pd.DataFrame, str, pd.DataFrame]:
     """(summary, run id, service facts): recomputed from raw data, else read from
-    summary.csv (published data such as data/reference/ keeps no raw files; a summary.csv
-    made before variants is all fp32)."""
+    summary.csv (published data such as data/reference/ keeps no raw files, and a run made
+    before interleaving is read no other way; :mod:`servebench.rundir.upgrade`)."""
     path = Path(run_dir)
     try:
         run = load_run(path)
@@ -46,8 +46,7 @@ def _summary(run_dir: str | Path) -> tuple[pd.DataFrame, str, pd.DataFrame]:
             raise
         md_path = path / "metadata.json"
         md = json.loads(md_path.read_text()) if md_path.is_file() else {}
-        summary = pd.read_csv(path / "summary.csv")
-        summary["variant"] = variant_column(summary)
+        summary = read_summary(path)
         facts, _ = read_facts(path, summary["service"])
         return summary, md.get("run_id", path.name), facts
 
@@ -59,7 +58,7 @@ def compare_runs(run_a: str | Path, run_b: str | Path) -> pd.DataFrame:
     Columns: ``service, variant, label, rps_a, rps_b, rps_change_pct, p50_s_a, p50_s_b,
     p50_s_change_pct, p99_s_a, p99_s_b, p99_s_change_pct, spread_pct_a, spread_pct_b,
     unstable_a, unstable_b, errors_a, errors_b, rps_change_beyond_spread`` (the rps change
-    exceeds both runs' own repeat spread, i.e. it is larger than the noise we saw), then
+    exceeds both runs' own spread across rounds, i.e. it is larger than the noise we saw), then
     ``ratio_a, ratio_ci_low_a, ratio_ci_high_a`` and the same for B (the unit's paired ratio
     to its baseline and its 95 % interval), ``ratio_change_pct`` and ``ratio_cis_overlap``
     (the two intervals share a value: the runs agree within their precision).
@@ -73,10 +72,6 @@ def compare_runs(run_a: str | Path, run_b: str | Path) -> pd.DataFrame:
     sb, id_b, facts_b = _summary(run_b)
     facts = pd.concat([facts_a, facts_b[~facts_b.index.isin(facts_a.index)]])
     unit = ["service", "variant"]
-    for summary in (sa, sb):
-        for column in RATIO:
-            if column not in summary:
-                summary[column] = math.nan
     keep = [*unit, "label", *METRICS, "spread_pct", "unstable", "errors", *RATIO]
     merged = sa[keep].merge(sb[keep], on=unit, how="outer", suffixes=("_a", "_b"))
     merged["label"] = merged["label_a"].fillna(merged["label_b"])

@@ -1,6 +1,6 @@
 """Run the study end to end: the three notebooks in order with papermill, then one HTML report.
 
-    python -m servebench.pipeline --config quick --set repeats=1 --set services=python
+    python -m servebench.pipeline --config quick --set max_rounds=2 --set services=python
 
 The parameters are validated before anything is created (a bad one is refused in one line).
 A run writes only into its own directory data/runs/<run-id>/, starting with its resolved

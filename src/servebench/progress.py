@@ -2,8 +2,8 @@
 
 The steps are known before the run starts (the plan lists them); how long each takes is not.
 The estimate therefore learns from the steps already timed: a step is predicted by the mean
-duration of earlier steps with the same key (the same service and variant in an earlier
-repeat: its own speed), else of the same kind (any unit, any ceiling), else by the kind's
+duration of earlier steps with the same kind and key (the same unit again: its own
+speed), else of the same kind (any unit, any ceiling), else by the kind's
 prior (a duration the plan fixes, such as the soak's), else not at all: until every kind
 still to come can be predicted the line says "estimating" rather than guess.
 
@@ -89,7 +89,7 @@ class Progress:
 
     def step(self, label: str) -> str:
         """End the running step, start the next one; its line, e.g.
-        `[12/33 · 4m10s elapsed · ~7m left] repeat 2/3: python·int8`."""
+        `[12/33 · 4m10s elapsed · ~7m left] point seed c=50: rounds of bursts`."""
         self.end_step()
         if self.position >= self.total:
             raise RuntimeError(f"all {self.total} planned steps were already started ({label})")
@@ -141,7 +141,7 @@ class Progress:
         return left
 
     def forecast(self) -> str:
-        """One sentence for the log once the estimate exists, e.g. after the first repeat."""
+        """One sentence for the log once the estimate exists, e.g. once every unit started."""
         left = self.eta()
         if left is None:
             return f"{self.total - self.position} steps left; no estimate yet"

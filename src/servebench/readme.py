@@ -27,6 +27,7 @@ from servebench import paths, pipeline, plots
 from servebench.analysis import factors, ratios, seed, tables
 from servebench.rundir.reader import BASE_VARIANT, load_run, read_facts
 from servebench.rundir.rounds import Rounds, read_rounds
+from servebench.rundir.upgrade import read_summary
 
 BEGIN, END = "<!-- RESULTS:BEGIN -->", "<!-- RESULTS:END -->"
 
@@ -235,11 +236,6 @@ def seed_difference_text(summary: pd.DataFrame, facts: pd.DataFrame) -> str:
 
 def how_measured(rounds: Rounds) -> str:
     """How the run measured each point, in the README's words."""
-    if not rounds.interleaved:
-        return (
-            f"medians of {rounds.text} (services in a different order each repeat; ratios "
-            "paired by repeat)"
-        )
     return (
         f"every service and variant kept warm and interleaved in short bursts, {rounds.text} "
         "per point in counterbalanced orders, until every paired ratio's 95 % interval was "
@@ -250,8 +246,7 @@ def how_measured(rounds: Rounds) -> str:
 
 def results_markdown(run_dir: Path, figures_prefix: str = "figures") -> str:
     meta = json.loads((run_dir / "metadata.json").read_text())
-    summary = pd.read_csv(run_dir / "summary.csv")
-    summary["variant"] = factors.variant_column(summary)
+    summary = read_summary(run_dir)
     facts, _ = read_facts(run_dir, summary["service"])
     fp32 = seed.of_variant(summary)
     # Said only when there is another variant, so a run of fp32 alone reads as before.

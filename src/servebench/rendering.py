@@ -146,10 +146,9 @@ def render_report(run_dir: Path, executed: Sequence[Path]) -> Path:
     return target
 
 
-#: The parameters that size the measurement (the method section's "budgets"). ``repeats``
-#: sized runs made before interleaving; the four after it size every point's rounds since.
+#: The parameters that size the measurement (the method section's "budgets").
 BUDGETS = (
-    "n_requests", "concurrency", "concurrency_levels", "payloads", "repeats", "min_rounds",
+    "n_requests", "concurrency", "concurrency_levels", "payloads", "min_rounds",
     "max_rounds", "target_ci_pct", "point_budget_s", "sweep_duration_s", "sweep_min_rounds",
     "warmup_requests", "stage_requests", "ceiling_iterations", "openloop_bound_ms",
     "openloop_duration_s", "soak_s", "soak_concurrency", "unstable_pct",

@@ -57,7 +57,7 @@ def batch_sizes(run: Run) -> pd.DataFrame:
     frames = []
     if "batch_size" in run.requests:
         frames.append(run.requests.dropna(subset=["batch_size"]).reindex(columns=cols))
-    if run.stages is not None and "batch_size" in run.stages:
+    if run.stages is not None:  # every stages.csv row has the column, empty when unbatched
         stages = run.stages.dropna(subset=["batch_size"]).assign(concurrency=1)
         frames.append(stages.reindex(columns=cols))
     if not frames:

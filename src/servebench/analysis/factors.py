@@ -49,16 +49,9 @@ FAITHFULNESS_COLUMNS = [
 
 def summary_variants(summary: pd.DataFrame) -> list[str]:
     """The summary's variants, fp32 first, then the study's known order, then the rest."""
-    present = list(dict.fromkeys(variant_column(summary)))
+    present = list(dict.fromkeys(summary["variant"].astype(str)))
     known = [v for v in dict.fromkeys([BASE_VARIANT, *config.VARIANTS]) if v in present]
     return known + sorted(set(present) - set(known))
-
-
-def variant_column(summary: pd.DataFrame) -> pd.Series:
-    """The summary's ``variant`` column (fp32 everywhere for a summary made before variants)."""
-    if "variant" in summary.columns:
-        return summary["variant"].astype(str)
-    return pd.Series(BASE_VARIANT, index=summary.index)
 
 
 def _row(factor: str, compared: str, a: pd.Series, b: pd.Series, **keys: Any) -> dict[str, Any]:
@@ -101,7 +94,7 @@ def throughput_factors(
     ``ci_high`` (NaN otherwise), and ``both`` is language (fp32) × variant, so the factors
     still multiply exactly.
     """
-    frame = summary.assign(variant=variant_column(summary), value=summary["rps"])
+    frame = summary.assign(variant=summary["variant"].astype(str), value=summary["rps"])
     rows = frame.set_index(["service", "variant"], drop=False)
     variants = summary_variants(summary)
     others = [v for v in variants if v != BASE_VARIANT]

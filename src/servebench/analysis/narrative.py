@@ -85,10 +85,10 @@ def _paired_headline(run: Run, row: pd.Series) -> tuple[float, str]:
     """The paired ratio of a summary row to its baseline, and how it was paired: each
     round's ratio, so the machine's drift cancels."""
     ratio, low, high = (float(row[c]) for c in ratios.INTERVAL_COLUMNS)
-    rounds = int(row["repeats"])
+    rounds = int(row["rounds"])
     if not (math.isfinite(low) and math.isfinite(high)):
-        return ratio, f"; paired over {rounds} {run.rounds.word}"
-    text = f"; paired over {rounds} {run.rounds.word}s, 95 % interval {low:.2f}–{high:.2f}×"
+        return ratio, f"; paired over {rounds} round"
+    text = f"; paired over {rounds} rounds, 95 % interval {low:.2f}–{high:.2f}×"
     width = paired.RatioInterval(ratio, low, high, rounds).half_width_pct
     if run.points is not None and width > run.rounds.target_ci_pct:
         text += f", short of the ±{run.rounds.target_ci_pct:g} % target"
@@ -207,16 +207,16 @@ def precision(run: Run, summary: pd.DataFrame) -> str | None:
     States the widest 95 % interval of the seed-point ratios against the run's target, how
     many seed-point ratios (the summary's ``converged``) and points (points.csv) stopped
     short of it, and how many units' Requests/sec spread beyond ``unstable_pct`` across
-    rounds. None for a run measured without a target (before interleaving) that has no
-    unstable unit either."""
+    rounds. None for a run measured to no target (no points.csv) that has no unstable unit
+    either."""
     units = len(summary)
     unstable = int(_flagged(summary, "unstable", "true").sum())
-    if not run.rounds.interleaved or "converged" not in summary:
+    if summary["converged"].isna().all():  # no points.csv: no target was measured to
         if not unstable:
             return None
         return (
             f"**Precision**: {unstable} of {units} seed-point measurements spread over "
-            f"{run.unstable_pct:g} % across {run.rounds.word}s: read them with care "
+            f"{run.unstable_pct:g} % across rounds: read them with care "
             "(*Stability* lists them)."
         )
     target = f"±{run.rounds.target_ci_pct:g} %"
@@ -237,10 +237,7 @@ def precision(run: Run, summary: pd.DataFrame) -> str | None:
         return text + "; every ratio and every point reached the target."
     text += f"; short of it: {missed} of {units} seed-point ratios, {short} of {len(points)} points"
     if unstable:
-        text += (
-            f"; {unstable} of {units} units spread over {run.unstable_pct:g} % across "
-            f"{run.rounds.word}s"
-        )
+        text += f"; {unstable} of {units} units spread over {run.unstable_pct:g} % across rounds"
     return text + ". *Paired ratios* and *Stability* name them."
 
 

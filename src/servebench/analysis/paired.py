@@ -210,17 +210,16 @@ def ratio_table(
     target_pct: float,
     *,
     value: str = "rps",
-    round_column: str = "repeat",
 ) -> pd.DataFrame:
     """Every comparison's paired ratio at every point of `bursts`.
 
-    ``bursts`` has ``service``, ``variant``, the round column, ``value`` and columns naming
+    ``bursts`` has ``service``, ``variant``, ``round``, ``value`` and columns naming
     the point (payload, concurrency ...). A round pairs only when both sides have a burst in
     it. Returns the point's columns then :data:`RATIO_COLUMNS`; ``ratio_ci_low``/``high`` are
     NaN below 2 rounds, ``converged`` is ``half_width_pct <= target_pct``."""
-    fixed = ("service", "variant", round_column, value)
+    fixed = ("service", "variant", "round", value)
     point = [c for c in bursts.columns if c not in fixed]
-    indexed = bursts.set_index(["service", "variant", *point, round_column])[value].sort_index()
+    indexed = bursts.set_index(["service", "variant", *point, "round"])[value].sort_index()
     if indexed.index.has_duplicates:
         raise ValueError("a unit has more than one burst in a round of one point")
     rows: list[dict[str, object]] = []

@@ -11,10 +11,6 @@ same rounds at each point: the geometric mean of the per-round ratios of Request
 * :func:`baseline_columns` - ``ratio``/``ratio_ci_low``/``ratio_ci_high`` for per_config rows.
 * :func:`unit_converged` - the summary's ``converged``.
 * :func:`formatted` - "1.28× [1.22–1.34]", how a ratio with its interval is printed.
-
-In a run made before interleaving (no points.csv) the ``repeat`` column pairs the same way:
-each repeat ran every unit once, so a repeat is a round, but the two bursts of a pair were
-minutes apart rather than seconds, so the intervals carry the machine's drift and are wider.
 """
 
 from __future__ import annotations
@@ -41,7 +37,7 @@ def comparisons(run: Run) -> list[paired.Comparison]:
     units = run.units_in_order()
     services = list(dict.fromkeys(s for s, _ in units))
     baseline = {s: run.baseline(s) for s in services}
-    twin = {s: str(run.fact(s, "twin")) if "twin" in run.facts else "" for s in services}
+    twin = {s: str(run.fact(s, "twin")) for s in services}
     return paired.comparisons(units, baseline, twin, base_variant=BASE_VARIANT)
 
 
@@ -51,7 +47,7 @@ def compute(run: Run, per_run: pd.DataFrame) -> pd.DataFrame:
     ``per_run`` is one row per hey run with its recomputed ``rps``; a burst without a
     positive rps (every request failed) pairs nothing, and a note says so. The precision
     target is ``parameters.target_ci_pct`` (3 % when the run does not record one)."""
-    bursts = per_run[["service", "variant", *POINT, "repeat", "rps"]]
+    bursts = per_run[["service", "variant", *POINT, "round", "rps"]]
     usable = np.isfinite(bursts["rps"].to_numpy(float)) & (bursts["rps"].to_numpy(float) > 0)
     if not usable.all():
         run.note(f"{int((~usable).sum())} hey run(s) without a positive req/s pair nothing")
@@ -176,7 +172,7 @@ def summary_view(run: Run, summary: pd.DataFrame) -> pd.DataFrame:
             formatted(r.variant_factor, r.variant_factor_ci_low, r.variant_factor_ci_high)
             for r in summary.itertuples(index=False)
         ]
-    view["rounds"] = summary["repeats"].to_numpy()
+    view["rounds"] = summary["rounds"].to_numpy()
     if summary["converged"].notna().any():
         view["converged"] = summary["converged"].to_numpy()
     return view

@@ -15,8 +15,7 @@ against Python. Here:
 ``baseline`` at least.
 
 Each function takes the rows of one model ``variant`` of the summary (default ``fp32``, the
-seed's own model; ``int8`` gives the same view of the quantized model). A summary without a
-``variant`` column (published before variants) is all fp32.
+seed's own model; ``int8`` gives the same view of the quantized model).
 """
 
 from __future__ import annotations
@@ -27,7 +26,6 @@ import pandas as pd
 
 from servebench import paths
 from servebench.analysis import stats
-from servebench.analysis.factors import variant_column
 from servebench.rundir.reader import BASE_VARIANT
 
 #: Seed-table row -> summary.csv column.
@@ -52,8 +50,8 @@ def published(path: Path = PUBLISHED_FILE) -> pd.DataFrame:
 
 
 def of_variant(summary: pd.DataFrame, variant: str = SEED_VARIANT) -> pd.DataFrame:
-    """The summary's rows of one model variant (all rows of a summary without variants)."""
-    return summary[variant_column(summary) == variant].reset_index(drop=True)
+    """The summary's rows of one model variant."""
+    return summary[summary["variant"].astype(str) == variant].reset_index(drop=True)
 
 
 def _facts_of(summary: pd.DataFrame, facts: pd.DataFrame) -> pd.DataFrame:

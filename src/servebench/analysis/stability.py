@@ -5,8 +5,8 @@
 * :func:`drift_range_pct` - how far the drift probe moved over the interleaved phase.
 * :func:`drift_spans` - where each point sits on the probe's time axis.
 
-Both files exist in interleaved runs only; for a run made before, every function returns an
-empty frame or NaN (the report then says the run has no such record).
+Without either file (a run that stopped before it measured a point), every function returns
+an empty frame or NaN (the report then says the run has no such record).
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ def drift_spans(run: Run) -> pd.DataFrame:
     if run.drift is None or run.drift.empty:
         return pd.DataFrame(columns=SPAN_COLUMNS)
     drift = run.drift.sort_values("seq").reset_index(drop=True)
-    after = drift[drift["repeat"] >= 0]
+    after = drift[drift["round"] >= 0]
     rows = []
     for (payload, concurrency), g in after.groupby(["payload", "concurrency"], sort=False):
         first = int(g.index.min())
@@ -67,7 +67,7 @@ def drift_spans(run: Run) -> pd.DataFrame:
                 "concurrency": int(concurrency),
                 "start_s": start,
                 "end_s": float(g["elapsed_s"].max()),
-                "rounds": int(g["repeat"].nunique()),
+                "rounds": int(g["round"].nunique()),
             }
         )
     return pd.DataFrame(rows, columns=SPAN_COLUMNS)

@@ -1,4 +1,4 @@
-"""Pure statistics of the study: percentiles, hey's view of a run, repeats, ceilings.
+"""Pure statistics of the study: percentiles, hey's view of a run, rounds, ceilings.
 
 Every function here takes plain numbers, arrays or data frames and returns plain
 values; nothing reads or writes files and nothing here knows a service by name.
@@ -24,12 +24,10 @@ import pandas as pd
 from numpy.typing import ArrayLike
 
 from servebench import loadrun
+from servebench.rundir.rounds import DEFAULT_UNSTABLE_PCT
 
 #: The percentiles the study reports, keyed by the column suffix used in the CSV files.
 PERCENTILES: dict[str, float] = {"p50": 50.0, "p90": 90.0, "p99": 99.0, "p999": 99.9}
-
-#: Repeats whose spread ((max - min) / median) exceeds this many percent are flagged unstable.
-DEFAULT_UNSTABLE_PCT = 10.0
 
 #: Fixed seed of the bootstrap, so a report regenerated from the same data is identical.
 BOOTSTRAP_SEED = 20240917
@@ -158,11 +156,11 @@ def hey_summary(
     )
 
 
-# --------------------------------------------------------------------------- repeats
+# --------------------------------------------------------------------------- rounds
 
 
 def spread_pct(values: ArrayLike) -> float:
-    """``(max - min) / median * 100`` of the repeats (0 for one repeat, NaN if empty)."""
+    """``(max - min) / median * 100`` of the rounds (0 for one round, NaN if empty)."""
     x = np.asarray(values, dtype=float).ravel()
     x = x[~np.isnan(x)]
     if x.size == 0:
@@ -174,7 +172,7 @@ def spread_pct(values: ArrayLike) -> float:
 
 
 def is_unstable(values: ArrayLike, threshold_pct: float = DEFAULT_UNSTABLE_PCT) -> bool:
-    """True when the repeats disagree by more than ``threshold_pct`` (see :func:`spread_pct`)."""
+    """True when the rounds disagree by more than ``threshold_pct`` (see :func:`spread_pct`)."""
     s = spread_pct(values)
     return bool(not math.isnan(s) and s > threshold_pct)
 
@@ -187,8 +185,8 @@ def bootstrap_median_ci(
 ) -> tuple[float, float]:
     """Percentile-bootstrap interval of the median (resampling with replacement).
 
-    Deterministic: the generator is seeded with ``seed``. With very few repeats (3 is
-    typical here) the interval can only take values among the repeats, so read it as "the
+    Deterministic: the generator is seeded with ``seed``. With very few rounds (3 is
+    typical here) the interval can only take values among the rounds, so read it as "the
     range the median could plausibly have landed in", not as a precise interval.
     """
     x = np.asarray(values, dtype=float).ravel()
@@ -208,8 +206,8 @@ def bootstrap_median_ci(
 
 
 @dataclass(frozen=True)
-class RepeatStats:
-    """Summary of one metric across the repeats of a configuration."""
+class RoundStats:
+    """Summary of one metric across the rounds of a configuration."""
 
     median: float
     min: float
@@ -218,23 +216,23 @@ class RepeatStats:
     ci_high: float
     spread_pct: float
     unstable: bool
-    repeats: int
+    rounds: int
 
 
-def aggregate_repeats(
+def aggregate_rounds(
     values: ArrayLike,
     threshold_pct: float = DEFAULT_UNSTABLE_PCT,
     seed: int = BOOTSTRAP_SEED,
     n_boot: int = 10_000,
-) -> RepeatStats:
+) -> RoundStats:
     """Median, min, max, 95 % bootstrap interval of the median, spread and unstable flag."""
     x = np.asarray(values, dtype=float).ravel()
     x = x[~np.isnan(x)]
     if x.size == 0:
         nan = math.nan
-        return RepeatStats(nan, nan, nan, nan, nan, nan, False, 0)
+        return RoundStats(nan, nan, nan, nan, nan, nan, False, 0)
     lo, hi = bootstrap_median_ci(x, n_boot=n_boot, seed=seed)
-    return RepeatStats(
+    return RoundStats(
         median=float(np.median(x)),
         min=float(x.min()),
         max=float(x.max()),
@@ -242,7 +240,7 @@ def aggregate_repeats(
         ci_high=hi,
         spread_pct=spread_pct(x),
         unstable=is_unstable(x, threshold_pct),
-        repeats=int(x.size),
+        rounds=int(x.size),
     )
 
 

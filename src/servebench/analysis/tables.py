@@ -16,11 +16,11 @@ unit of measurement, and each unit is compared with its baseline *in the same va
 
 How rounds are combined (one rule everywhere): every statistic (hey's Total, Slowest,
 Fastest, Average, Requests/sec, the latency percentiles, CPU per request) is computed per
-hey run (one burst: one round of an interleaved run, one repeat of an older one) from that
-run's raw rows, and the report gives the median across rounds; Requests/sec and p99 also
-carry min, max, spread and a bootstrap interval. Comparisons between units are paired
-instead: each round's ratio, summarised by their geometric mean and t interval
-(:func:`ratios`); the ``repeats`` columns count the rounds.
+hey run (one burst: one unit's share of one round) from that run's raw rows, and the report
+gives the median across rounds; Requests/sec and p99 also carry min, max, spread and a
+bootstrap interval. Comparisons between units are paired instead: each round's ratio,
+summarised by their geometric mean and t interval (:func:`ratios`); the ``rounds`` columns
+count the rounds.
 Latencies include every answer hey recorded (any status), as hey itself does; errors are
 counted separately. Every function accepts a :class:`~servebench.rundir.reader.Run` or a
 run directory.
@@ -71,7 +71,7 @@ SUMMARY_COLUMNS: list[str] = [
     "variant_factor_ci_low",
     "variant_factor_ci_high",
     "converged",
-    "repeats",
+    "rounds",
     "spread_pct",
     "unstable",
     "ceiling_rps",
@@ -85,13 +85,13 @@ SUMMARY_COLUMNS: list[str] = [
 ]
 #: summary.csv columns empty by design in some rows: the interval of a ratio of a unit to
 #: itself (a baseline's ``ratio``, fp32's ``variant_factor``) or of one round, and
-#: ``converged`` in a run not measured to a target (before interleaving).
+#: ``converged`` in a run without points.csv (it records no target reached).
 MAY_BE_EMPTY = (
     "ratio_ci_low", "ratio_ci_high", "variant_factor_ci_low", "variant_factor_ci_high",
     "converged",
 )  # fmt: skip
 HEY_TABLE = ("total_s", "slowest_s", "fastest_s", "average_s")
-KEY = ["service", "variant", "payload", "concurrency", "repeat"]
+KEY = ["service", "variant", "payload", "concurrency", "round"]
 CONFIG = ["service", "variant", "payload", "concurrency"]
 
 
@@ -138,15 +138,15 @@ def _per_run(run: Run) -> pd.DataFrame:
 
 
 def per_config(run: Run | str | Path, write: bool = False) -> pd.DataFrame:
-    """service x variant x payload x concurrency: medians across repeats with spreads.
+    """service x variant x payload x concurrency: medians across rounds with spreads.
 
     Columns: ``service``, ``variant``, ``payload``, ``concurrency``, ``label`` (the
     service's), the hey-table medians
     (``total_s`` ... ``average_s``), ``rps`` (median), ``rps_min``/``rps_max``/
     ``rps_ci_low``/``rps_ci_high`` (95 % bootstrap interval of the median), ``spread_pct``
     and ``unstable`` (of rps), ``p50_s``...``p999_s`` (medians), ``p99_min_s``/
-    ``p99_max_s``/``p99_spread_pct``, ``errors`` (sum over repeats), ``n`` (requests of
-    one repeat), ``cpu_s_per_req`` (median), ``peak_rss_mb`` (max), ``ratio``/
+    ``p99_max_s``/``p99_spread_pct``, ``errors`` (sum over rounds), ``n`` (requests of
+    one round), ``rounds``, ``cpu_s_per_req`` (median), ``peak_rss_mb`` (max), ``ratio``/
     ``ratio_ci_low``/``ratio_ci_high`` (the paired ratio to the service's baseline at the
     point, :func:`servebench.analysis.ratios.baseline_columns`). Rows in display order.
     Writes ``per_config.csv`` into the run directory when ``write``.
@@ -161,12 +161,12 @@ def per_config(run: Run | str | Path, write: bool = False) -> pd.DataFrame:
 def _per_config(run: Run) -> pd.DataFrame:
     rows = []
     for key, g in per_run(run).groupby(CONFIG, sort=False):
-        rps = stats.aggregate_repeats(g["rps"], threshold_pct=run.unstable_pct)
-        p99 = stats.aggregate_repeats(g["p99_s"], threshold_pct=run.unstable_pct)
+        rps = stats.aggregate_rounds(g["rps"], threshold_pct=run.unstable_pct)
+        p99 = stats.aggregate_rounds(g["p99_s"], threshold_pct=run.unstable_pct)
         row: dict[str, Any] = dict(zip(CONFIG, key, strict=True))
         row.update(
             label=run.label(key[0]),
-            repeats=int(g["repeat"].nunique()),
+            rounds=int(g["round"].nunique()),
             n=int(g["n"].median()),
             errors=int(g["errors"].sum()),
             **{c: float(g[c].median()) for c in HEY_TABLE},
@@ -209,10 +209,10 @@ def ceilings(run: Run | str | Path) -> pd.DataFrame:
 def build_summary(run_dir: str | Path | Run, write: bool = True) -> pd.DataFrame:
     """One row per service x variant at the seed payload and concurrency (columns: DATA.md).
 
-    * ``n``: requests of one repeat; ``errors``: non-2xx + lost requests, summed over repeats.
+    * ``n``: requests of one round; ``errors``: non-2xx + lost requests, summed over rounds.
     * ``total_s``, ``slowest_s``, ``fastest_s``, ``average_s``, ``rps``, ``p50_s``...
-      ``p999_s``: median across repeats of each repeat's value; ``rps_min``/``rps_max``:
-      extremes of the repeats.
+      ``p999_s``: median across rounds of each round's value; ``rps_min``/``rps_max``:
+      extremes of the rounds; ``rounds``: how many there were.
     * ``difference_pct``: Requests/sec vs the service's own ``baseline`` (services.csv)
       serving the same variant, ``(rps - rps_baseline) / rps_baseline * 100`` (seed
       convention); 0 for a baseline itself, NaN when its baseline was not measured. The
@@ -222,13 +222,13 @@ def build_summary(run_dir: str | Path | Run, write: bool = True) -> pd.DataFrame
       ``variant_factor_ci_low``/``_high``: its 95 % interval (NaN for fp32 and below 2 rounds).
     * ``ratio``/``ratio_ci_low``/``ratio_ci_high``: the paired ratio to the baseline
       (per_config's); ``converged``: :func:`servebench.analysis.ratios.unit_converged`.
-    * ``spread_pct``/``unstable``: of rps across repeats (threshold ``run.unstable_pct``).
+    * ``spread_pct``/``unstable``: of rps across rounds (threshold ``run.unstable_pct``).
     * ``ceiling_rps``: :func:`servebench.analysis.stats.ceiling_rps` of the in-process loop
       named by the service's ``inference`` fact on the same variant (:func:`ceiling_for`) at
       the seed payload, times the number of server CPUs; ``efficiency`` = rps / ceiling_rps.
     * ``overhead_ms``: median latency at concurrency 1 (seed payload) minus the in-process
       median total of the same loop and variant.
-    * ``cpu_s_per_req``: median of repeats; ``peak_rss_mb``: max of repeats;
+    * ``cpu_s_per_req``: median of rounds; ``peak_rss_mb``: max of rounds;
       ``cold_start_s``: median of the unit's starts (coldstarts.csv); ``size_mb``:
       services.csv (the service's, whatever the variant).
     * ``max_rate_under_bound``: highest openloop.csv rate with ``meets_bound`` (seed payload).
@@ -306,9 +306,9 @@ def by_payload(run: Run | str | Path, column: str, concurrency: int | None = Non
 
 
 def unstable_configs(run: Run | str | Path) -> pd.DataFrame:
-    """Configurations whose Requests/sec repeats spread more than the run's threshold."""
+    """Configurations whose Requests/sec rounds spread more than the run's threshold."""
     pc = per_config(load_run(run))
-    cols = [*CONFIG, "repeats", "rps", "rps_min", "rps_max"]
+    cols = [*CONFIG, "rounds", "rps", "rps_min", "rps_max"]
     cols += ["spread_pct", "p99_spread_pct"]
     return pc.loc[pc["unstable"].astype(bool), cols].reset_index(drop=True)
 

@@ -12,7 +12,7 @@ interval within ``target_ci_pct``, checked after each complete pair of rounds fr
 ``min_rounds`` on, or at ``max_rounds``, or when another round would overrun
 ``point_budget_s``. Between rounds the drift probe (measure/drift.py) times the machine.
 
-Files: loadtests.csv (``repeat`` = the round), requests, points.csv, drift.csv (docs/DATA.md).
+Files: loadtests.csv (``round``), requests, points.csv, drift.csv (docs/DATA.md).
 """
 
 from __future__ import annotations
@@ -26,14 +26,15 @@ import pandas as pd
 
 from servebench import paths
 from servebench.analysis import paired
-from servebench.measure.closed_loop import (
+from servebench.measure.drift import DriftProbe
+from servebench.measure.hey import render_summary
+from servebench.measure.lifecycle import (
     measure_mixed_point,
     measure_point,
     prepare,
     report_point,
     start_service,
 )
-from servebench.measure.drift import DriftProbe
 from servebench.measure.plan import Plan, Unit
 from servebench.measure.workload import MIXED
 from servebench.metadata import now_iso
@@ -119,7 +120,7 @@ def burst(
     """One unit's burst at a point; its rows written; returns the loadtests.csv row."""
     payload, concurrency = point
     key = {**warm.unit.key(), "payload": payload, "concurrency": concurrency}
-    key["repeat"] = round_number
+    key["round"] = round_number
     started = now_iso()
     if payload == MIXED:
         row, mixed = measure_mixed_point(plan, warm.proc, concurrency, warm.mixed_labels)
@@ -127,7 +128,7 @@ def burst(
     else:
         latency = warm.latency_c1_s[payload]
         row, run = measure_point(plan, warm.proc, payload, concurrency, latency)
-        writer.hey_run(key, run)
+        writer.hey_run(key, run.records, render_summary(run))
     full = {**key, **row, "order": position, "started": started}
     writer.append("loadtests.csv", [full])
     report_point(warm.unit, payload, concurrency, row)
@@ -156,7 +157,7 @@ def measure_point_interleaved(
             rows.append(burst(plan, warm[name], point, rounds, position, writer))
         rounds += 1
         writer.append("drift.csv", [drift_row(probe, point, rounds - 1)])
-        bursts = pd.DataFrame(rows)[["service", "variant", "repeat", "rps"]]
+        bursts = pd.DataFrame(rows)[["service", "variant", "round", "rps"]]
         ratios = paired.ratio_table(bursts, compared, study.target_ci_pct)
         stop = stop_reason(
             rounds,
@@ -190,7 +191,7 @@ def drift_row(probe: DriftProbe, point: Point | None, round_number: int) -> dict
         "elapsed_s": measured["elapsed_s"],
         "payload": payload,
         "concurrency": concurrency,
-        "repeat": round_number,
+        "round": round_number,
         "probe_us": measured["probe_us"],
         "iterations": measured["iterations"],
     }

@@ -19,8 +19,8 @@ import pandas as pd
 from servebench import metadata, paths, registry
 from servebench.config import ConfigError, Study
 from servebench.measure import batch_ceiling, ceiling, resources, workload
-from servebench.measure.closed_loop import prepare, start_service
 from servebench.measure.interleave import run_interleaved
+from servebench.measure.lifecycle import prepare, start_service
 from servebench.measure.openloop import openloop_search
 from servebench.measure.plan import Plan, Unit
 from servebench.measure.soak import soak
@@ -49,13 +49,14 @@ def build_services(plan: Plan) -> dict[str, float]:
 CEILING_PASSES = 2
 
 
-def run_ceiling(plan: Plan, run_dir: Path, repeat: int) -> pd.DataFrame:
-    """One pass's share of the in-process iterations, per variant, appended to ceiling.csv."""
+def run_ceiling(plan: Plan, run_dir: Path, ceiling_pass: int) -> pd.DataFrame:
+    """One pass's share of the in-process iterations, per variant, appended to ceiling.csv
+    (``ceiling_pass`` 0 before the interleaved phase, 1 after it)."""
     study = plan.study
     frame = per_variant(
         plan,
         run_dir / "ceiling.csv",
-        repeat,
+        ceiling_pass,
         lambda model_dir: ceiling.measure(
             model_dir,
             {name: paths.PAYLOADS / f"{name}.txt" for name in plan.payloads},
@@ -67,18 +68,18 @@ def run_ceiling(plan: Plan, run_dir: Path, repeat: int) -> pd.DataFrame:
         ),
     )
     if plan.batched_services:
-        run_batch_ceiling(plan, run_dir, repeat)
+        run_batch_ceiling(plan, run_dir, ceiling_pass)
     return frame
 
 
-def run_batch_ceiling(plan: Plan, run_dir: Path, repeat: int) -> None:
+def run_batch_ceiling(plan: Plan, run_dir: Path, ceiling_pass: int) -> None:
     """Each batched service's batch path in process at every batch size, per variant, on
     the seed payload; appended to batch_ceiling.csv beside the batch-1 ceiling."""
     study = plan.study
     per_variant(
         plan,
         run_dir / "batch_ceiling.csv",
-        repeat,
+        ceiling_pass,
         lambda model_dir: batch_ceiling.measure(
             model_dir,
             plan.seed_payload,
@@ -96,16 +97,16 @@ def run_batch_ceiling(plan: Plan, run_dir: Path, repeat: int) -> None:
 
 
 def per_variant(
-    plan: Plan, target: Path, repeat: int, measure: Callable[[Path], pd.DataFrame]
+    plan: Plan, target: Path, ceiling_pass: int, measure: Callable[[Path], pd.DataFrame]
 ) -> pd.DataFrame:
-    """`measure` on every variant's model directory, the rows keyed by repeat and variant,
+    """`measure` on every variant's model directory, the rows keyed by pass and variant,
     appended to `target` (written as they come: a failed run keeps what it had)."""
     frames = [
         measure(model_dir).assign(variant=variant) for variant, model_dir in plan.model_dirs.items()
     ]
     frame = pd.concat(frames, ignore_index=True)
     frame = frame[["variant", *[c for c in frame.columns if c != "variant"]]]
-    frame.insert(0, "repeat", repeat)
+    frame.insert(0, "ceiling_pass", ceiling_pass)
     frame.to_csv(target, mode="a", header=not target.exists(), index=False)
     return frame
 

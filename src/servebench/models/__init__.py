@@ -35,7 +35,7 @@ _WHERE = {
     "prepare_source": "source",
     "VariantError": "variants",
     "VariantResult": "variants",
-    "export_variants": "variants",
+    "export_variants": "variant_build",
 }
 
 __all__ = sorted(_WHERE)

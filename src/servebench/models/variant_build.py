@@ -1,4 +1,6 @@
-"""Make one variant directory with optimum (the heavy half of `models.variants`).
+"""Make the variant directories with optimum (the heavy half of `models.variants`):
+:func:`export_variants` exports fp32 and makes each asked variant beside it, one
+directory at a time (:func:`build_variant`).
 
 optimum writes its graph as model_optimized.onnx / model_quantized.onnx into a working
 folder, with its own copies of the config and tokenizer; only the graph (renamed model.onnx)
@@ -16,6 +18,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -31,17 +34,24 @@ from optimum.onnxruntime.configuration import (
 from optimum.onnxruntime.utils import ORTConfigManager
 from optimum.utils import NormalizedConfigManager
 
-from servebench import service_code
-from servebench.models.export import building, graph_facts
-from servebench.models.isa import CpuIsa
+from servebench import paths, service_code
+from servebench.models.export import building, export_model, graph_facts, resolve_output_dir
+from servebench.models.isa import CpuIsa, detect_isa
 from servebench.models.parity import PARITY_FILE
 from servebench.models.reference import SEED_SENTENCE
 from servebench.models.serving_info import EXPORT_FILE, FILES, SERVING_FILE, write_serving_info
 from servebench.models.variants import (
+    BASE,
     INT8_DECISION,
     OPTIMIZATION_DECISION,
     VariantError,
     VariantResult,
+    existing_variant,
+    fp32_stamp,
+    ordered,
+    recipe,
+    variant_dir,
+    variant_fingerprint,
     versions,
 )
 
@@ -189,3 +199,38 @@ def build_variant(
 def _fused(graph: Path) -> dict[str, int]:
     """How many of each fused operator ORTOptimizer wrote (what O2 bought)."""
     return {k: int(v) for k, v in ORTOptimizer.get_fused_operators(str(graph)).items()}
+
+
+def export_variants(
+    model_id: str,
+    variants: Iterable[str] = (BASE,),
+    *,
+    opset: int | None = 17,
+    cache_dir: Path = paths.MODELS / ".cache",
+    output_dir: str | Path | None = None,
+    force: bool = False,
+    cpu: CpuIsa | None = None,
+) -> dict[str, VariantResult]:
+    """Export fp32 (`export_model`, cached) and make each asked variant beside it.
+
+    Every asked variant is checked before any is built (unknown name, no int8 preset for the
+    CPU, a model type ORTOptimizer does not support...): VariantError, one line. `cpu`
+    overrides the detected instruction set (tests)."""
+    cpu = cpu or detect_isa()
+    chosen = {v: recipe(v, cpu) for v in ordered(variants) if v != BASE}  # before any export
+    fp32_dir = resolve_output_dir(model_id, output_dir)
+    exported = export_model(model_id, fp32_dir, opset=opset, cache_dir=cache_dir, force=force)
+    for variant, choice in chosen.items():  # what needs the exported config.json and graph
+        check_feasible(variant, choice, fp32_dir)
+    results = {BASE: VariantResult.from_export(exported, fp32_dir)}
+    if not chosen:
+        return results
+    stamp, tools = fp32_stamp(fp32_dir), versions()
+    for variant, choice in chosen.items():
+        target = variant_dir(fp32_dir, variant)
+        fingerprint = variant_fingerprint(variant, stamp, choice, tools)
+        done = None if force else existing_variant(target, fingerprint)
+        results[variant] = done or build_variant(
+            model_id, variant, choice, cpu, fp32_dir, target, fingerprint
+        )
+    return results

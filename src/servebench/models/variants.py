@@ -25,9 +25,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from servebench import paths
 from servebench.config import VARIANTS
-from servebench.models.isa import CpuIsa, detect_isa
+from servebench.models.isa import CpuIsa
 from servebench.models.serving_info import EXPORT_FILE, FILES, finished_record
 
 BASE = "fp32"
@@ -201,41 +200,3 @@ def existing_variant(target: Path, fingerprint: dict[str, Any]) -> VariantResult
     the same way."""
     data = finished_record(target, fingerprint)
     return None if data is None else VariantResult.from_dict({**data, "skipped": True})
-
-
-def export_variants(
-    model_id: str,
-    variants: Iterable[str] = (BASE,),
-    *,
-    opset: int | None = 17,
-    cache_dir: Path = paths.MODELS / ".cache",
-    output_dir: str | Path | None = None,
-    force: bool = False,
-    cpu: CpuIsa | None = None,
-) -> dict[str, VariantResult]:
-    """Export fp32 (`export_model`, cached) and make each asked variant beside it.
-
-    Every asked variant is checked before any is built (unknown name, no int8 preset for the
-    CPU, a model type ORTOptimizer does not support...): VariantError, one line. `cpu`
-    overrides the detected instruction set (tests)."""
-    from servebench.models import variant_build
-    from servebench.models.export import export_model, resolve_output_dir
-
-    cpu = cpu or detect_isa()
-    chosen = {v: recipe(v, cpu) for v in ordered(variants) if v != BASE}  # before any export
-    fp32_dir = resolve_output_dir(model_id, output_dir)
-    exported = export_model(model_id, fp32_dir, opset=opset, cache_dir=cache_dir, force=force)
-    for variant, choice in chosen.items():  # what needs the exported config.json and graph
-        variant_build.check_feasible(variant, choice, fp32_dir)
-    results = {BASE: VariantResult.from_export(exported, fp32_dir)}
-    if not chosen:
-        return results
-    stamp, tools = fp32_stamp(fp32_dir), versions()
-    for variant, choice in chosen.items():
-        target = variant_dir(fp32_dir, variant)
-        fingerprint = variant_fingerprint(variant, stamp, choice, tools)
-        done = None if force else existing_variant(target, fingerprint)
-        results[variant] = done or variant_build.build_variant(
-            model_id, variant, choice, cpu, fp32_dir, target, fingerprint
-        )
-    return results

@@ -34,8 +34,8 @@ def draw_variant_rps(run: Run) -> Figure:
     fig, axes = style.new_figure(
         run,
         f"What moves throughput: requests/sec per service and model variant "
-        f"({style.seed_point(run)}; whiskers: min–max of {int(summary['repeats'].max())} "
-        f"{run.rounds.word}s{brackets})",
+        f"({style.seed_point(run)}; whiskers: min–max of {int(summary['rounds'].max())} "
+        f"rounds{brackets})",
         size=(max(10.0, 0.9 * len(services) * len(variants) + 2), 5.5),
     )
     ax = axes[0, 0]

@@ -23,8 +23,8 @@ def _seed_requests(run: Run) -> pd.DataFrame:
     return r[(r["payload"] == run.seed_payload) & (r["concurrency"] == run.seed_concurrency)]
 
 
-def _representative_repeat(run: Run, service: str, variant: str) -> int:
-    """The round (repeat) whose rps is the median one (lower middle for an even count)."""
+def _representative_round(run: Run, service: str, variant: str) -> int:
+    """The round whose rps is the median one (lower middle for an even count)."""
     pr = tables.per_run(run)
     g = pr[
         (pr["service"] == service)
@@ -32,7 +32,7 @@ def _representative_repeat(run: Run, service: str, variant: str) -> int:
         & (pr["payload"] == run.seed_payload)
         & (pr["concurrency"] == run.seed_concurrency)
     ].sort_values("rps")
-    return int(g["repeat"].iloc[(len(g) - 1) // 2])
+    return int(g["round"].iloc[(len(g) - 1) // 2])
 
 
 def draw_histograms(run: Run) -> Figure:
@@ -50,8 +50,7 @@ def draw_histograms(run: Run) -> Figure:
     which = f", {variant} model" if run.multi_variant else ""
     fig, axes = style.new_figure(
         run,
-        f"Response-time histograms, hey style ({style.seed_point(run)}{which}, median-rps "
-        f"{run.rounds.word})",
+        f"Response-time histograms, hey style ({style.seed_point(run)}{which}, median-rps round)",
         ncols=ncols,
         nrows=nrows,
         size=(4.2 * ncols, 3.4 * nrows),
@@ -59,8 +58,8 @@ def draw_histograms(run: Run) -> Figure:
     req = _seed_requests(run)
     req = req[req["variant"] == variant]
     for ax, service in zip(axes.flat, services, strict=False):
-        rep = _representative_repeat(run, service, variant)
-        lat = req.loc[(req["service"] == service) & (req["repeat"] == rep), "response_time_s"]
+        number = _representative_round(run, service, variant)
+        lat = req.loc[(req["service"] == service) & (req["round"] == number), "response_time_s"]
         hist = stats.hey_histogram(lat)
         y = np.arange(len(hist))
         ax.barh(y, hist["count"], color=colors[service], edgecolor="black", linewidth=0.4)
@@ -70,7 +69,7 @@ def draw_histograms(run: Run) -> Figure:
         for yi, c in zip(y, hist["count"], strict=True):
             ax.text(c + top * 0.02, yi, f"[{c}]", va="center", fontsize=7)
         ax.set_xlim(0, top * 1.2)
-        ax.set_title(f"{run.label(service)} ({run.rounds.word} {rep}, n={len(lat)})", fontsize=9)
+        ax.set_title(f"{run.label(service)} (round {number}, n={len(lat)})", fontsize=9)
         ax.set_xlabel("answers", fontsize=8)
         ax.set_ylabel("bucket upper mark (ms)", fontsize=8)
     style.hide_unused(axes, len(services))
@@ -84,7 +83,7 @@ def draw_latency_cdf(run: Run) -> Figure:
     Left: CDF on a log latency axis. Right: latency by percentile on a tail-stretching axis
     (0, 90, 99, 99.9 % equally spaced), so p99/p99.9 are readable.
     """
-    title = f"Latency distribution ({style.seed_point(run)}, {run.rounds.word}s pooled)"
+    title = f"Latency distribution ({style.seed_point(run)}, rounds pooled)"
     fig, axes = style.new_figure(run, title, ncols=2, size=(12, 5))
     ax_cdf, ax_pct = axes[0]
     req = _seed_requests(run)
@@ -127,8 +126,7 @@ def draw_throughput_latency(run: Run) -> Figure:
     pc = tables.per_config(run)
     pc = pc[pc["payload"] == run.seed_payload]
     title = (
-        f"Throughput vs latency over concurrency (payload {run.seed_payload!r}, medians of "
-        f"{run.rounds.word}s)"
+        f"Throughput vs latency over concurrency (payload {run.seed_payload!r}, medians of rounds)"
     )
     fig, axes = style.new_figure(run, title, ncols=2, size=(12, 5), sharey=True)
     for ax, col, name in ((axes[0, 0], "p50_s", "p50"), (axes[0, 1], "p99_s", "p99")):

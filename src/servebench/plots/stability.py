@@ -48,7 +48,7 @@ def draw_paired_ratios(run: Run) -> Figure | None:
     fig, axes = style.new_figure(
         run,
         f"Paired ratios of requests/sec, {style.seed_point(run)} (95 % t interval over up to "
-        f"{rounds} {run.rounds.word}s; hollow: wider than ±{target:g} %)",
+        f"{rounds} rounds; hollow: wider than ±{target:g} %)",
         nrows=len(kinds),
         size=(10, 1.2 + 0.32 * sum(heights)),
         gridspec_kw={"height_ratios": heights},
@@ -106,7 +106,7 @@ def _pad(ax: object, rows: pd.DataFrame) -> None:
 def draw_drift(run: Run) -> Figure | None:
     """The drift probe over the interleaved phase (µs per classification; run before the
     first point and after every round), each point's stretch shaded and labelled; the
-    title states the probe's range. None without drift.csv (runs before interleaving)."""
+    title states the probe's range. None without drift.csv."""
     if run.drift is None or run.drift.empty:
         return None
     drift = run.drift.sort_values("seq")

@@ -54,7 +54,7 @@ def draw_rps_bars(run: Run) -> Figure:
     fig, axes = style.new_figure(
         run,
         f"Requests/sec, {style.seed_point(run)} (bar: median; whiskers: min–max of "
-        f"{int(summary['repeats'].max())} {run.rounds.word}s)",
+        f"{int(summary['rounds'].max())} rounds)",
         size=(max(10.0, 1.1 * len(units)), 5.5),
     )
     ax = axes[0, 0]

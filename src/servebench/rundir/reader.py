@@ -8,8 +8,9 @@
   (:mod:`servebench.rundir.facts`).
 
 Every measured file is keyed by (service, **variant**): the model variant a service served
-(``fp32``, ``optimized``, ``int8``). Runs recorded before variants have no ``variant``
-column; the reader gives their rows ``variant = "fp32"`` (what they measured) and a note.
+(``fp32``, ``optimized``, ``int8``). Each file passes through :mod:`servebench.rundir.upgrade`
+as it is read, so a run written before today's column names reads like a new one; runs made
+before interleaving are refused there (their summary.csv is still read as published data).
 
 The reader never changes the measured files. Derived tables are cached on the
 :class:`Run` (:meth:`Run.cached`), so a notebook that asks for the same table twice
@@ -29,9 +30,9 @@ from typing import Any, TypeVar
 import pandas as pd
 
 from servebench import config
-from servebench.analysis.stats import DEFAULT_UNSTABLE_PCT
+from servebench.rundir import upgrade
 from servebench.rundir.facts import FACT_COLUMNS, read_facts, service_facts
-from servebench.rundir.rounds import Rounds, rounds_of
+from servebench.rundir.rounds import DEFAULT_UNSTABLE_PCT, Rounds, rounds_of
 
 __all__ = [
     "BASE_VARIANT", "FACT_COLUMNS", "Rounds", "Run", "RunDataError", "load_run", "read_facts",
@@ -42,17 +43,17 @@ __all__ = [
 DEFAULT_SEED_PAYLOAD = "seed"
 DEFAULT_SEED_CONCURRENCY = 50
 
-#: The variant every other one is compared with, and the one runs before variants measured.
+#: The variant every other one is compared with.
 BASE_VARIANT = "fp32"
 
 # The columns the report cannot do without (the rest of docs/DATA.md's are optional to it).
 ESSENTIAL_COLUMNS: dict[str, list[str]] = {
     "loadtests.csv": [
-        "service", "payload", "concurrency", "repeat", "n", "errors", "total_s", "rps",
+        "service", "variant", "payload", "concurrency", "round", "n", "errors", "total_s", "rps",
         "cpu_s_per_req", "peak_rss_mb",
     ],
     "requests.csv.gz": [
-        "service", "payload", "concurrency", "repeat", "response_time_s", "status_code",
+        "service", "variant", "payload", "concurrency", "round", "response_time_s", "status_code",
         "offset_s",
     ],
 }  # fmt: skip
@@ -62,13 +63,10 @@ OPTIONAL_FILES = tuple(
         "services", "parity", "stages", "ceiling", "openloop", "soak", "coldstarts", "variants",
     )
 )  # fmt: skip
-#: What only an interleaved run writes (docs/DATA.md): one row per point, and the drift probe.
+#: The interleaved phase's records (docs/DATA.md): one row per point, and the drift probe.
 INTERLEAVED_FILES = ("points", "drift")
-#: The measured files whose rows carry a ``variant`` (after ``service``; in ceiling.csv after
-#: ``repeat``), keyed as the Run's attributes.
-VARIANT_KEYED = (
-    "loadtests", "requests", "stages", "parity", "coldstarts", "openloop", "soak", "ceiling",
-)  # fmt: skip
+#: Whole numbers that may be missing (a nullable integer, never a float).
+INTEGER_COLUMNS = ("concurrency", "round", "ceiling_pass", "start")
 
 T = TypeVar("T")
 
@@ -83,10 +81,10 @@ class Run:
 
     ``facts`` has one row per service seen anywhere in the run (index: service name,
     display order), columns :data:`FACT_COLUMNS`. Every measured frame has a ``variant``
-    column (``fp32`` for runs made before variants). ``variants`` is variants.csv (one row
-    per model variant: its faithfulness to fp32). ``points`` (points.csv) and ``drift``
-    (drift.csv) exist in interleaved runs only. ``notes`` collects what the report
-    should tell its reader (missing optional inputs, fallbacks).
+    column. ``variants`` is variants.csv (one row per model variant: its faithfulness to
+    fp32). ``points`` (points.csv) and ``drift`` (drift.csv) are ``None`` when absent (a
+    run that stopped before its first point). ``notes`` collects what the report should
+    tell its reader (missing optional inputs, fallbacks).
     """
 
     path: Path
@@ -119,8 +117,8 @@ class Run:
 
     @property
     def rounds(self) -> Rounds:
-        """How often each point was measured: rounds (points.csv, else the parameters) in an
-        interleaved run, repeats in a run made before (:mod:`servebench.rundir.rounds`)."""
+        """How often each point was measured: its rounds (points.csv, else the parameters;
+        :mod:`servebench.rundir.rounds`)."""
         return rounds_of(self.parameters, self.points)
 
     @property
@@ -253,30 +251,16 @@ class Run:
 # --------------------------------------------------------------------------- loading
 
 
-def _with_variant(frames: dict[str, pd.DataFrame | None]) -> list[str]:
-    """Give the frames recorded before model variants ``variant = fp32`` (in place, right
-    after ``service``, or ``repeat`` in ceiling.csv, where the load test now writes it).
-    Returns the files that lacked the column."""
-    lacking = []
-    for name, df in frames.items():
-        if df is None or "variant" in df.columns:
-            continue
-        anchor = "service" if "service" in df.columns else "repeat"
-        at = list(df.columns).index(anchor) + 1 if anchor in df.columns else 0
-        df.insert(at, "variant", BASE_VARIANT)
-        lacking.append(name)
-    return lacking
-
-
 def _read_csv(path: Path) -> pd.DataFrame:
+    """A measured file in today's shape (:func:`servebench.rundir.upgrade.upgrade_frame`)."""
     try:
-        df = pd.read_csv(path)
+        df = upgrade.upgrade_frame(path.name, pd.read_csv(path))
     except pd.errors.EmptyDataError as exc:
         raise RunDataError(f"{path} is empty") from exc
     for col in ("service", "variant", "payload", "impl"):
         if col in df:
             df[col] = df[col].astype(str)
-    for col in ("concurrency", "repeat"):
+    for col in INTEGER_COLUMNS:
         if col in df:
             df[col] = pd.to_numeric(df[col], errors="coerce").astype("Int64")
     return df
@@ -293,6 +277,9 @@ def _read_essentials(path: Path) -> tuple[dict[str, Any], dict[str, pd.DataFrame
         metadata = json.loads((path / "metadata.json").read_text())
     except json.JSONDecodeError as exc:
         raise RunDataError(f"{path / 'metadata.json'} is not valid JSON: {exc}") from exc
+    why = upgrade.unreadable(path, metadata.get("parameters") or {})
+    if why:
+        raise RunDataError(why)
     frames: dict[str, pd.DataFrame] = {}
     for name, cols in ESSENTIAL_COLUMNS.items():
         df = _read_csv(path / name)
@@ -344,7 +331,7 @@ def load_run(
         if not f.is_file():
             notes.append(f"{name} is missing: the parts that need it are skipped")
     # Only runs that measured a batched service (the mixed workload) have the first two, and
-    # only interleaved runs the last two: their absence is no news.
+    # a run that stopped before its first point lacks the last two: their absence is no news.
     for name in ("batch_ceiling", "workload", *INTERLEAVED_FILES):
         f = path / f"{name}.csv"
         optional[name] = _read_csv(f) if f.is_file() else None
@@ -352,17 +339,6 @@ def load_run(
         # The probe before the first point belongs to no point: its empty payload stays empty.
         drift = optional["drift"]
         drift["payload"] = drift["payload"].fillna("").replace("nan", "")
-    keyed = {
-        "loadtests": frames["loadtests.csv"],
-        "requests": frames["requests.csv.gz"],
-        **{k: v for k, v in optional.items() if k in VARIANT_KEYED},
-    }
-    lacking = _with_variant(keyed)
-    if lacking:
-        notes.append(
-            f"recorded before model variants ({', '.join(lacking)} without a variant column): "
-            f"every measurement is taken as {BASE_VARIANT}"
-        )
     seen = [frames["loadtests.csv"]["service"]]
     seen += [df["service"] for df in optional.values() if df is not None and "service" in df]
     facts, fact_notes = service_facts(pd.concat(seen), optional["services"])

@@ -1,11 +1,9 @@
-"""How often a run measured each point: rounds of an interleaved run, or repeats of an older one.
+"""How often a run measured each point: its rounds, and the defaults of what the run records.
 
-An interleaved run (issue 12) measures each point in *rounds*, every unit one short burst per
-round, until its paired ratios are precise enough (``parameters.min_rounds`` ...
-``max_rounds``, ``target_ci_pct``, ``point_budget_s``); points.csv says how many rounds each
-point got. Runs made before had a fixed ``parameters.repeats``, each a pass over every
-configuration. Both keep the count in the ``repeat`` column of the measured files, so the
-report's words, not its arithmetic, depend on which: :func:`rounds_of` says which, and how many.
+A run measures each point in *rounds* (issue 12), every unit one short burst per round,
+until its paired ratios are precise enough (``parameters.min_rounds`` ... ``max_rounds``,
+``target_ci_pct``, ``point_budget_s``); points.csv says how many rounds each point got, and
+the ``round`` column of the measured files which round a burst belongs to.
 
 Kept apart from :mod:`servebench.rundir.reader` so that code reading published data (the
 README, which has metadata.json and maybe points.csv but no raw files) says the same.
@@ -20,29 +18,25 @@ from typing import Any
 
 import pandas as pd
 
-#: The study parameters of an interleaved run (an older run has ``repeats`` instead).
-INTERLEAVED_PARAMETERS = ("min_rounds", "max_rounds", "target_ci_pct", "point_budget_s")
 #: The precision target when a run does not record one (config.py's default).
 DEFAULT_TARGET_CI_PCT = 3.0
+#: Rounds whose Requests/sec spread ((max - min) / median) exceeds this many percent are
+#: flagged unstable, when a run does not record its ``unstable_pct``. Here rather than in
+#: the statistics so that the reader, below the analysis, needs nothing from above it.
+DEFAULT_UNSTABLE_PCT = 10.0
 
 
 @dataclass(frozen=True)
 class Rounds:
-    """``low``..``high`` rounds (repeats) per point; ``None`` when the run does not say.
+    """``low``..``high`` rounds per point; ``None`` when the run does not say.
 
     ``measured`` is True when the counts are what points.csv recorded, False when they are
     what the parameters allowed."""
 
-    interleaved: bool
     low: int | None
     high: int | None
     measured: bool
     target_ci_pct: float
-
-    @property
-    def word(self) -> str:
-        """'round' in an interleaved run, 'repeat' in one made before."""
-        return "round" if self.interleaved else "repeat"
 
     @property
     def count(self) -> str:
@@ -53,9 +47,10 @@ class Rounds:
 
     @property
     def text(self) -> str:
-        """'3–12 rounds', '3 repeats', '3–20 rounds (adaptive)' (parameters, no points.csv)."""
-        plural = f"{self.count} {self.word}s" if self.count != "?" else f"{self.word}s"
-        return plural if self.measured or not self.interleaved else f"{plural} (adaptive)"
+        """'3–12 rounds', '3–20 rounds (adaptive)' (the parameters, no points.csv), 'rounds'."""
+        if self.count == "?":
+            return "rounds"
+        return f"{self.count} rounds" + ("" if self.measured else " (adaptive)")
 
 
 def _number(value: Any) -> float | None:
@@ -65,29 +60,17 @@ def _number(value: Any) -> float | None:
 
 
 def rounds_of(parameters: dict[str, Any], points: pd.DataFrame | None = None) -> Rounds:
-    """The rounds of a run from its ``parameters`` (metadata.json) and points.csv (if any).
-
-    Interleaved when points.csv exists or the parameters name rounds; then the counts are
-    points.csv's ``rounds`` (fewest, most), else ``min_rounds``/``max_rounds``. Otherwise
-    the run's ``repeats``, the same for every point."""
+    """The rounds of a run from its ``parameters`` (metadata.json) and points.csv (if any):
+    points.csv's ``rounds`` (fewest, most), else ``min_rounds``/``max_rounds``."""
     target = _number(parameters.get("target_ci_pct"))
     target = DEFAULT_TARGET_CI_PCT if target is None else target
-    interleaved = points is not None or any(k in parameters for k in INTERLEAVED_PARAMETERS)
     if points is not None and "rounds" in points and points["rounds"].notna().any():
         counts = points["rounds"].dropna().astype(int)
-        return Rounds(True, int(counts.min()), int(counts.max()), True, target)
-    if interleaved:
-        low, high = _number(parameters.get("min_rounds")), _number(parameters.get("max_rounds"))
-        return Rounds(
-            True,
-            None if low is None else int(low),
-            None if high is None else int(high),
-            False,
-            target,
-        )
-    repeats = _number(parameters.get("repeats"))
-    n = None if repeats is None else int(repeats)
-    return Rounds(False, n, n, n is not None, target)
+        return Rounds(int(counts.min()), int(counts.max()), True, target)
+    low, high = _number(parameters.get("min_rounds")), _number(parameters.get("max_rounds"))
+    return Rounds(
+        None if low is None else int(low), None if high is None else int(high), False, target
+    )
 
 
 def read_rounds(run_dir: str | Path, parameters: dict[str, Any]) -> Rounds:

@@ -11,9 +11,6 @@ from typing import Any
 
 import pandas as pd
 
-from servebench.loadrun import ClosedLoopRun
-from servebench.measure.hey import render_summary
-
 
 class RunWriter:
     """Appends tidy rows and raw records to one run directory."""
@@ -38,15 +35,16 @@ class RunWriter:
                 writer.writeheader()
             writer.writerows(rows)
 
-    def hey_run(self, key: dict[str, Any], run: ClosedLoopRun) -> None:
-        """One hey run's per-request records (raw/) and its summary in hey's layout (hey/)."""
-        stem = self.records(key, run.records)
-        (self.run_dir / "hey" / f"{stem}.txt").write_text(render_summary(run))
+    def hey_run(self, key: dict[str, Any], records: pd.DataFrame, summary: str) -> None:
+        """One hey run's per-request records (raw/) and its text summary (hey/), rendered in
+        hey's layout by the caller: the writer knows files, not load generators."""
+        stem = self.records(key, records)
+        (self.run_dir / "hey" / f"{stem}.txt").write_text(summary)
 
     def records(self, key: dict[str, Any], records: pd.DataFrame) -> str:
         """One load-generator run's per-request records under raw/; returns their stem."""
         point = (key["service"], key["variant"], key["payload"])
-        stem = "__".join([*point, f"c{key['concurrency']}", f"r{key['repeat']}"])
+        stem = "__".join([*point, f"c{key['concurrency']}", f"r{key['round']}"])
         records = records.copy()
         for column, value in reversed(list(key.items())):
             records.insert(0, column, value)

@@ -12,8 +12,11 @@ use std::time::Duration;
 
 use actix_web::web;
 
-use crate::http::SHUTDOWN_TIMEOUT;
 use crate::predict::{PredictError, Prediction, Predictor};
+
+/// How long in-flight requests may finish after SIGTERM (the contract allows 5 s in all):
+/// the default of [`Backend::SHUTDOWN_TIMEOUT`].
+pub const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Answers one text. The future runs on an actix worker thread: it must never block.
 ///

@@ -3,7 +3,7 @@
 
 use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use actix_web::error::PayloadError;
 use actix_web::http::header;
@@ -16,10 +16,6 @@ use crate::config::ServiceArgs;
 use crate::error::ApiError;
 use crate::predict::{PredictError, Predictor};
 use crate::request::{self, MAX_BODY_BYTES, RequestError};
-
-/// How long in-flight requests may finish after SIGTERM (the contract allows 5 s in all);
-/// the default of [`Backend::SHUTDOWN_TIMEOUT`].
-pub const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(2);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {

@@ -1,4 +1,5 @@
-"""Closed-loop measurement of one process: start, verify, warm up, stage timings, bursts.
+"""One unit's life cycle: start, verify, warm up, stage timings, then bursts (the
+interleaved phase's, measure/interleave.py) or a fresh process's soak and open loop.
 
 Every burst is one `hey` run (or one closed-loop vegeta run of the mixed workload) while
 /proc samples the server's CPU time and memory; rows go to the run directory as soon as they
@@ -150,7 +151,8 @@ def prepare(
     stage timings of every payload it is measured with; returns their median latencies (s).
 
     `expected` are ONNX Runtime's own answers on the unit's variant (its model.onnx); `start`
-    numbers the unit's starts in coldstarts.csv (its `repeat`)."""
+    numbers the unit's starts (coldstarts.csv `start`): 0 for the interleaved phase, 1 for
+    the fresh process of its soak and open loop."""
     first = sentences[0]
     cold_start = first_correct_answer(proc, first["text"], expected[first["id"]])
     checked = verify(
@@ -158,14 +160,14 @@ def prepare(
     )
     if start == 0:
         writer.append("parity.csv", [{**unit.key(), **row} for row in checked])
-    writer.append("coldstarts.csv", [{**unit.key(), "repeat": start, "cold_start_s": cold_start}])
+    writer.append("coldstarts.csv", [{**unit.key(), "start": start, "cold_start_s": cold_start}])
     warm_up(plan, proc)
     latency_c1_s: dict[str, float] = {}
     if start == 0:
         for payload in dict.fromkeys(p for p, _ in plan.points(unit)):
             stages = measure_stages(proc, plan.payloads[payload], plan.study.stage_requests)
             latency_c1_s[payload] = median_client_s(stages)
-            key = {**unit.key(), "payload": payload, "repeat": 0}
+            key = {**unit.key(), "payload": payload}
             writer.append("stages.csv", [{**key, **s} for s in stages])
     return latency_c1_s
 
