@@ -31,7 +31,6 @@ from optimum.onnxruntime.configuration import (
 from optimum.onnxruntime.utils import ORTConfigManager
 from optimum.utils import NormalizedConfigManager
 
-from servebench import service_code
 from servebench.models.export import building, graph_facts
 from servebench.models.isa import CpuIsa
 from servebench.models.parity import PARITY_FILE
@@ -44,6 +43,7 @@ from servebench.models.variants import (
     VariantResult,
     versions,
 )
+from servekit.inference import Classifier
 
 ORT_CONFIG = "ort_config.json"  # optimum's record of the config it applied; kept
 _WORK = ".optimum"  # optimum's output folder inside the directory being built
@@ -125,7 +125,7 @@ def _assemble(scratch: Path, fp32_dir: Path, graph: Path) -> None:
 
 def _check_loads(directory: Path) -> None:
     """The services' own loader must accept the directory before it is published."""
-    classifier = service_code.python_inference().Classifier(directory, threads=1)
+    classifier = Classifier(directory, threads=1)
     classifier.classify(SEED_SENTENCE)
 
 
