@@ -59,13 +59,6 @@ fn serve(cli: Cli) -> Result<(), FfiError> {
     );
     let predictor = PythonPredictor::load(&cli.service.model_dir, cli.service.threads.get()).map_err(
         |error| match error {
-            // The package is missing from the interpreter's environment.
-            FfiError::Python(message) if message.contains("No module named 'servekit'") => {
-                FfiError::Python(format!(
-                    "{message} (install the Python services' package into the virtualenv: make setup, \
-                 or pip install --no-deps -e service/python)"
-                ))
-            }
             // The usual cause of a missing module: started outside the venv.
             FfiError::Python(message)
                 if cli.venv.is_none() && !Path::new(&interpreter.prefix).join("pyvenv.cfg").exists() =>
@@ -75,6 +68,11 @@ fn serve(cli: Cli) -> Result<(), FfiError> {
                     interpreter.prefix
                 ))
             }
+            // In the venv, but the Python services' package is not installed there.
+            FfiError::Python(message) if message.contains("'servekit'") => FfiError::Python(format!(
+                "{message} (install the Python services' package: make setup, or pip install \
+                 --no-deps -e service/python)"
+            )),
             other => other,
         },
     )?;
