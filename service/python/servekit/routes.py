@@ -92,8 +92,8 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
 
 
-# How the routes get an answer for a checked text: in the thread pool (this service) or from
-# the batching queue (service/python-batched). It may raise Refusal for an error answer.
+# How the routes get an answer for a checked text: in the thread pool (servekit.service) or
+# from the batching queue (servekit.batched). It may raise Refusal for an error answer.
 Predict = Callable[[str], Awaitable[Reply]]
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 
