@@ -26,6 +26,11 @@ FIELDS: dict[str, type] = {
 
 def read_defaults(path: Path = POLICY_FILE) -> dict[str, Any]:
     """The file's `defaults`, checked: every field present, of its type, nothing else."""
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{path} is missing: servekit reads the project's batching policy, so install it "
+            "editable from the project (pip install --no-deps -e service/python)"
+        )
     defaults = json.loads(path.read_text())["defaults"]
     if set(defaults) != set(FIELDS):
         raise ValueError(f"{path}: defaults must name exactly {', '.join(FIELDS)}")
