@@ -39,13 +39,16 @@ if [ ! -x "$VENV/bin/python" ]; then
   "$PYTHON" -m venv "$VENV"
 fi
 
+# The harness (servebench, src/) and the Python services' package (servekit, service/python)
+# are installed editable without dependencies: requirements.lock pins those. The services,
+# rust-ffi's embedded interpreter and the harness then import both by name.
 stamp="$VENV/.servebench-requirements"
-digest=$(cat requirements.lock pyproject.toml | sha256sum | cut -d' ' -f1)
+digest=$(cat requirements.lock pyproject.toml service/python/pyproject.toml | sha256sum | cut -d' ' -f1)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$digest" ]; then
   say "installing pinned requirements into $VENV (torch is large: the first time takes minutes)"
   "$VENV/bin/python" -m pip install -q --upgrade pip
   "$VENV/bin/python" -m pip install -q -r requirements.lock
-  "$VENV/bin/python" -m pip install -q --no-deps -e .
+  "$VENV/bin/python" -m pip install -q --no-deps -e . -e service/python
   echo "$digest" > "$stamp"
 else
   say "python requirements up to date"

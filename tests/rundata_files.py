@@ -121,7 +121,7 @@ def stages_csv(shape: Shape, rng: np.random.Generator) -> pd.DataFrame:
 
 def ceiling_csv(shape: Shape, rng: np.random.Generator) -> pd.DataFrame:
     rows = []
-    for i, impl in enumerate(registry.INFERENCE_KINDS):
+    for i, impl in enumerate(registry.inference_kinds()):
         w = 0.017 / 2**i
         for v in shape.variants:
             for p in shape.payloads:

@@ -18,10 +18,11 @@ from typing import Any
 
 import pytest
 
-from servebench import registry, service_code
+from servebench import registry
 from servebench.client import Answer, Client
 from servebench.measure import workload
 from servebench.process import ServiceProcess, free_port
+from servekit.inference import Classifier
 
 pytestmark = pytest.mark.system
 
@@ -31,7 +32,7 @@ TOLERANCE = 1e-4  # fp32: padding with attention mask 0 must not move a score
 
 @pytest.fixture(scope="module")
 def classifier(model_dir: Path) -> Any:
-    return service_code.python_inference().Classifier(model_dir)
+    return Classifier(model_dir)
 
 
 def start(

@@ -60,6 +60,20 @@ def test_the_registry_refuses_a_batched_service_without_its_batch_ceiling(tmp_pa
         registry.load_registry(path)
 
 
+def test_the_inference_kinds_are_those_with_a_ceiling(tmp_path: Path) -> None:
+    assert registry.inference_kinds() == ("python", "rust")
+    entry = yaml.safe_load(registry.REGISTRY_FILE.read_text())["services"]["python"]
+    path = tmp_path / "registry.yaml"
+    added = {**entry, "inference": "java", "ceiling": ["{python}", "-m", "java_ceiling"]}
+    services = {"java": added}
+    path.write_text(yaml.safe_dump({"extends": str(registry.REGISTRY_FILE), "services": services}))
+    assert registry.inference_kinds(registry.load_registry(path)) == ("python", "rust", "java")
+    services = {"java": {**added, "ceiling": []}}
+    path.write_text(yaml.safe_dump({"extends": str(registry.REGISTRY_FILE), "services": services}))
+    with pytest.raises(registry.RegistryError, match="inference 'java' has no in-process ceiling"):
+        registry.load_registry(path)
+
+
 def test_batch_ceiling_file_as_data_md(run_dir: Path) -> None:
     frame = pd.read_csv(run_dir / "batch_ceiling.csv")
     assert list(frame.columns) == data_md_columns("batch_ceiling.csv")

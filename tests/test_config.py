@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 import yaml
 
-from servebench import config
+from servebench import config, paths
 
 pytestmark = pytest.mark.unit
 
@@ -21,7 +22,18 @@ def test_quick_extends_default() -> None:
 
 
 def test_default_yaml_sets_every_parameter_and_nothing_else() -> None:
-    assert set(config.load("default")) - {"config"} == set(config.PARAMETERS)
+    # The batching policy's defaults are service/batching_policy.json's, not the YAML's.
+    unset = set(config.PARAMETERS) - set(config.BATCH_POLICY)
+    assert set(config.load("default")) - {"config"} == unset
+
+
+def test_the_batching_policy_defaults_to_the_services_file() -> None:
+    policy = json.loads((paths.SERVICE / "batching_policy.json").read_text())["defaults"]
+    study = config.load_study("default")
+    assert {name: getattr(study, name) for name in policy} == policy
+    assert config.load_study("default", ["max_padding=0.1"]).max_padding == 0.1
+    parameters = {**config.load("quick"), "max_queue": 7}
+    assert config.build(parameters).max_queue == 7
 
 
 def test_overrides_parse_yaml_and_lists() -> None:

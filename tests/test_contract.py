@@ -17,11 +17,11 @@ from typing import Any
 
 import numpy as np
 import pytest
+from contract_cases import ContractCase, contract_cases
 
-from servebench import service_code
 from servebench.client import Answer, Client
 from servebench.process import ServiceProcess
-from servebench.service_code import ContractCase
+from servekit.inference import Classifier, softmax
 
 pytestmark = pytest.mark.system
 
@@ -56,7 +56,7 @@ def sized_body(size: int) -> bytes:
 
 
 # The malformed requests and their answers live in service/contract_cases.json.
-BAD_REQUESTS = service_code.contract_cases()
+BAD_REQUESTS = contract_cases()
 
 
 def send(client: Client, case: ContractCase) -> Answer:
@@ -66,7 +66,7 @@ def send(client: Client, case: ContractCase) -> Answer:
 @pytest.fixture(scope="session")
 def reference(model_dir: Path) -> Any:
     """The Python inference code (its Classifier) on the same model, outside any service."""
-    return service_code.python_inference().Classifier(model_dir)
+    return Classifier(model_dir)
 
 
 @pytest.fixture(scope="session")
@@ -190,7 +190,7 @@ def classify_truncated(reference: Any, text: str) -> tuple[str, float]:
     }
     feed = {name: feed[name] for name in info.inputs}
     logits = reference.session.run([info.output], feed)[0][0]
-    probabilities = service_code.python_inference().softmax(logits.astype(np.float64))
+    probabilities = softmax(logits.astype(np.float64))
     best = int(np.argmax(probabilities))
     return info.labels[best], float(probabilities[best])
 

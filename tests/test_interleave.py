@@ -17,7 +17,7 @@ from servebench import paths, registry
 from servebench.analysis import paired
 from servebench.loadrun import ClosedLoopRun
 from servebench.measure import hey, interleave
-from servebench.measure.drift import DriftError, DriftProbe, serve
+from servebench.measure.drift import DriftError, DriftProbe
 from servebench.measure.interleave import comparisons, stop_reason
 from servebench.measure.plan import Unit
 from servebench.rundir.writer import RunWriter
@@ -97,20 +97,10 @@ def test_the_probe_loop_answers_one_median_per_request_line() -> None:
 
     fake = Fake()
 
-    class Module:
-        @staticmethod
-        def Classifier(_model_dir: object, threads: int) -> Fake:
-            return fake
-
     import servebench.measure.drift as drift
 
-    original = drift.service_code.python_inference
-    drift.service_code.python_inference = lambda: Module  # type: ignore[assignment]
-    try:
-        out = io.StringIO()
-        serve(paths.ROOT, "text", 1, io.StringIO("3\n2\n"), out)
-    finally:
-        drift.service_code.python_inference = original  # type: ignore[assignment]
+    out = io.StringIO()
+    drift.probe(fake, "text", io.StringIO("3\n2\n"), out)
     lines = out.getvalue().splitlines()
     assert len(lines) == 2 and all(math.isfinite(float(v)) for v in lines)
     assert fake.calls == drift.WARMUP + 3 + 2

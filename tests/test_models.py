@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pytest
 
-from servebench import service_code
 from servebench.models import (
     DEFAULT_CACHE_DIR,
     DISTILBERT_SHAPE,
@@ -30,10 +29,10 @@ from servebench.models import (
 from servebench.models.export import EXPORT_FILE, existing_export
 from servebench.models.parity import PARITY_FILE
 from servebench.models.serving_info import FILES, SERVING_FILE
+from servekit.inference import Classifier
 
 pytestmark = pytest.mark.system
 
-Classifier = service_code.python_inference().Classifier
 
 NEGATIVE_SENTENCE = "This is terrible. I hate it, and the staff were rude and useless."
 

@@ -1,6 +1,7 @@
-"""The Python batched service's parts, in process: sub-batch planning, the batcher (queue and
-inference thread) with a stand-in classifier, its routes and flags, and `classify_batch` on
-the real model against the unbatched `classify`.
+"""The Python batched service's parts, in process: sub-batch planning (the golden cases of
+service/batching_cases.json, which the Rust planner's tests read too, and random plans), the
+batcher (queue and inference thread) with a stand-in classifier, its routes and flags, and
+`classify_batch` on the real model against the unbatched `classify`.
 
 The service as a real process (contract, batching under load, 503s, SIGTERM) is tested by
 tests/test_batching.py and the contract suites; service/CONTRACT.md "Batched services" is the
@@ -10,43 +11,26 @@ specification.
 from __future__ import annotations
 
 import asyncio
-import importlib.util
+import json
 import random
-import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from types import ModuleType, SimpleNamespace
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from contract_cases import contract_cases
 from fastapi.testclient import TestClient
 
-from servebench import paths, service_code
+from servebench import paths
+from servekit import batch_ceiling, batched, ceiling, inference, policy, service
+from servekit.contract import Refusal
+from servekit.plan import plan_sub_batches
 
-inference = service_code.python_inference()
-plan_sub_batches = inference.plan_sub_batches
-
-BATCHED_APP = paths.SERVICE / "python-batched" / "app.py"
 TOLERANCE = 1e-4
-
-
-def load_batched_app() -> ModuleType:
-    """service/python-batched/app.py under its own module name (its folder is no package)."""
-    with pytest.MonkeyPatch.context() as env:
-        # The service sets USE_TORCH=0 for its process; later tests here (and their children)
-        # need torch, and transformers is imported already (service_code above).
-        env.setenv("USE_TORCH", "0")
-        spec = importlib.util.spec_from_file_location("python_batched_app", BATCHED_APP)
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[spec.name] = module  # (its dataclasses look their module up)
-        spec.loader.exec_module(module)
-    return module
-
-
-batched = load_batched_app()
+PLAN_CASES = json.loads((paths.SERVICE / "batching_cases.json").read_text())["cases"]
 
 
 # --- sub-batch planning (CONTRACT.md step 4) --------------------------------------------
@@ -75,39 +59,17 @@ def check_plan(lengths: list[int], max_tokens: int, max_padding: float) -> list[
 class TestPlanSubBatches:
     pytestmark = pytest.mark.unit
 
-    def test_nothing_to_plan(self) -> None:
-        assert plan_sub_batches([], 8192, 0.25) == []
+    @pytest.mark.parametrize("case", PLAN_CASES, ids=[case["id"] for case in PLAN_CASES])
+    def test_golden_case(self, case: dict[str, Any]) -> None:
+        lengths, limits = case["lengths"], (case["max_batch_tokens"], case["max_padding"])
+        assert check_plan(lengths, *limits) == case["sub_batches"]
 
-    def test_one_text_is_one_sub_batch(self) -> None:
-        assert check_plan([7], 8192, 0.25) == [[0]]
-
-    def test_a_lone_long_text_gets_its_own_sub_batch(self) -> None:
-        assert check_plan([12, 11, 500, 12, 13], 8192, 0.25) == [[1, 0, 3, 4], [2]]
-
-    def test_the_token_budget_is_respected(self) -> None:
-        assert check_plan([100] * 10, 300, 0.25) == [[0, 1, 2], [3, 4, 5], [6, 7, 8], [9]]
-
-    def test_the_budget_and_the_padding_share_may_be_met_exactly(self) -> None:
-        assert check_plan([4, 4], 8, 0.25) == [[0, 1]]
-        assert check_plan([4, 4], 7, 0.25) == [[0], [1]]
-        # 7 real tokens in 2 x 4 positions: a padding share of exactly 1/8.
-        assert check_plan([3, 4], 8192, 0.125) == [[0, 1]]
-        assert check_plan([3, 4], 8192, 0.12) == [[0], [1]]
-
-    def test_the_padding_share_is_respected(self) -> None:
-        # 10 and 20 together would be 25 % padding; 20, 21, 22 only ~3 %.
-        assert check_plan([20, 10, 22, 21], 8192, 0.2) == [[1], [0, 3, 2]]
-        assert check_plan([20, 10, 22, 21], 8192, 0.25) == [[1, 0, 3, 2]]
-
-    def test_no_padding_allowed_groups_equal_lengths_only(self) -> None:
-        assert check_plan([5, 3, 5, 4, 3], 8192, 0.0) == [[1, 4], [3], [0, 2]]
-
-    def test_a_sub_batch_of_one_is_allowed_over_the_budget(self) -> None:
-        assert check_plan([600, 700], 512, 0.25) == [[0], [1]]
-
-    def test_ties_keep_arrival_order(self) -> None:
-        assert check_plan([5, 3, 5, 3, 5], 8192, 0.0) == [[1, 3], [0, 2, 4]]
-        assert check_plan([9] * 6, 8192, 0.25) == [[0, 1, 2, 3, 4, 5]]
+    def test_golden_cases_are_well_formed(self) -> None:
+        ids = [case["id"] for case in PLAN_CASES]
+        assert len(ids) == len(set(ids)), "case ids must be unique"
+        for case in PLAN_CASES:
+            indices = sorted(index for group in case["sub_batches"] for index in group)
+            assert indices == list(range(len(case["lengths"]))), case["id"]
 
     @pytest.mark.parametrize("seed", range(20))
     def test_random_plans_satisfy_every_rule(self, seed: int) -> None:
@@ -239,7 +201,7 @@ class TestBatcher:
         async def scenario(batcher: Any, stand_in: StandIn) -> None:
             first = await held_first_batch(batcher, stand_in)
             waiting = await queue(batcher, ["a", "b"])
-            with pytest.raises(batched.routes.Refusal) as refused:
+            with pytest.raises(Refusal) as refused:
                 await asyncio.wait_for(batcher.predict("one too many"), timeout=1)
             assert refused.value.status == 503
             assert refused.value.message == "queue full: 2 requests waiting; retry later"
@@ -260,7 +222,7 @@ class TestBatcher:
             results = await asyncio.gather(first, *tasks, return_exceptions=True)
             assert results[0].prediction.label == "first"
             for result in results[1:]:
-                assert isinstance(result, batched.routes.Refusal)
+                assert isinstance(result, Refusal)
                 assert (result.status, result.message) == (500, "internal error")
             assert (await batcher.predict("next")).prediction.label == "next"
 
@@ -281,6 +243,44 @@ class TestBatcher:
         run_batcher(batched.BatchSettings(max_batch_size=2), scenario)
 
 
+# --- the in-process ceilings (python -m servekit.ceiling / servekit.batch_ceiling) ----------
+
+
+class TestCeilings:
+    pytestmark = pytest.mark.unit
+
+    def test_the_ceiling_times_each_classification(self) -> None:
+        class Once:
+            calls = 0
+
+            def classify(self, text: str) -> Any:
+                Once.calls += 1
+                return inference.Prediction(text, 0.5, tokenization_us=3, inference_us=4)
+
+        rows = ceiling.measure(Once(), "text", iterations=3, warmup=2)
+        assert rows[0] == "iteration,tokenization_us,inference_us,total_us"
+        assert [row.split(",")[:3] for row in rows[1:]] == [[str(i), "3", "4"] for i in range(3)]
+        assert Once.calls == 5
+
+    def test_the_batch_ceiling_times_each_batch(self) -> None:
+        stand_in = StandIn()
+        rows = batch_ceiling.measure(stand_in, "t", [1, 3], 2, 1, 8192, 0.25)  # type: ignore[arg-type]
+        assert rows[0] == "batch_size,iteration,tokenization_us,inference_us,total_us"
+        assert [row.split(",")[:4] for row in rows[1:]] == [
+            ["1", "0", "1", "2"],
+            ["1", "1", "1", "2"],
+            ["3", "0", "1", "2"],
+            ["3", "1", "1", "2"],
+        ]
+        assert [len(batch) for batch in stand_in.batches] == [1, 1, 1, 3, 3, 3]
+
+    def test_the_batch_ceiling_reads_a_body_or_plain_text(self) -> None:
+        assert batch_ceiling.payload_text(b'{"inputs": "a text"}') == "a text"
+        assert batch_ceiling.payload_text(b"  plain\n") == "plain"
+        with pytest.raises(Refusal):
+            batch_ceiling.payload_text(b"{}")
+
+
 # --- the routes (shared with the unbatched service) --------------------------------------
 
 
@@ -293,7 +293,7 @@ def routes() -> Any:
         stand_in.gate.set()
 
 
-CASES = service_code.contract_cases()
+CASES = contract_cases()
 
 
 class TestRoutes:
@@ -362,13 +362,8 @@ class TestFlags:
 
     def test_defaults(self, clean_env: pytest.MonkeyPatch) -> None:
         args, settings = batched.parse_args(["--model-dir", "m"])
-        assert settings == batched.BatchSettings(
-            max_batch_size=32,
-            max_batch_tokens=8192,
-            max_batch_delay_us=0,
-            max_queue=1024,
-            max_padding=0.25,
-        )
+        assert settings == batched.BatchSettings(**policy.DEFAULTS)
+        assert settings == policy.BatchSettings()
         assert args.workers == 1
 
     def test_environment_then_flags(self, clean_env: pytest.MonkeyPatch) -> None:
@@ -427,7 +422,7 @@ class TestFlags:
         self, clean_env: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
     ) -> None:
         argv = ["--model-dir", str(tmp_path / "absent")]
-        assert batched.routes.main(argv) == 2
+        assert service.main(argv) == 2
         unbatched = capsys.readouterr().err
         assert batched.main(argv) == 2
         assert capsys.readouterr().err == unbatched

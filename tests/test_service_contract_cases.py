@@ -7,19 +7,20 @@ as a real process, runs it in tests/test_contract.py.
 
 from __future__ import annotations
 
-import importlib
 import re
 from typing import Any
 
 import pytest
+from contract_cases import ContractCase, case_body, contract_cases
 from fastapi.testclient import TestClient
 
-from servebench import paths, service_code
-from servebench.service_code import ContractCase, case_body
+from servebench import paths
+from servekit import service
+from servekit.inference import Prediction
 
 pytestmark = pytest.mark.unit
 
-CASES = service_code.contract_cases()
+CASES = contract_cases()
 
 
 def contract_error_table() -> set[tuple[int, str]]:
@@ -57,17 +58,12 @@ class StandIn:
     """Answers every text without a model: the routes, not inference, are under test."""
 
     def classify(self, text: str) -> Any:
-        return service_code.python_inference().Prediction("POSITIVE", 0.75, 1, 2)
+        return Prediction("POSITIVE", 0.75, 1, 2)
 
 
 @pytest.fixture(scope="module")
 def python_routes() -> TestClient:
-    service_code.python_inference()  # transformers imported first, service/python on sys.path
-    with pytest.MonkeyPatch.context() as env:
-        # app.py sets USE_TORCH=0 for its process; later tests here (and their children) need torch.
-        env.setenv("USE_TORCH", "0")
-        service_app = importlib.import_module("app")
-    return TestClient(service_app.create_app(StandIn()))
+    return TestClient(service.create_app(StandIn()))
 
 
 @pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])

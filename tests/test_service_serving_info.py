@@ -13,13 +13,12 @@ from typing import Any
 
 import pytest
 
-from servebench import service_code
 from servebench.models import serving_info
 from servebench.models.serving_info import FILES, SERVING_FILE, labels, max_sequence_length
+from servekit import inference
 
 pytestmark = pytest.mark.unit
 
-inference = service_code.python_inference()
 BERT_INPUTS = ["input_ids", "attention_mask", "token_type_ids"]
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from servebench import cli, service_code
+from servebench import cli
 from servebench.models import (
     DISTILBERT_SHAPE,
     MINILM_SENTIMENT,
@@ -23,10 +23,10 @@ from servebench.models.isa import detect_isa
 from servebench.models.serving_info import EXPORT_FILE, SERVING_FILE
 from servebench.models.variant_build import export_variants
 from servebench.models.variants import VariantError, VariantResult
+from servekit.inference import Classifier
 
 pytestmark = pytest.mark.system
 
-Classifier = service_code.python_inference().Classifier
 ALL = ["fp32", "optimized", "int8"]
 CPU = detect_isa()
 needs_int8 = pytest.mark.skipif(CPU.isa is None, reason=f"no int8 preset here: {CPU.reason}")

@@ -13,13 +13,13 @@ import torch
 from tokenizers import ByteLevelBPETokenizer
 from transformers import RobertaConfig, RobertaForSequenceClassification, RobertaTokenizerFast
 
-from servebench import service_code
 from servebench.models import REFERENCE_SENTENCES
 from servebench.models import sentiment_data as sd
 from servebench.models.faithfulness import measure_faithfulness
 from servebench.models.isa import detect_isa
 from servebench.models.serving_info import SERVING_FILE
 from servebench.models.variant_build import export_variants
+from servekit.inference import Classifier
 
 pytestmark = pytest.mark.system
 
@@ -66,13 +66,12 @@ def test_roberta_style_local_model(tmp_path: Path) -> None:
     made = export_variants(str(source), ["optimized", "int8"], output_dir=tmp_path / "roberta")
     assert list(made) == ["fp32", "optimized", "int8"]
     assert made["fp32"].fingerprint["recipe"]  # a local directory: fingerprinted by its files
-    classifier_class = service_code.python_inference().Classifier
     long_text = next(s.text for s in REFERENCE_SENTENCES if s.kind == "truncated")
     for name, result in made.items():
         assert result.inputs == ["input_ids", "attention_mask"], name
         serving = json.loads((Path(result.output_dir) / SERVING_FILE).read_text())
         assert serving["max_length"] == MAX_LENGTH and serving["inputs"] == result.inputs
-        classifier = classifier_class(result.output_dir, threads=1)
+        classifier = Classifier(result.output_dir, threads=1)
         assert classifier.encode(long_text)["input_ids"].shape == (1, MAX_LENGTH)
         assert classifier.classify(long_text).label in sd.LABELS
     faithful = measure_faithfulness(made)

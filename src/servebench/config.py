@@ -7,6 +7,10 @@ overrides (values parsed as YAML) replace some. `load_study` checks every value 
 range and existence (services in the registry, payload files, CPUs this machine has, a
 local model path) before anything is created, and refuses a bad one with one line naming
 the parameter, the value and what is allowed. Every phase reads the resulting `Study`.
+
+The batching policy's parameters (max_batch_size, max_batch_tokens, max_batch_delay_us,
+max_queue, max_padding) default to service/batching_policy.json, the file both batched
+services take their own defaults from, when a configuration omits them.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from typing import Any
 import yaml
 
 from servebench import paths
+from servekit.policy import DEFAULTS as BATCH_POLICY
 
 # Model variants (one model directory each, made by notebook 01 with optimum). fp32 is the
 # export itself and every variant's factor is measured against it.
@@ -187,7 +192,7 @@ def build(parameters: dict[str, Any]) -> Study:
         raise ConfigError(
             f"{unknown[0]}: unknown parameter; known: {', '.join(sorted(PARAMETERS))}"
         )
-    parameters = {"config": "custom", **parameters}
+    parameters = {"config": "custom", **BATCH_POLICY, **parameters}
     missing = [name for name in PARAMETERS if name not in parameters]
     if missing:
         raise ConfigError(f"{missing[0]}: missing; every configuration must set it")

@@ -22,7 +22,6 @@ import yaml
 from servebench import paths
 
 REGISTRY_FILE = Path(os.environ.get("SERVEBENCH_REGISTRY", paths.SERVICE / "registry.yaml"))
-INFERENCE_KINDS = ("python", "rust")
 
 
 class RegistryError(RuntimeError):
@@ -138,11 +137,6 @@ def _parse(name: str, entry: dict[str, Any]) -> Service:
     ]
     if missing:
         raise RegistryError(f"registry entry {name!r} lacks {', '.join(missing)}")
-    if entry["inference"] not in INFERENCE_KINDS:
-        raise RegistryError(
-            f"registry entry {name!r}: inference {entry['inference']!r} is not one of "
-            f"{', '.join(INFERENCE_KINDS)}"
-        )
     return Service(
         name=name,
         label=str(entry["label"]),
@@ -204,7 +198,22 @@ def load_registry(path: Path = REGISTRY_FILE) -> dict[str, Service]:
                 f"registry entry {service.name!r}: a batched service (batching: true) and only "
                 "one gives `batch_ceiling`, the command measuring its batch path in process"
             )
+    # The inference kinds are those some entry measures in process (its `ceiling`).
+    for service in services.values():
+        if service.inference not in providers:
+            raise RegistryError(
+                f"registry entry {service.name!r}: inference {service.inference!r} has no "
+                f"in-process ceiling: no entry of inference {service.inference!r} gives a "
+                f"`ceiling` command (kinds with one: {', '.join(providers) or 'none'})"
+            )
     return services
+
+
+def inference_kinds(registry: dict[str, Service] | None = None) -> tuple[str, ...]:
+    """The registry's inference kinds, in entry order: each is measured in process by the
+    `ceiling` command of one entry (load_registry checks every entry's kind has one)."""
+    registry = registry if registry is not None else load_registry()
+    return tuple(dict.fromkeys(s.inference for s in registry.values() if s.ceiling))
 
 
 def select(

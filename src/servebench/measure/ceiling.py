@@ -1,28 +1,23 @@
 """The in-process ceiling: tokenize + ONNX Runtime inference with no HTTP around it.
 
-One ceiling per `inference` kind of the registry (python, rust), measured by the command of
-the registry entry that declares `ceiling`: Python's runs the services' own
-`inference.Classifier` (this module's `main`); Rust's runs `rust-native bench`. Both run
-pinned to the servers' CPU set with the same thread settings, so a service's efficiency is
-its requests/sec over what its inference alone allows.
-
-Run as a module to print the Python measurements as CSV (the format `rust-native bench` prints):
-    python -m servebench.measure.ceiling --model-dir DIR --payload-file F --iterations N --warmup W
+One ceiling per `inference` kind of the registry, measured by the command of the registry
+entry that declares `ceiling`, which lives beside its service: Python's is
+`python -m servekit.ceiling` (the services' own `Classifier`), Rust's `rust-native bench`. This
+module runs them, pinned to the servers' CPU set with the same thread settings, and reads
+their CSV (iteration,tokenization_us,inference_us,total_us), so a service's efficiency is its
+requests/sec over what its inference alone allows.
 """
 
 from __future__ import annotations
 
-import argparse
 import io
 import os
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pandas as pd
 
-from servebench import paths, registry, service_code
+from servebench import paths, registry
 from servebench.process import pinned
 from servebench.registry import Service
 
@@ -31,19 +26,6 @@ CSV_HEADER = "iteration,tokenization_us,inference_us,total_us"
 
 class CeilingError(RuntimeError):
     pass
-
-
-def measure_python(model_dir: Path, text: str, iterations: int, warmup: int, threads: int) -> str:
-    classifier = service_code.python_inference().Classifier(model_dir, threads=threads)
-    for _ in range(warmup):
-        classifier.classify(text)
-    rows = [CSV_HEADER]
-    for iteration in range(iterations):
-        started = time.perf_counter_ns()
-        prediction = classifier.classify(text)
-        total = (time.perf_counter_ns() - started) // 1000
-        rows.append(f"{iteration},{prediction.tokenization_us},{prediction.inference_us},{total}")
-    return "\n".join(rows) + "\n"
 
 
 def _parse(text: str, impl: str, payload: str) -> pd.DataFrame:
@@ -110,22 +92,3 @@ def run_tool(command: list[str], cpus: str | None, threads: int, what: str) -> s
     if result.returncode != 0:
         raise CeilingError(f"{what} failed: {result.stderr.strip()[-800:]}")
     return result.stdout
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Python in-process ceiling (CSV on stdout)")
-    parser.add_argument("--model-dir", type=Path, required=True)
-    parser.add_argument("--payload-file", type=Path, required=True)
-    parser.add_argument("--iterations", type=int, default=200)
-    parser.add_argument("--warmup", type=int, default=20)
-    parser.add_argument("--threads", type=int, default=1)
-    args = parser.parse_args(argv)
-    text = args.payload_file.read_text().strip()
-    sys.stdout.write(
-        measure_python(args.model_dir, text, args.iterations, args.warmup, args.threads)
-    )
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

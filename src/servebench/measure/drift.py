@@ -20,9 +20,9 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
-from servebench import paths, service_code
+from servebench import paths
 from servebench.process import RUN_TAG, _die_with_parent, current_run_tag, pinned
 
 #: Classifications per probe: ~0.1-0.4 s with fp32 MiniLM, enough for a stable median.
@@ -118,9 +118,19 @@ class DriftProbe:
             popen.wait()
 
 
+class Classifies(Protocol):
+    def classify(self, text: str) -> Any: ...
+
+
 def serve(model_dir: Path, text: str, threads: int, lines: IO[str], out: IO[str]) -> None:
+    """The probe loop (`probe`) on the Python services' own Classifier."""
+    from servekit.inference import Classifier
+
+    probe(Classifier(model_dir, threads=threads), text, lines, out)
+
+
+def probe(classifier: Classifies, text: str, lines: IO[str], out: IO[str]) -> None:
     """Answer each iteration count read from `lines` with the median µs per classification."""
-    classifier = service_code.python_inference().Classifier(model_dir, threads=threads)
     for _ in range(WARMUP):
         classifier.classify(text)
     for line in lines:

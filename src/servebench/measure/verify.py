@@ -10,7 +10,6 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from servebench import service_code
 from servebench.client import Client
 from servebench.models.reference import TOLERANCE
 from servebench.process import ServiceError, ServiceProcess
@@ -29,7 +28,9 @@ def reference_sentences() -> list[dict[str, str]]:
 
 def expected_predictions(model_dir: Path, sentences: list[dict[str, str]]) -> dict[str, Any]:
     """Direct ONNX Runtime in this process: the answers every service must give."""
-    classifier = service_code.python_inference().Classifier(model_dir, threads=1)
+    from servekit.inference import Classifier
+
+    classifier = Classifier(model_dir, threads=1)
     return {row["id"]: classifier.classify(row["text"]) for row in sentences}
 
 
@@ -67,7 +68,9 @@ def expected_labels(model_dir: Path, texts: list[str]) -> list[str]:
     """ONNX Runtime's label for each text (each distinct text classified once)."""
     if not texts:
         return []
-    classifier = service_code.python_inference().Classifier(model_dir, threads=1)
+    from servekit.inference import Classifier
+
+    classifier = Classifier(model_dir, threads=1)
     labels = {text: classifier.classify(text).label for text in dict.fromkeys(texts)}
     return [labels[text] for text in texts]
 

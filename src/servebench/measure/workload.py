@@ -74,9 +74,9 @@ def request_bodies(texts: list[str]) -> list[bytes]:
 def describe(texts: list[str], model_dir: Path) -> list[dict[str, int]]:
     """workload.csv's rows: each request's position, characters and tokens as the model's
     tokenizer counts them (special tokens included, after truncation to its maximum)."""
-    from servebench import service_code
+    from servekit.inference import Classifier
 
-    classifier = service_code.python_inference().Classifier(model_dir, threads=1)
+    classifier = Classifier(model_dir, threads=1)
     return [
         {
             "seq": seq,

@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from servebench import paths, service_code
+from servebench import paths
 from servebench.models import sentiment_data as sd
 from servebench.models.variants import BASE, VariantError, VariantResult
 
@@ -60,13 +60,14 @@ class Answers(NamedTuple):
 def answers(model_dir: str | Path, texts: Sequence[str]) -> Answers:
     """The services' answers for `texts` (labels from `classify`, the very request path) and
     the full probability vectors (to see how far scores move, whatever the label)."""
-    inference = service_code.python_inference()
-    classifier = inference.Classifier(model_dir, threads=1)
+    from servekit.inference import Classifier, softmax
+
+    classifier = Classifier(model_dir, threads=1)
     labels, rows = [], []
     for text in texts:
         labels.append(classifier.classify(text).label)
         logits = classifier.session.run([classifier.info.output], classifier.encode(text))[0]
-        rows.append(inference.softmax(logits[0].astype(np.float64)))
+        rows.append(softmax(logits[0].astype(np.float64)))
     return Answers(labels, np.array(rows))
 
 
@@ -128,7 +129,9 @@ def measure_faithfulness(
     texts = [e.text for e in examples]
     fp32 = results[BASE]
     base = answers(fp32.output_dir, texts)
-    info = service_code.python_inference().ServingInfo.read(Path(fp32.output_dir))
+    from servekit.inference import ServingInfo
+
+    info = ServingInfo.read(Path(fp32.output_dir))
     note = accuracy_note(fp32, info.labels)
     measured = {}
     for name, result in results.items():

@@ -13,8 +13,8 @@ import onnxruntime as ort
 import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-from servebench import service_code
 from servebench.models.reference import REFERENCE_SENTENCES, TOLERANCE, ReferenceSentence
+from servekit.inference import ServingInfo
 
 PARITY_FILE = "parity.json"
 DEFAULT_TOLERANCE = TOLERANCE
@@ -48,7 +48,7 @@ class _Pair:
 
     def __init__(self, model_source: Path | str, model_dir: Path) -> None:
         # What the services read (serving.json), so parity truncates and feeds as they do.
-        self.info = service_code.python_inference().ServingInfo.read(model_dir)
+        self.info = ServingInfo.read(model_dir)
         self.tokenizer = AutoTokenizer.from_pretrained(str(model_dir), use_fast=True)
         self.torch_model = AutoModelForSequenceClassification.from_pretrained(
             str(model_source)

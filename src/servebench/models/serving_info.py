@@ -2,7 +2,7 @@
 
 The exporter derives each fact here once: the labels in class-id order, the maximum
 sequence length, the graph's inputs and output, and the files the services load. The
-Python service (service/python/inference.py, `ServingInfo`) and the Rust kit
+Python services (servekit.inference, `ServingInfo`) and the Rust kit
 (service/rust/servekit/src/model.rs) only read it, so no rule exists twice.
 """
 
@@ -13,10 +13,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from servebench import service_code
+from servekit.inference import SERVING_FILE, ModelDirError, ServingInfo
 
 # The reader names the file it reads; the writer follows it.
-SERVING_FILE: str = service_code.python_inference().SERVING_FILE
 
 # Role -> file. The services load `onnx` (both) and `tokenizer` (Rust); transformers'
 # AutoTokenizer (Python) reads the tokenizer files and config.json of the directory.
@@ -102,10 +101,9 @@ def write_serving_info(
 
 def is_complete(directory: Path) -> bool:
     """Whether the services would accept `directory` (serving.json and every file it lists)."""
-    inference = service_code.python_inference()
     try:
-        inference.ServingInfo.read(directory)
-    except inference.ModelDirError:
+        ServingInfo.read(directory)
+    except ModelDirError:
         return False
     return True
 

@@ -34,7 +34,7 @@ from optimum.onnxruntime.configuration import (
 from optimum.onnxruntime.utils import ORTConfigManager
 from optimum.utils import NormalizedConfigManager
 
-from servebench import paths, service_code
+from servebench import paths
 from servebench.models.export import building, export_model, graph_facts, resolve_output_dir
 from servebench.models.isa import CpuIsa, detect_isa
 from servebench.models.parity import PARITY_FILE
@@ -54,6 +54,7 @@ from servebench.models.variants import (
     variant_fingerprint,
     versions,
 )
+from servekit.inference import Classifier
 
 ORT_CONFIG = "ort_config.json"  # optimum's record of the config it applied; kept
 _WORK = ".optimum"  # optimum's output folder inside the directory being built
@@ -135,7 +136,7 @@ def _assemble(scratch: Path, fp32_dir: Path, graph: Path) -> None:
 
 def _check_loads(directory: Path) -> None:
     """The services' own loader must accept the directory before it is published."""
-    classifier = service_code.python_inference().Classifier(directory, threads=1)
+    classifier = Classifier(directory, threads=1)
     classifier.classify(SEED_SENTENCE)
 
 

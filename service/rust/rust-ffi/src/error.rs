@@ -4,19 +4,13 @@ use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]
 pub enum FfiError {
-    #[error(
-        "no handler directory given: pass --handler-dir DIR or set HANDLER_DIR (the directory holding inference.py, e.g. service/python)"
-    )]
-    NoHandlerDir,
-    #[error("handler directory {0} has no inference.py")]
-    NoHandler(PathBuf),
     #[error("virtual environment {0} has no bin/python (--venv / VIRTUAL_ENV)")]
     NoVenvPython(PathBuf),
     #[error("embedded Python runs from prefix {actual}, not the virtual environment {expected}")]
     WrongPrefix { expected: PathBuf, actual: String },
     #[error(transparent)]
     Model(#[from] servekit::ModelError),
-    /// A Python exception while importing `inference` or building the classifier.
+    /// A Python exception while importing `servekit.inference` or building the classifier.
     #[error("Python: {0}")]
     Python(String),
     #[error(transparent)]

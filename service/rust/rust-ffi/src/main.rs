@@ -1,5 +1,6 @@
-//! `rust-ffi`: the contract served by actix-web, inference by the Python code of
-//! `service/python/inference.py` called through PyO3 (the seed study's design).
+//! `rust-ffi`: the contract served by actix-web, inference by the Python services' own code
+//! (`servekit.inference`, service/python/servekit/inference.py) called through PyO3 (the seed
+//! study's design).
 
 mod error;
 mod python;
@@ -17,15 +18,11 @@ use crate::python::PythonPredictor;
 #[command(
     name = "rust-ffi",
     version,
-    about = "The HTTP contract served by actix-web calling service/python/inference.py through PyO3."
+    about = "The HTTP contract served by actix-web calling the Python services' servekit.inference through PyO3."
 )]
 struct Cli {
     #[command(flatten)]
     service: ServiceArgs,
-
-    /// Directory holding inference.py (service/python).
-    #[arg(long, env = "HANDLER_DIR", value_name = "DIR")]
-    handler_dir: Option<PathBuf>,
 
     /// The project virtualenv whose site-packages the embedded interpreter must use.
     /// When given, the interpreter starts as <venv>/bin/python (PYTHONEXECUTABLE) and
@@ -46,10 +43,6 @@ fn main() -> ExitCode {
 }
 
 fn serve(cli: Cli) -> Result<(), FfiError> {
-    let handler_dir = cli.handler_dir.ok_or(FfiError::NoHandlerDir)?;
-    if !handler_dir.join("inference.py").is_file() {
-        return Err(FfiError::NoHandler(handler_dir));
-    }
     ModelDir::open(&cli.service.model_dir)?;
     if let Some(venv) = &cli.venv {
         use_venv(venv)?;
@@ -64,8 +57,8 @@ fn serve(cli: Cli) -> Result<(), FfiError> {
         "rust-ffi: Python {} (prefix {}, executable {})",
         interpreter.version, interpreter.prefix, interpreter.executable
     );
-    let predictor = PythonPredictor::load(&handler_dir, &cli.service.model_dir, cli.service.threads.get())
-        .map_err(|error| match error {
+    let predictor = PythonPredictor::load(&cli.service.model_dir, cli.service.threads.get()).map_err(
+        |error| match error {
             // The usual cause of a missing module: started outside the venv.
             FfiError::Python(message)
                 if cli.venv.is_none() && !Path::new(&interpreter.prefix).join("pyvenv.cfg").exists() =>
@@ -75,13 +68,19 @@ fn serve(cli: Cli) -> Result<(), FfiError> {
                     interpreter.prefix
                 ))
             }
+            // In the venv, but the Python services' package is not installed there.
+            FfiError::Python(message) if message.contains("'servekit'") => FfiError::Python(format!(
+                "{message} (install the Python services' package: make setup, or pip install \
+                 --no-deps -e service/python)"
+            )),
             other => other,
-        })?;
+        },
+    )?;
     eprintln!(
-        "rust-ffi: inference.Classifier({}, {}) from {}",
+        "rust-ffi: {}.Classifier({}, {})",
+        python::MODULE,
         cli.service.model_dir.display(),
-        cli.service.threads,
-        handler_dir.display()
+        cli.service.threads
     );
     servekit::serve(&cli.service, listeners, predictor)?;
     Ok(())

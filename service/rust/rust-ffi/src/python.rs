@@ -1,12 +1,17 @@
-//! The Python side: `inference.Classifier(model_dir, threads)` called through PyO3.
+//! The Python side: `servekit.inference.Classifier(model_dir, threads)` called through PyO3.
+//! `servekit` is the Python services' package (service/python), installed into the project's
+//! virtualenv by scripts/setup.sh, so a plain import finds it.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use pyo3::intern;
 use pyo3::prelude::*;
 use servekit::{PredictError, Prediction, Predictor};
 
 use crate::error::FfiError;
+
+/// The module holding the `Classifier` (the Python services' request-path code).
+pub const MODULE: &str = "servekit.inference";
 
 /// Where the embedded interpreter found itself (printed at start-up).
 pub struct Interpreter {
@@ -16,7 +21,7 @@ pub struct Interpreter {
 }
 
 pub struct PythonPredictor {
-    /// An `inference.Classifier` instance.
+    /// A `servekit.inference.Classifier` instance.
     classifier: Py<PyAny>,
 }
 
@@ -39,13 +44,10 @@ pub fn interpreter() -> Result<Interpreter, FfiError> {
 }
 
 impl PythonPredictor {
-    /// `sys.path.insert(0, handler_dir); import inference; inference.Classifier(model_dir, threads)`.
-    pub fn load(handler_dir: &Path, model_dir: &Path, threads: usize) -> Result<Self, FfiError> {
-        let handler_dir: PathBuf = handler_dir.canonicalize().unwrap_or_else(|_| handler_dir.to_path_buf());
+    /// `from servekit.inference import Classifier; Classifier(model_dir, threads)`.
+    pub fn load(model_dir: &Path, threads: usize) -> Result<Self, FfiError> {
         Python::attach(|py| -> PyResult<Py<PyAny>> {
-            let sys = py.import("sys")?;
-            sys.getattr("path")?.call_method1("insert", (0, handler_dir.to_string_lossy().as_ref()))?;
-            let inference = py.import("inference")?;
+            let inference = py.import(MODULE)?;
             let classifier =
                 inference.getattr("Classifier")?.call1((model_dir.to_string_lossy().as_ref(), threads))?;
             Ok(classifier.unbind())

@@ -1,13 +1,46 @@
 //! The batching flags of `CONTRACT.md` "Batched services", each with its environment
-//! fallback, and their range checks.
+//! fallback, and their range checks. Their defaults are `service/batching_policy.json`'s,
+//! compiled in (the Python batched service and the study's configuration read the same file).
 //!
 //! Integers are parsed as `i64` (negative numbers allowed) so that an out-of-range value,
 //! `-1` included, reaches [`BatchArgs::policy`] and gets its one-line message naming the
 //! flag, instead of a clap parse error about a stray argument.
 
+use std::sync::OnceLock;
 use std::time::Duration;
 
+use serde::Deserialize;
+
 use crate::plan::SubBatchLimits;
+
+/// The batching policy's defaults: the one place they are written, shared with the Python side.
+const POLICY_FILE: &str = include_str!("../../../batching_policy.json");
+
+/// `defaults` of `service/batching_policy.json`.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyDefaults {
+    pub max_batch_size: i64,
+    pub max_batch_tokens: i64,
+    pub max_batch_delay_us: i64,
+    pub max_queue: i64,
+    pub max_padding: f64,
+}
+
+/// The defaults compiled in from `service/batching_policy.json` (parsed once; the tests check
+/// the file parses, so a broken file fails `cargo test`, not a start-up).
+pub fn defaults() -> &'static PolicyDefaults {
+    static DEFAULTS: OnceLock<PolicyDefaults> = OnceLock::new();
+    DEFAULTS.get_or_init(|| {
+        #[derive(Deserialize)]
+        struct File {
+            defaults: PolicyDefaults,
+        }
+        serde_json::from_str::<File>(POLICY_FILE)
+            .expect("service/batching_policy.json has valid defaults")
+            .defaults
+    })
+}
 
 #[derive(Debug, Clone, PartialEq, clap::Args)]
 pub struct BatchArgs {
@@ -15,7 +48,7 @@ pub struct BatchArgs {
     #[arg(
         long,
         env = "MAX_BATCH_SIZE",
-        default_value_t = 32,
+        default_value_t = defaults().max_batch_size,
         value_name = "N",
         allow_negative_numbers = true
     )]
@@ -25,7 +58,7 @@ pub struct BatchArgs {
     #[arg(
         long,
         env = "MAX_BATCH_TOKENS",
-        default_value_t = 8192,
+        default_value_t = defaults().max_batch_tokens,
         value_name = "N",
         allow_negative_numbers = true
     )]
@@ -35,21 +68,21 @@ pub struct BatchArgs {
     #[arg(
         long,
         env = "MAX_BATCH_DELAY_US",
-        default_value_t = 0,
+        default_value_t = defaults().max_batch_delay_us,
         value_name = "US",
         allow_negative_numbers = true
     )]
     pub max_batch_delay_us: i64,
 
     /// Most requests waiting for a batch (≥ 1); one more is refused with 503.
-    #[arg(long, env = "MAX_QUEUE", default_value_t = 1024, value_name = "N", allow_negative_numbers = true)]
+    #[arg(long, env = "MAX_QUEUE", default_value_t = defaults().max_queue, value_name = "N", allow_negative_numbers = true)]
     pub max_queue: i64,
 
     /// Largest share of a sub-batch's positions that may be padding (0 ≤ F < 1).
     #[arg(
         long,
         env = "MAX_PADDING",
-        default_value_t = 0.25,
+        default_value_t = defaults().max_padding,
         value_name = "F",
         allow_negative_numbers = true
     )]
@@ -142,12 +175,17 @@ mod tests {
     }
 
     #[test]
-    fn defaults_follow_the_contract() {
+    fn defaults_are_the_policy_files() {
+        let file = defaults();
         let policy = policy(&[]).unwrap();
-        assert_eq!(policy.max_batch_size, 32);
-        assert_eq!(policy.max_batch_delay, Duration::ZERO);
-        assert_eq!(policy.max_queue, 1024);
-        assert_eq!(policy.limits, SubBatchLimits { max_tokens: 8192, max_padding: 0.25 });
+        assert_eq!(policy.max_batch_size as i64, file.max_batch_size);
+        assert_eq!(policy.max_batch_delay, Duration::from_micros(file.max_batch_delay_us as u64));
+        assert_eq!(policy.max_queue as i64, file.max_queue);
+        assert_eq!(
+            policy.limits,
+            SubBatchLimits { max_tokens: file.max_batch_tokens as usize, max_padding: file.max_padding }
+        );
+        // The defaults must pass their own checks, a full-length text included.
         assert!(policy.check_max_length(512).is_ok());
     }
 

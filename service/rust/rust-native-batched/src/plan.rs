@@ -61,59 +61,49 @@ fn fits(rows: usize, longest: usize, total: usize, limits: SubBatchLimits) -> bo
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde::Deserialize;
 
-    const DEFAULT: SubBatchLimits = SubBatchLimits { max_tokens: 8192, max_padding: 0.25 };
+    /// The golden cases, shared with the Python planner's tests (tests/test_python_batching.py).
+    const CASES: &str = include_str!("../../../batching_cases.json");
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Case {
+        id: String,
+        lengths: Vec<usize>,
+        max_batch_tokens: usize,
+        max_padding: f64,
+        sub_batches: Vec<Vec<usize>>,
+        /// Why the case is there (for the reader).
+        #[serde(default, rename = "why")]
+        _why: Option<String>,
+    }
+
+    fn cases() -> Vec<Case> {
+        #[derive(Deserialize)]
+        struct File {
+            cases: Vec<Case>,
+        }
+        serde_json::from_str::<File>(CASES).expect("batching_cases.json is a valid case file").cases
+    }
 
     fn limits(max_tokens: usize, max_padding: f64) -> SubBatchLimits {
         SubBatchLimits { max_tokens, max_padding }
     }
 
     #[test]
-    fn nothing_to_plan_is_no_sub_batch() {
-        assert!(sub_batches(&[], DEFAULT).is_empty());
-    }
-
-    #[test]
-    fn equal_lengths_run_together_in_arrival_order() {
-        assert_eq!(sub_batches(&[12; 5], DEFAULT), vec![vec![0, 1, 2, 3, 4]]);
-    }
-
-    #[test]
-    fn a_lone_long_text_among_short_ones_gets_its_own_sub_batch() {
-        assert_eq!(sub_batches(&[10, 11, 200, 10, 12], DEFAULT), vec![vec![0, 3, 1, 4], vec![2]]);
-    }
-
-    #[test]
-    fn ties_keep_arrival_order_and_shortest_come_first() {
-        assert_eq!(sub_batches(&[5, 3, 5, 3, 4], limits(1000, 0.5)), vec![vec![1, 3, 4, 0, 2]]);
-    }
-
-    #[test]
-    fn the_token_budget_counts_padded_positions() {
-        // 3 rows × 100 = 300 ≤ 350; a 4th would make 400.
-        assert_eq!(
-            sub_batches(&[100; 10], limits(350, 0.25)),
-            vec![vec![0, 1, 2], vec![3, 4, 5], vec![6, 7, 8], vec![9]]
-        );
-        // [10, 10] fits in 20 positions; adding 30 makes 3 × 30 = 90 > 50: the budget cuts, not padding.
-        assert_eq!(sub_batches(&[10, 10, 30], limits(50, 0.99)), vec![vec![0, 1], vec![2]]);
-    }
-
-    #[test]
-    fn a_sub_batch_of_one_is_always_allowed() {
-        // Longer than the budget alone (cannot happen with max-batch-tokens ≥ max_length, but
-        // the planner must not loop or drop it).
-        assert_eq!(sub_batches(&[1000, 5], limits(512, 0.25)), vec![vec![1], vec![0]]);
-        assert_eq!(sub_batches(&[7], limits(1, 0.0)), vec![vec![0]]);
-    }
-
-    #[test]
-    fn the_padding_share_may_reach_the_limit_but_not_exceed_it() {
-        // [3, 6]: 1 − 9/12 = 0.25, allowed; [3, 7]: 1 − 10/14 ≈ 0.29, cut.
-        assert_eq!(sub_batches(&[3, 6], DEFAULT), vec![vec![0, 1]]);
-        assert_eq!(sub_batches(&[3, 7], DEFAULT), vec![vec![0], vec![1]]);
-        // No padding allowed: only equal lengths share a run.
-        assert_eq!(sub_batches(&[4, 4, 5, 5, 5], limits(8192, 0.0)), vec![vec![0, 1], vec![2, 3, 4]]);
+    fn the_golden_cases_plan_as_written() {
+        let cases = cases();
+        assert!(!cases.is_empty());
+        let failed: Vec<String> = cases
+            .iter()
+            .filter_map(|case| {
+                let got = sub_batches(&case.lengths, limits(case.max_batch_tokens, case.max_padding));
+                (got != case.sub_batches)
+                    .then(|| format!("{}: got {got:?}, want {:?}", case.id, case.sub_batches))
+            })
+            .collect();
+        assert!(failed.is_empty(), "{failed:#?}");
     }
 
     #[test]

@@ -1,5 +1,6 @@
-//! The fast tokenizer from `tokenizer.json`, configured as `inference.py` calls it:
-//! truncation to the model's maximum length (longest first, right side), no padding.
+//! The fast tokenizer from `tokenizer.json`, configured as the Python services'
+//! `servekit.inference` calls it: truncation to the model's maximum length (longest first,
+//! right side), no padding.
 
 use std::path::Path;
 

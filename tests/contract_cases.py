@@ -1,30 +1,18 @@
-"""The services' own request-path code (service/python/inference.py), imported by the harness.
-
-The harness checks and measures with the very code the Python and PyO3 services run, so
-the tokenization rule, max length and softmax exist once. The contract's malformed-request
-cases (service/contract_cases.json) are read here too, for the tests of every service.
+"""The contract's malformed-request cases (service/contract_cases.json), for the tests of
+every service: the Python routes in process (test_service_contract_cases.py,
+test_python_batching.py) and every service as a process (test_contract.py). The Rust kit reads
+the same file (service/rust/servekit/src/contract_cases.rs).
 """
 
 from __future__ import annotations
 
-import importlib
 import json
-import sys
 from dataclasses import dataclass
-from types import ModuleType
 from typing import Any
 
 from servebench import paths
 
 CONTRACT_CASES = paths.SERVICE / "contract_cases.json"
-
-
-def python_inference() -> ModuleType:
-    """service/python/inference.py as a module (imported once, cached by Python)."""
-    folder = str(paths.SERVICE / "python")
-    if folder not in sys.path:
-        sys.path.insert(0, folder)
-    return importlib.import_module("inference")
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,9 @@
-"""Tokenize + ONNX Runtime + softmax: the request-path code of the Python service.
+"""Tokenize + ONNX Runtime + softmax: the request-path code of the Python services.
 
-The Rust PyO3 service (`rust-ffi`) imports this same module, so both run the
-identical Python inference code, as in the seed study. Only numpy, onnxruntime
-and transformers are imported here: torch must stay out of the request path.
+The Rust PyO3 service (`rust-ffi`) imports this same module (`servekit.inference`), so both run
+the identical Python inference code, as in the seed study; the harness checks and measures with
+it too. Only numpy, onnxruntime and transformers are imported here: torch must stay out of the
+request path.
 """
 
 from __future__ import annotations
@@ -24,13 +25,12 @@ import numpy as np
 import onnxruntime as ort
 from transformers import AutoTokenizer
 
+from servekit.plan import plan_sub_batches
+from servekit.policy import DEFAULTS
+
 SERVING_FILE = "serving.json"
 # Every file problem is fixed the same way: export the model directory again.
 RE_EXPORT = "re-export the model with `make model` (or notebooks/01_export_model.ipynb)"
-# The batched services' defaults (service/CONTRACT.md, "Batched services"), kept here so the
-# service and its batch ceiling tool cannot drift apart.
-DEFAULT_MAX_BATCH_TOKENS = 8192
-DEFAULT_MAX_PADDING = 0.25
 
 
 class ModelDirError(RuntimeError):
@@ -130,35 +130,6 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return exp / exp.sum()
 
 
-def plan_sub_batches(
-    lengths: Sequence[int], max_batch_tokens: int, max_padding: float
-) -> list[list[int]]:
-    """Indices of `lengths` (token counts, arrival order) cut into sub-batches, shortest first.
-
-    CONTRACT.md step 4: walking the items by length (a stable sort, so ties keep arrival order),
-    an item starts a new sub-batch when adding it would make rows x longest exceed
-    `max_batch_tokens` or the padding share exceed `max_padding`; a sub-batch of one is always
-    allowed, even over the token budget.
-    """
-    groups: list[list[int]] = []
-    tokens = 0  # real (unpadded) tokens of the last group
-    for index in sorted(range(len(lengths)), key=lengths.__getitem__):
-        length = lengths[index]
-        if groups:
-            # Sorted ascending, so the new item is the sub-batch's longest row.
-            positions = (len(groups[-1]) + 1) * length
-            # The contract's formula, literally: the Rust service evaluates the same f64
-            # expression, so both cut identically even at the boundary.
-            padding = 1 - (tokens + length) / positions if positions else 0.0
-            if positions <= max_batch_tokens and padding <= max_padding:
-                groups[-1].append(index)
-                tokens += length
-                continue
-        groups.append([index])
-        tokens = length
-    return groups
-
-
 class Classifier:
     """One ONNX Runtime session and one fast tokenizer for a single-text classifier."""
 
@@ -205,8 +176,8 @@ class Classifier:
     def classify_batch(
         self,
         texts: Sequence[str],
-        max_batch_tokens: int = DEFAULT_MAX_BATCH_TOKENS,
-        max_padding: float = DEFAULT_MAX_PADDING,
+        max_batch_tokens: int = DEFAULTS["max_batch_tokens"],
+        max_padding: float = DEFAULTS["max_padding"],
     ) -> list[BatchPrediction]:
         """Each text's answer, in input order: CONTRACT.md "Batched services", steps 3-6."""
         if not texts:

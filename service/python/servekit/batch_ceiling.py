@@ -1,13 +1,15 @@
 """The batch ceiling: `Classifier.classify_batch` in a loop, no HTTP, one batch size at a time.
 
-Run: python service/python-batched/bench.py --model-dir D --threads N --payload-file F \\
-         --iterations K --warmup W --batch-sizes 1,2,4,8,16,32
+Run (the registry's `batch_ceiling` command of python-batched; the harness runs it pinned to
+the servers' CPUs, servebench.measure.batch_ceiling):
+    python -m servekit.batch_ceiling --model-dir D --threads N --payload-file F \\
+        --iterations K --warmup W --batch-sizes 1,2,4,8,16,32
 For each batch size b: W untimed, then K timed calls of classify_batch([text] * b), the very
 call the batched service's inference thread makes. CSV on stdout, one row per timed call:
 batch_size,iteration,tokenization_us,inference_us,total_us (inference summed over the call's
 sub-batches). The payload file is a request body {"inputs": ...}, read with the service's
 own body parser, or plain text. --max-batch-tokens and --max-padding default to the service's
-MAX_BATCH_TOKENS and MAX_PADDING (else the contract's defaults).
+MAX_BATCH_TOKENS and MAX_PADDING (else service/batching_policy.json's).
 """
 
 from __future__ import annotations
@@ -17,13 +19,13 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-# torch is installed for the exporter only; keep transformers from importing it here.
-os.environ.setdefault("USE_TORCH", "0")
-# service/python first, so `app` is the Python service's module (its body parser).
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "python"))
-from app import BadRequest, parse_body
-from inference import DEFAULT_MAX_BATCH_TOKENS, DEFAULT_MAX_PADDING, Classifier, ModelDirError
+from servekit.contract import BadRequest, parse_body
+from servekit.policy import DEFAULTS
+
+if TYPE_CHECKING:
+    from servekit.inference import Classifier
 
 CSV_HEADER = "batch_size,iteration,tokenization_us,inference_us,total_us"
 
@@ -32,7 +34,7 @@ def payload_text(raw: bytes) -> str:
     """The text of a payload file: a JSON object body goes through the service's parser."""
     if raw.lstrip().startswith(b"{"):
         return parse_body(raw)
-    # Plain text, stripped as the unbatched ceiling (servebench.measure.ceiling) strips it.
+    # Plain text, stripped as the unbatched ceiling (servekit.ceiling) strips it.
     text = raw.decode("utf-8").strip()
     if not text:
         raise BadRequest(400, "no text")
@@ -91,10 +93,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--max-batch-tokens",
         type=int,
-        default=int(env("MAX_BATCH_TOKENS", DEFAULT_MAX_BATCH_TOKENS)),
+        default=int(env("MAX_BATCH_TOKENS", DEFAULTS["max_batch_tokens"])),
     )
     parser.add_argument(
-        "--max-padding", type=float, default=float(env("MAX_PADDING", DEFAULT_MAX_PADDING))
+        "--max-padding", type=float, default=float(env("MAX_PADDING", DEFAULTS["max_padding"]))
     )
     args = parser.parse_args(argv)
     try:
@@ -105,6 +107,10 @@ def main(argv: list[str] | None = None) -> int:
     except BadRequest as bad:
         print(f"error: payload file {args.payload_file}: {bad.message}", file=sys.stderr)
         return 2
+    # torch is installed for the exporter only; keep transformers from importing it here.
+    os.environ.setdefault("USE_TORCH", "0")
+    from servekit.inference import Classifier, ModelDirError
+
     try:
         classifier = Classifier(args.model_dir, threads=args.threads)
     except ModelDirError as exc:
