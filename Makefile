@@ -4,7 +4,7 @@
 #   make report SET="max_rounds=8 model_id=distilbert-shape"   override parameters
 #   make lint                   ruff (check, format), rustfmt and clippy (warnings are errors)
 #   make test                   lint, cargo tests, pytest (contract, fuzzing, soak, faults, end to end)
-#   make test-fast              the unit tier only (pure code, no services; under a minute)
+#   make test-fast              the unit tier only (pure code, no services; on every core, under a minute)
 #   make serve SERVICE=python PORT=8080   one service in the foreground
 #   make lab [LAB_PORT=8888]    JupyterLab on the project kernel (prints the URL to open)
 SHELL := /bin/bash
@@ -58,7 +58,7 @@ test: setup-test lint
 	  cargo test --locked --workspace -- --ignored
 
 test-fast: setup
-	@$(PY) -m pytest -q -m unit
+	@$(PY) -m pytest -q -m unit -n auto
 
 serve: setup
 	@$(PY) -m servebench.cli serve --service $(SERVICE) --port $(PORT) --model-id $(MODEL)

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tiers import pytest_collection_modifyitems  # noqa: F401 (a pytest hook)
+from tiers import pytest_collection_modifyitems, pytest_ignore_collect  # noqa: F401 (pytest hooks)
 
 from servebench import paths, registry
 from servebench.process import ServiceProcess

@@ -48,7 +48,8 @@ def test_report_notebook_runs(tmp_path: Path) -> None:
     assert (run_dir / "ratios.csv").is_file()
     outputs = json.dumps([cell.get("outputs", []) for cell in executed.cells], ensure_ascii=False)
     assert "ratio [95 % CI]" in outputs and "÷ baseline [95 % CI]" in outputs
-    assert "points did not converge" in outputs and "Short of the precision target" in outputs
+    assert "points did not converge" in outputs and "**Precision**" in outputs
+    assert "short of it:" in outputs
 
 
 def test_report_notebook_runs_on_a_run_without_points(tmp_path: Path) -> None:

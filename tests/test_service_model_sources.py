@@ -22,7 +22,7 @@ from servebench.models import (
 )
 from servebench.models.source import source_kind
 
-pytestmark = pytest.mark.unit
+pytestmark = pytest.mark.system  # a real tokenizer, and the hub tried over the network
 
 
 def test_source_kinds(tmp_path: Path) -> None:

@@ -2,8 +2,8 @@
 
 The Rust PyO3 service (`rust-ffi`) imports this same module (`servekit.inference`), so both run
 the identical Python inference code, as in the seed study; the harness checks and measures with
-it too. Only numpy, onnxruntime and transformers are imported here: torch must stay out of the
-request path.
+it too. Only numpy, onnxruntime and transformers (when a Classifier is made) are imported
+here: torch must stay out of the request path.
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
 
 import numpy as np
 import onnxruntime as ort
-from transformers import AutoTokenizer
 
 from servekit.plan import plan_sub_batches
 from servekit.policy import DEFAULTS
@@ -136,6 +135,10 @@ class Classifier:
     def __init__(self, model_dir: str | Path, threads: int = 1) -> None:
         self.model_dir = Path(model_dir)
         self.info = ServingInfo.read(self.model_dir)
+        # Imported here, not above: the rest of this module (ServingInfo, the batch types) is
+        # read by code that never tokenizes, and transformers costs seconds to import.
+        from transformers import AutoTokenizer
+
         self.tokenizer = AutoTokenizer.from_pretrained(str(self.model_dir), use_fast=True)
         onnx = self.model_dir / self.info.files["onnx"]
         self.session = ort.InferenceSession(

@@ -10,6 +10,7 @@ never touches a notebook's backend or global state.
 from __future__ import annotations
 
 import math
+import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -120,11 +121,15 @@ def out_dirs(out_dir: OutDirs) -> list[Path]:
 
 
 def save(fig: Figure, out_dir: OutDirs, name: str) -> Path:
-    """``<name>.png`` into every directory; returns the first path."""
-    paths = [d / f"{name}.png" for d in out_dirs(out_dir)]
-    for p in paths:
-        fig.savefig(p, dpi=120, bbox_inches="tight")
-    return paths[0]
+    """``<name>.png`` into every directory; returns the first path.
+
+    Drawn once and copied: a draw is most of a figure's cost, and the copies are then the
+    same bytes by construction."""
+    first, *others = [d / f"{name}.png" for d in out_dirs(out_dir)]
+    fig.savefig(first, dpi=120, bbox_inches="tight")
+    for other in others:
+        shutil.copyfile(first, other)
+    return first
 
 
 def new_figure(
