@@ -151,6 +151,17 @@ def test_rebuilt_when_the_recipe_changes(tmp_path: Path) -> None:
     assert second["int8"].quantization and second["int8"].quantization["reduce_range"]
     after = inodes(second)
     assert after["int8"] != before["int8"] and after["fp32"] == before["fp32"]
+    # A moved tree is reused where it now is, not where its records say it was made.
+    moved = tmp_path / "moved" / MINILM_SENTIMENT
+    moved.parent.mkdir()
+    for made in tmp_path.glob(f"{MINILM_SENTIMENT}*"):  # fp32 and its variants beside it
+        made.rename(moved.parent / made.name)
+    again = export_variants(
+        MINILM_SENTIMENT, ["int8"], output_dir=moved, cpu=replace(CPU, isa=other, reduce_range=True)
+    )
+    assert again["fp32"].skipped and again["int8"].skipped
+    assert again["fp32"].output_dir == str(moved) and again["int8"].fp32_dir == str(moved)
+    assert Path(again["int8"].output_dir).parent == moved.parent
 
 
 def test_refusals_and_failures_leave_nothing(

@@ -94,9 +94,12 @@ def _directory_stamp(directory: Path) -> str:
 
 
 def existing_export(output_dir: Path, fingerprint: dict[str, Any]) -> ExportResult | None:
-    """The export already in output_dir, if it is complete and has this fingerprint."""
+    """The export already in output_dir, if it is complete and has this fingerprint (its
+    ``output_dir`` is where it was found: the tree may have moved since it was made)."""
     data = finished_record(output_dir, fingerprint)
-    return None if data is None else ExportResult.from_dict({**data, "skipped": True})
+    if data is None:
+        return None
+    return ExportResult.from_dict({**data, "output_dir": str(output_dir), "skipped": True})
 
 
 def export_model(

@@ -230,7 +230,7 @@ def export_variants(
     for variant, choice in chosen.items():
         target = variant_dir(fp32_dir, variant)
         fingerprint = variant_fingerprint(variant, stamp, choice, tools)
-        done = None if force else existing_variant(target, fingerprint)
+        done = None if force else existing_variant(target, fp32_dir, fingerprint)
         results[variant] = done or build_variant(
             model_id, variant, choice, cpu, fp32_dir, target, fingerprint
         )

@@ -195,8 +195,14 @@ def variant_fingerprint(
     }
 
 
-def existing_variant(target: Path, fingerprint: dict[str, Any]) -> VariantResult | None:
+def existing_variant(
+    target: Path, fp32_dir: Path, fingerprint: dict[str, Any]
+) -> VariantResult | None:
     """The variant already in `target`, if complete (the services would load it) and made
-    the same way."""
+    the same way. Its directories are where it was found, not where its record says it was
+    made: a model tree that was moved or reached through a link is still usable."""
     data = finished_record(target, fingerprint)
-    return None if data is None else VariantResult.from_dict({**data, "skipped": True})
+    if data is None:
+        return None
+    where = {"output_dir": str(target), "fp32_dir": str(fp32_dir), "skipped": True}
+    return VariantResult.from_dict({**data, **where})
