@@ -27,9 +27,8 @@ def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool 
     imports transformers, torch and nbformat, seconds that a unit run does not need. A module
     whose tier cannot be read this way is collected, so the check below still sees it."""
     wanted = config.getoption("markexpr", default="")
-    if wanted not in TIERS or collection_path.suffix != ".py":
-        return None
-    if not collection_path.name.startswith("test_"):
+    name = collection_path.name
+    if wanted not in TIERS or not (name.startswith("test_") and name.endswith(".py")):
         return None
     tier = declared_tier(collection_path)
     return True if tier is not None and tier != wanted else None

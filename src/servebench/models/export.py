@@ -94,12 +94,9 @@ def _directory_stamp(directory: Path) -> str:
 
 
 def existing_export(output_dir: Path, fingerprint: dict[str, Any]) -> ExportResult | None:
-    """The export already in output_dir, if it is complete and has this fingerprint (its
-    ``output_dir`` is where it was found: the tree may have moved since it was made)."""
+    """The export already in output_dir, if it is complete and has this fingerprint."""
     data = finished_record(output_dir, fingerprint)
-    if data is None:
-        return None
-    return ExportResult.from_dict({**data, "output_dir": str(output_dir), "skipped": True})
+    return None if data is None else ExportResult.from_dict({**data, "skipped": True})
 
 
 def export_model(

@@ -110,9 +110,13 @@ def is_complete(directory: Path) -> bool:
 
 def finished_record(directory: Path, fingerprint: dict[str, Any]) -> dict[str, Any] | None:
     """The export.json of `directory` if the directory is complete and was made with this
-    fingerprint (the export's or a variant's): then it need not be made again."""
+    fingerprint (the export's or a variant's): then it need not be made again. Its
+    ``output_dir`` is `directory`, where it was found, not where it was made: a model tree that
+    was moved or is reached through a link is still usable."""
     record = directory / EXPORT_FILE
     if not record.is_file() or not is_complete(directory):
         return None
     data = json.loads(record.read_text())
-    return data if data.get("fingerprint") == fingerprint else None
+    if data.get("fingerprint") != fingerprint:
+        return None
+    return {**data, "output_dir": str(directory)}

@@ -199,10 +199,9 @@ def existing_variant(
     target: Path, fp32_dir: Path, fingerprint: dict[str, Any]
 ) -> VariantResult | None:
     """The variant already in `target`, if complete (the services would load it) and made
-    the same way. Its directories are where it was found, not where its record says it was
-    made: a model tree that was moved or reached through a link is still usable."""
+    the same way, beside the fp32 export in `fp32_dir` (:func:`finished_record`: where the
+    tree is now)."""
     data = finished_record(target, fingerprint)
     if data is None:
         return None
-    where = {"output_dir": str(target), "fp32_dir": str(fp32_dir), "skipped": True}
-    return VariantResult.from_dict({**data, **where})
+    return VariantResult.from_dict({**data, "fp32_dir": str(fp32_dir), "skipped": True})
