@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from rundata import make_run_dir, make_variant_run, with_old_names
 
-from servebench import plots, readme
+from servebench import paths, plots, readme
 from servebench.analysis import ratios, tables
 
 pytestmark = pytest.mark.unit
@@ -146,3 +146,16 @@ def test_update_copies_the_ratios_and_points(run_dir: Path, tmp_path: Path) -> N
     readme.update_readme(run_dir, readme=target, reference=tmp_path / "ref", figures=tmp_path / "f")
     for name in ("ratios.csv", "points.csv"):
         assert (tmp_path / "ref" / name).read_bytes() == (run_dir / name).read_bytes(), name
+
+
+def test_published_metadata_names_project_paths_relatively(run_dir: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    shutil.copytree(run_dir, run)
+    meta = json.loads((run / "metadata.json").read_text())
+    meta["model"] = {"dir": str(paths.ROOT / "data" / "models" / "m")}
+    (run / "metadata.json").write_text(json.dumps(meta))
+    target = tmp_path / "README.md"
+    target.write_text(f"{readme.BEGIN}\n{readme.END}\n")
+    readme.update_readme(run, readme=target, reference=tmp_path / "ref", figures=tmp_path / "f")
+    published = json.loads((tmp_path / "ref" / "metadata.json").read_text())
+    assert published["model"] == {"dir": "data/models/m"}

@@ -304,7 +304,12 @@ def update_readme(
         "summary.csv", "per_config.csv", "ratios.csv", "points.csv", "metadata.json",
         "services.csv", "variants.csv",
     ):  # fmt: skip
-        if (run_dir / name).exists():
+        if not (run_dir / name).exists():
+            continue
+        if name == "metadata.json":  # this machine's project path means nothing to a reader
+            text = (run_dir / name).read_text().replace(f"{paths.ROOT}/", "")
+            (reference / name).write_text(text)
+        else:
             shutil.copy2(run_dir / name, reference / name)
     # The README's images must be this run's, whichever run the pipeline published last.
     pipeline.publish_figures(run_dir, figures)
