@@ -76,11 +76,29 @@ def service_facts(registry_file: Path | None = None) -> dict[str, dict[str, Any]
 
 #: The project's own services (service/registry.yaml), whichever registry the suite selects.
 PROJECT_SERVICES = list(service_facts(paths.SERVICE / "registry.yaml"))
+#: Those a report's tables and figures show: all but the A/A control (registry `control`),
+#: which only the paired ratios and Stability show.
+SHOWN_SERVICES = [
+    name
+    for name, facts in service_facts(paths.SERVICE / "registry.yaml").items()
+    if not facts["control"]
+]
+#: The A/A control's name and its baseline's.
+CONTROL, CONTROL_BASELINE = next(
+    (name, str(facts["baseline"]))
+    for name, facts in service_facts(paths.SERVICE / "registry.yaml").items()
+    if facts["control"]
+)
 
 
-def work_s(facts: dict[str, Any] | None, variant: str = "fp32") -> float:
+def work_s(
+    facts: dict[str, Any] | None, variant: str = "fp32", baseline: dict[str, Any] | None = None
+) -> float:
     """Made-up seconds of work per request at the seed payload: later services are faster,
-    and a quantized variant's inference share shrinks by its speed-up."""
+    and a quantized variant's inference share shrinks by its speed-up; an A/A control works
+    as its `baseline` does."""
+    if facts and facts.get("control") and baseline:
+        facts = baseline
     base = 0.020 * 0.9 ** int(facts["order"]) if facts else 0.015
     return base * variant_share(variant)
 
@@ -100,6 +118,7 @@ def make_run_dir(
     unstable_service: str | None = "rust-ffi-debug",
     error_run: tuple[str, str, int, int] | None = ("rust-native-debug", "short", 8, 1),
     rounds: dict[tuple[str, int], int] | None = None,
+    seed_table: bool = True,
 ) -> Path:
     """Write a run directory under ``root`` and return its path.
 
@@ -112,18 +131,25 @@ def make_run_dir(
 
     Every point gets ``min_rounds`` rounds but those ``rounds`` gives ({(payload,
     concurrency): rounds}); points.csv and drift.csv are written when ``points`` and
-    ``drift`` are among ``optional``.
+    ``drift`` are among ``optional``. The seed point also gets one round of the seed table
+    (loadtests.csv ``seed_table``) unless ``seed_table`` is False (a run written before it).
+    An A/A control (a registry ``control``) serves fp32 alone and works as its baseline.
     """
     rounds = rounds or {}
     known = service_facts(registry_file)
     services = list(known) if services is None else list(services)
-    units = [(s, v) for s in services for v in variants]
-    work = {(s, v): work_s(known.get(s), v) for s, v in units}
+    control = {s for s in services if known.get(s, {}).get("control")}
+    units = [(s, v) for s in services for v in variants if v == "fp32" or s not in control]
+    work = {
+        (s, v): work_s(known.get(s), v, known.get(str(known.get(s, {}).get("baseline"))))
+        for s, v in units
+    }
     rng = np.random.default_rng(seed)
     run_id = "20260101-120000-minilm-sentiment-test"
     run = Path(root) / run_id
     run.mkdir(parents=True, exist_ok=True)
     server_cpus, loadgen_cpus = "0", "1"
+    seed_c = 50 if 50 in concurrencies else max(concurrencies)
 
     metadata = {
         "run_id": run_id,
@@ -134,7 +160,7 @@ def make_run_dir(
             "model_id": "test/minilm-sentiment",
             "payload": "seed",
             "payloads": list(payloads),
-            "concurrency": 50 if 50 in concurrencies else max(concurrencies),
+            "concurrency": seed_c,
             "concurrency_levels": list(concurrencies),
             "min_rounds": min_rounds,
             "max_rounds": max(MAX_ROUNDS, *rounds.values(), min_rounds),
@@ -195,7 +221,15 @@ def make_run_dir(
         for c in concurrencies
         for r in range(rounds.get((p, c), min_rounds))
     ]
-    order = rng.permutation(len(combos))
+    order = list(rng.permutation(len(combos)))
+    table_round = -1
+    if seed_table and "seed" in payloads:
+        # The seed table's full hey -n runs: one round, numbered after the paired ones
+        # (drawn last, so the paired rounds draw what they drew before it existed).
+        table_round = rounds.get(("seed", seed_c), min_rounds)
+        table = [(s, v, "seed", seed_c, table_round) for s, v in units]
+        order += list(range(len(table)))
+        combos += table
     slow = (unstable_service, "fp32", "seed", max(concurrencies), 0)
     for k, (service, variant, payload, c, r) in enumerate(combos):
         t = work[service, variant] * PAYLOAD_FACTOR.get(payload, 1.0) * (1 + rng.normal(0, 0.02))
@@ -252,6 +286,7 @@ def make_run_dir(
                 else 120 + 20 * rng.random(),
                 "rss_after_mb": 290.0,
                 "started": f"2026-01-01T12:{k % 60:02d}:00+00:00",
+                "seed_table": (payload, c, r) == ("seed", seed_c, table_round),
             }
         )
     pd.concat(requests).to_csv(run / "requests.csv.gz", index=False)

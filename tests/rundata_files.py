@@ -273,14 +273,17 @@ def points_csv(
         units,
         {s: str(f.get("baseline", "")) for s, f in facts.items()},
         {s: str(f.get("twin", "")) for s, f in facts.items()},
+        controls=[s for s, f in facts.items() if f.get("control")],
     )
-    bursts = loadtests[["service", "variant", "payload", "concurrency", "round", "rps"]]
+    paired_rounds = loadtests[~loadtests["seed_table"].astype(bool)]
+    bursts = paired_rounds[["service", "variant", "payload", "concurrency", "round", "rps"]]
     table = paired.ratio_table(bursts, compared, target_pct)
     rows = []
     clock = pd.Timestamp("2026-01-01T12:05:00+00:00")
-    for (payload, c), point in loadtests.groupby(["payload", "concurrency"], sort=False):
+    for (payload, c), point in paired_rounds.groupby(["payload", "concurrency"], sort=False):
         mine = table[(table["payload"] == payload) & (table["concurrency"] == c)]
         widest = float(mine["half_width_pct"].fillna(np.inf).max()) if len(mine) else np.inf
+        control = mine[mine["kind"] == "control"]
         rounds = int(point["round"].nunique())
         converged = bool(len(mine) and widest <= target_pct)
         wall = float(point["total_s"].sum()) * 1.05  # the bursts and the pauses between them
@@ -292,6 +295,11 @@ def points_csv(
                 "rounds": rounds,
                 "converged": converged,
                 "max_half_width_pct": widest,
+                "control_ratio": float(control["ratio"].iloc[0]) if len(control) else np.nan,
+                "noise_floor_pct": float(control["half_width_pct"].iloc[0])
+                if len(control)
+                else np.nan,
+                "target_ci_pct": target_pct,
                 "wall_s": wall,
                 # Short of max_rounds and of the target, only the time budget stops a point.
                 "stop": "converged"
@@ -308,7 +316,14 @@ def drift_csv(loadtests: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame
     """drift.csv: the probe before the first point, then after every round of every point,
     on a machine that slows by up to ~8 % and back over the phase."""
     base_us, rows, elapsed = 14_000.0, [], 0.0
-    rounds = loadtests.groupby(["payload", "concurrency", "round"], sort=False)["total_s"].sum()
+    # In the order measured: the points as they come, each one's seed-table round first.
+    keys = list(zip(loadtests["payload"], loadtests["concurrency"], strict=True))
+    points = list(dict.fromkeys(keys))
+    first = loadtests.assign(
+        point_rank=[points.index(p) for p in keys],
+        paired=~loadtests["seed_table"].astype(bool),
+    ).sort_values(["point_rank", "paired", "round"], kind="stable")
+    rounds = first.groupby(["payload", "concurrency", "round"], sort=False)["total_s"].sum()
     period = max(float(rounds.sum()), 1e-6)
 
     def probe(after: tuple[str, int, int]) -> None:

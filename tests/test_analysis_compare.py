@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from rundata import PROJECT_SERVICES as SERVICES
+from rundata import SHOWN_SERVICES as SERVICES
 from rundata import make_run_dir, make_variant_run
 
 from servebench import compare, paths

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from rundata import PROJECT_SERVICES as SERVICES
+from rundata import SHOWN_SERVICES as SERVICES
 from rundata import make_run_dir, make_variant_run
 
 from servebench.analysis import factors, ratios, tables

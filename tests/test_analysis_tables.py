@@ -9,8 +9,15 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from rundata import PROJECT_SERVICES as SERVICES
-from rundata import data_md_columns, make_bare_run, make_run_dir
+from rundata import (
+    CONTROL,
+    CONTROL_BASELINE,
+    PROJECT_SERVICES,
+    data_md_columns,
+    make_bare_run,
+    make_run_dir,
+)
+from rundata import SHOWN_SERVICES as SERVICES
 
 from servebench import config, registry
 from servebench.analysis import tables
@@ -27,7 +34,7 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_run_dir(
         tmp_path_factory.mktemp("runs"),
         n=120,
-        services=SERVICES,
+        services=PROJECT_SERVICES,  # the A/A control too: no table shows it
         payloads=PAYLOADS,
         concurrencies=CONCURRENCIES,
     )
@@ -90,16 +97,20 @@ def test_summary_values_recomputed_independently(run_dir: Path, summary: pd.Data
         runs = lt[
             (lt["service"] == service) & (lt["payload"] == "seed") & (lt["concurrency"] == 50)
         ].set_index("round")
-        per = seed[seed["service"] == service].groupby("round")
+        table, runs = runs[runs["seed_table"]], runs[~runs["seed_table"]]
+        assert len(table) == 1  # the seed table's full hey -n run, apart from the rounds
+        mine = seed[seed["service"] == service]
+        per = mine[mine["round"].isin(runs.index)].groupby("round")
         rps = per.size() / runs["total_s"]
         p99 = per["response_time_s"].quantile(0.99)
-        slowest = per["response_time_s"].max()
+        full = mine[mine["round"].isin(table.index)]["response_time_s"]
         assert rows.loc[service, "rps"] == pytest.approx(rps.median())
         assert rows.loc[service, "rps_min"] == pytest.approx(rps.min())
         assert rows.loc[service, "p99_s"] == pytest.approx(p99.median())
-        assert rows.loc[service, "slowest_s"] == pytest.approx(slowest.median())
-        assert rows.loc[service, "total_s"] == pytest.approx(runs["total_s"].median())
-        assert rows.loc[service, "n"] == runs["n"].iloc[0]
+        assert rows.loc[service, "slowest_s"] == pytest.approx(full.max())
+        assert rows.loc[service, "total_s"] == pytest.approx(table["total_s"].iloc[0])
+        assert rows.loc[service, "table_rps"] == pytest.approx(len(full) / table["total_s"].iloc[0])
+        assert rows.loc[service, "n"] == table["n"].iloc[0]
         assert rows.loc[service, "spread_pct"] == pytest.approx(
             (rps.max() - rps.min()) / rps.median() * 100
         )
@@ -124,6 +135,10 @@ def test_summary_values_recomputed_independently(run_dir: Path, summary: pd.Data
             (rows.loc[service, "rps"] - base) / base * 100
         )
     assert rows.loc["python", "difference_pct"] == 0  # the baseline against itself
+    assert CONTROL not in rows.index  # the A/A control: the paired ratios only
+    control = tables.ratios(run_dir).query("kind == 'control'")
+    assert set(control["service"]) == {CONTROL}
+    assert set(control["versus_service"]) == {CONTROL_BASELINE}
     assert bool(rows.loc["rust-ffi-debug", "unstable"])  # the builder slowed one round 30 %
     assert not bool(rows.loc["python", "unstable"])
 

@@ -54,7 +54,7 @@ def test_a_run_config_round_trips(tmp_path: Path) -> None:
 
 # One line per bad value: the parameter, the value, and what is allowed.
 BAD = {
-    "repeat=5": "repeat: unknown parameter; known: batch_sizes, ceiling_iterations",
+    "repeat=5": "repeat: unknown parameter; known: batch_sizes, burst_min_per_client, burst_s",
     "services=[nope]": "services=['nope']: unknown service 'nope'; known: python",
     "concurrency=0": "concurrency=0: must be an integer >= 1",
     "server_cpus='7'": "server_cpus='7': CPU 7 is not available here",
@@ -74,6 +74,7 @@ BAD = {
     "min_rounds=1": "min_rounds=1: must be an integer >= 2",
     "max_rounds=3": "max_rounds=3: must be at least min_rounds=6",
     "repeats=3": "repeats: unknown parameter",
+    "services=[python-aa]": "python-aa is an A/A control of python, which is not measured",
 }
 
 

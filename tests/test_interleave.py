@@ -77,8 +77,10 @@ def test_the_point_compares_each_unit_with_its_registry_baseline_twin_and_fp32()
     assert ("variant", ("python-batched", "int8"), ("python-batched", "fp32")) in kinds
     assert ("batching", ("rust-native-batched", "fp32"), ("rust-native-release", "fp32")) in kinds
     assert not any("debug" in c.unit[0] for c in found)  # not measured at this point
-    # 5 services x 2 variants: 8 baseline (all but python), 5 variant, 4 batching
-    assert len(found) == 8 + 5 + 4
+    assert ("control", ("python-aa", "fp32"), ("python", "fp32")) in kinds
+    # 5 services x 2 variants: 8 baseline (all but python), 5 variant, 4 batching; the
+    # A/A control (fp32) against python only
+    assert len(found) == 8 + 5 + 4 + 1
 
 
 def test_a_probe_that_cannot_start_says_why(tmp_path: Path) -> None:
@@ -138,3 +140,85 @@ def test_a_burst_is_written_under_its_round(
     raw = pd.read_csv(tmp_path / "run" / "raw" / f"{stem}.csv")
     assert list(raw.columns[:5]) == ["service", "variant", "payload", "concurrency", "round"]
     assert (tmp_path / "run" / "hey" / f"{stem}.txt").read_text() == hey.render_summary(run)
+
+
+def test_orders_are_counterbalanced_and_keep_only_the_active_units() -> None:
+    import random
+
+    rng = random.Random(1)
+    first = interleave.next_order([], ["a", "b", "c", "d"], 0, rng)
+    assert sorted(first) == ["a", "b", "c", "d"]
+    assert interleave.next_order(first, ["a", "b", "c", "d"], 1, rng) == first[::-1]
+    # A unit sits out from an even round on; the reversal keeps the others' order.
+    third = interleave.next_order(first[::-1], ["a", "c", "d"], 2, rng)
+    assert sorted(third) == ["a", "c", "d"]
+    assert interleave.next_order(third, ["a", "c", "d"], 3, rng) == third[::-1]
+
+
+def _units(*names: str) -> list[Unit]:
+    known = registry.load_registry()
+    return [Unit(known[name], "fp32", Path("/m")) for name in names]
+
+
+def test_only_the_units_of_a_wide_ratio_keep_running() -> None:
+    units = _units("python", "rust-native-release", "rust-ffi-release", "python-aa")
+    table = pd.DataFrame(
+        {
+            "service": ["rust-native-release", "rust-ffi-release", "python-aa"],
+            "variant": ["fp32"] * 3,
+            "versus_service": ["python"] * 3,
+            "versus_variant": ["fp32"] * 3,
+            "converged": [True, False, True],
+        }
+    )
+    assert interleave.still_needed(units, table) == ["python·fp32", "rust-ffi-release·fp32"]
+    assert interleave.still_needed(units, table.assign(converged=True)) == []
+
+
+def test_a_point_spends_its_rounds_on_the_ratios_still_wide(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A noisy unit keeps itself and its baseline running; the steady ones sit out once
+    their ratios have converged; the seed table's round comes first and pairs nothing."""
+    import random
+
+    from servebench import config
+    from servebench.measure.plan import Plan
+
+    study = config.load_study(
+        "default",
+        [
+            "services=[python,rust-native-release,rust-ffi-release,python-aa]",
+            "variants=[fp32]", "min_rounds=4", "max_rounds=12", "seed_point_budget_s=0",
+        ],
+    )  # fmt: skip
+    plan = Plan.from_study(study)
+    noise = random.Random(3)
+    speed = {"python": 100.0, "python-aa": 100.0, "rust-native-release": 130.0}
+    speed["rust-ffi-release"] = 110.0
+    calls: list[tuple[str, int, bool]] = []
+
+    def fake_burst(_plan, warm, _point, number, position, writer, seed_table=False):
+        name = warm.unit.service.name
+        calls.append((name, number, seed_table))
+        wobble = 0.3 if name == "rust-ffi-release" else 0.001
+        rps = speed[name] * (1 + noise.uniform(-wobble, wobble))
+        return {"service": name, "variant": "fp32", "round": number, "rps": rps}
+
+    class Probe:
+        def measure(self) -> dict[str, Any]:
+            return {"seq": 0, "elapsed_s": 0.0, "probe_us": 1.0, "iterations": 1}
+
+    monkeypatch.setattr(interleave, "burst", fake_burst)
+    warm = {u.name: interleave.Warm(u, Any, {}, []) for u in plan.units}
+    writer = RunWriter(tmp_path / "run")
+    probe: Any = Probe()
+    row = interleave.measure_point_interleaved(plan, ("seed", 50), warm, writer, probe, 5)
+    table_round = [c for c in calls if c[2]]
+    assert len(table_round) == 4 and {c[1] for c in table_round} == {0}
+    paired_calls = [c for c in calls if not c[2]]
+    count = {name: sum(1 for c in paired_calls if c[0] == name) for name in speed}
+    assert row["rounds"] == 12 and row["stop"] == "max_rounds"
+    assert count["rust-ffi-release"] == count["python"] == 12
+    assert count["rust-native-release"] == count["python-aa"] == 4  # sat out from round 5
+    assert row["noise_floor_pct"] < 1 and row["control_ratio"] == pytest.approx(1, abs=0.01)

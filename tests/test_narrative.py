@@ -42,7 +42,7 @@ def test_answer_names_the_fastest_service_and_its_factor_over_the_baseline(
     )
     # Its interval against the run's target decides whether the headline is flagged.
     short = (math.sqrt(high / low) - 1) * 100 > 3
-    assert ("short of the ±3 % target" in text.splitlines()[0]) == short
+    assert ("short of the ±3 % target" in text.splitlines()[1]) == short
     assert f"concurrency {run.seed_concurrency}" in text
 
 
@@ -75,7 +75,34 @@ def test_answer_of_an_fp32_run_says_nothing_about_variants(tmp_path: Path) -> No
     run, summary = loaded(make_run_dir(tmp_path, n=60, concurrencies=[1, 50]))
     text = narrative.answer(run, summary)
     assert "int8" not in text and "÷ fp32" not in text
-    assert text.startswith("- **Fastest at the seed point**")
+    assert text.startswith("- **The language, same design**")
+    assert text.splitlines()[1].startswith("- **Fastest at the seed point**")
+
+
+def test_answer_leads_with_the_language_at_a_fixed_design(tmp_path: Path) -> None:
+    """Unbatched release builds of another language ÷ their baseline, with intervals; plain
+    words when an interval includes 1; a batched fastest service is called cross-design."""
+    run, summary = loaded(make_variant_run(tmp_path))
+    chosen = narrative.like_for_like(run, summary)
+    assert len(chosen) and (chosen["variant"] == "fp32").all()
+    for service in chosen["service"]:
+        assert run.fact(service, "build") != "debug" and not run.fact(service, "batching")
+        assert run.fact(service, "language") != run.fact(run.baseline(service), "language")
+    first = narrative.answer(run, summary).splitlines()[0]
+    assert first.startswith("- **The language, same design**")
+    for r in chosen.itertuples(index=False):
+        assert f"{r.ratio:.2f}× [{r.ratio_ci_low:.2f}–{r.ratio_ci_high:.2f}]" in first
+    assert "no difference measurable" not in first
+    one = chosen["service"].iloc[0]
+    blurred = summary.copy()
+    mine = (blurred["service"] == one) & (blurred["variant"] == "fp32")
+    blurred.loc[mine, ["ratio", "ratio_ci_low", "ratio_ci_high"]] = [1.03, 0.97, 1.09]
+    first = narrative.answer(run, blurred).splitlines()[0]
+    assert f"For {run.label(one)}: no difference measurable on this host" in first
+    second = narrative.answer(run, summary).splitlines()[1]
+    fp32 = summary[summary["variant"] == "fp32"].set_index("service")
+    best = str(fp32["rps"].idxmax())
+    assert ("cross-design" in second) == bool(run.fact(best, "batching"))
 
 
 def test_answer_follows_the_numbers(tmp_path: Path) -> None:
@@ -85,7 +112,7 @@ def test_answer_follows_the_numbers(tmp_path: Path) -> None:
     first = slow.index[(slow["service"] == slow["service"].iloc[0]) & (slow["variant"] == "fp32")]
     slow.loc[first, "rps"] = slow["rps"].max() * 3  # the baseline is now the fastest by far
     text = narrative.answer(run, slow)
-    assert f"**{slow.loc[first[0], 'label']}**" in text.splitlines()[0]
+    assert f"**{slow.loc[first[0], 'label']}**" in text.splitlines()[1]
 
 
 def test_answer_without_a_ceiling_skips_the_model_share(tmp_path: Path) -> None:

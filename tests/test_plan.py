@@ -40,15 +40,15 @@ def test_notebooks_get_only_the_run_and_its_config() -> None:
         assert parameters == {"config": "/r/config.yaml", "run_dir": "/r"}
 
 
-def test_sweep_points_are_request_counts_sized_to_the_service() -> None:
-    from servebench.measure.plan import sweep_requests
+def test_paired_bursts_are_request_counts_sized_to_the_service() -> None:
+    from servebench.measure.plan import burst_requests
 
-    # long payload (~125 ms) at c=50: 3 rounds of 50, not a time limit that drops work
-    assert sweep_requests(50, 0.125, 4.0, 3) == 150
+    # long payload (~125 ms) at c=50: 3 requests per client, not a time limit that drops work
+    assert burst_requests(50, 0.125, 4.0, 3) == 150
     # short payload (~3 ms) at c=4: ~4 s of work, rounded up to a multiple of 4
-    assert sweep_requests(4, 0.003, 4.0, 3) == 1336
-    assert sweep_requests(16, 0.125, 4.0, 1) == 32
-    assert sweep_requests(50, 0.0, 4.0, 0) == 50
+    assert burst_requests(4, 0.003, 4.0, 3) == 1336
+    assert burst_requests(16, 0.125, 4.0, 1) == 32
+    assert burst_requests(50, 0.0, 4.0, 0) == 50
 
 
 def test_units_start_in_a_seeded_shuffle_and_the_fresh_phase_reverses_it() -> None:
@@ -60,13 +60,16 @@ def test_units_start_in_a_seeded_shuffle_and_the_fresh_phase_reverses_it() -> No
 
     plan = Plan.from_study(config.load_study("default"))
     units = sorted(names(plan.units))
-    assert len(units) == 7 * 2  # seven services, fp32 and int8
+    assert len(units) == 7 * 2 + 1  # seven services, fp32 and int8; the A/A control, fp32
     assert {u.split("·")[1] for u in units} == {"fp32", "int8"}
+    assert "python-aa·fp32" in units and "python-aa·int8" not in units
     start = names(plan.start_order())
     assert sorted(start) == units and start != names(plan.units)
     assert start == names(Plan.from_study(config.load_study("default")).start_order())
-    debug = ("rust-ffi-debug·", "rust-native-debug·")
-    assert names(plan.fresh_process_order()) == [u for u in start[::-1] if not u.startswith(debug)]
+    # No soak or open loop for the debug builds (seed point only) or the A/A control.
+    skipped = ("rust-ffi-debug·", "rust-native-debug·", "python-aa·")
+    fresh = names(plan.fresh_process_order())
+    assert fresh == [u for u in start[::-1] if not u.startswith(skipped)]
     other_seed = config.load_study("default", ["shuffle_seed=1"])
     assert names(Plan.from_study(other_seed).start_order()) != start
 
@@ -86,18 +89,30 @@ def test_points_cross_the_seed_point_and_put_it_first() -> None:
         ("seed", 50), ("seed", 1), ("seed", 16), ("long", 4), ("mixed", 1), ("mixed", 50),
     ]  # fmt: skip
     everyone = plan.units_at(("seed", 50))
-    assert len(everyone) == 14
+    assert len(everyone) == 15
     swept = {u.name for u in plan.units_at(("long", 4))}
-    assert len(swept) == 10 and not any("debug" in name for name in swept)
+    assert len(swept) == 11 and not any("debug" in name for name in swept)
+    assert "python-aa·fp32" in swept  # the noise floor at every point
 
 
-def test_only_the_seed_point_sends_the_seeds_request_count() -> None:
+def test_only_the_seed_point_opens_with_the_seed_table_and_has_its_own_target() -> None:
     from servebench import config
     from servebench.measure.plan import Plan
 
-    plan = Plan.from_study(config.load_study("default"))
-    assert plan.hey_requests("seed", 50, 0.004) == 1000
-    assert plan.hey_requests("seed", 1, 0.004) == 250  # ~1 s at 4 ms
+    plan = Plan.from_study(config.load_study("default", ["seed_table_runs=2"]))
+    assert plan.seed_table_rounds(("seed", 50)) == 2
+    assert plan.seed_table_rounds(("seed", 1)) == plan.seed_table_rounds(("mixed", 50)) == 0
+    study = plan.study
+    assert plan.precision_target(("seed", 50)) == (
+        study.target_ci_pct,
+        study.seed_point_budget_s,
+    )
+    assert plan.precision_target(("long", 1)) == (study.sweep_target_ci_pct, study.point_budget_s)
+    # Every paired burst, the seed point's too, is ~burst_s of work at the c=1 latency, in
+    # whole requests per client (0.5 s at 4 ms: 125, so 150 at c=50).
+    assert study.burst_s == 0.5
+    assert plan.hey_requests(50, 0.004) == 150
+    assert plan.hey_requests(1, 0.004) == 125
 
 
 def test_seed_point_only_services_get_the_seed_point_and_nothing_else() -> None:
@@ -114,7 +129,7 @@ def test_seed_point_only_services_get_the_seed_point_and_nothing_else() -> None:
     for point in mixed:
         assert release in plan.units_at(point) and debug not in plan.units_at(point)
     everyone = Plan.from_study(config.load_study("default", ["seed_point_only=[]"]))
-    assert len(everyone.fresh_process_order()) == len(everyone.units) == 14
+    assert len(everyone.fresh_process_order()) == len(everyone.units) - 1 == 14
     with pytest.raises(config.ConfigError, match="seed_point_only=\\['nope'\\]: unknown service"):
         config.load_study("default", ["seed_point_only=[nope]"])
 
@@ -142,3 +157,23 @@ def test_the_measuring_process_does_not_import_torch_or_optimum() -> None:
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+def test_the_registry_refuses_an_a_a_control_that_repeats_nothing(tmp_path: Path) -> None:
+    import yaml
+
+    from servebench import registry
+
+    entry = yaml.safe_load(registry.REGISTRY_FILE.read_text())["services"]["python"]
+    control = {**entry, "control": True, "ceiling": [], "baseline": ""}
+    path = tmp_path / "registry.yaml"
+    path.write_text(
+        yaml.safe_dump({"extends": str(registry.REGISTRY_FILE), "services": {"aa": control}})
+    )
+    with pytest.raises(registry.RegistryError, match=r"A/A control .* needs a `baseline`"):
+        registry.load_registry(path)
+    control["baseline"] = "python"
+    path.write_text(
+        yaml.safe_dump({"extends": str(registry.REGISTRY_FILE), "services": {"aa": control}})
+    )
+    assert registry.load_registry(path)["aa"].control

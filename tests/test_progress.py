@@ -123,16 +123,23 @@ def test_the_load_test_plan_lists_starts_points_ceilings_then_the_fresh_phases()
         return plan_progress(plan, plan.fresh_process_order())
 
     measured = progress()
-    units = 7 * 2  # seven services, fp32 and int8
-    fresh = units - 2  # quick measures rust-ffi-debug (2 variants) at the seed point only
+    units = 7 * 2 + 1  # seven services, fp32 and int8; the A/A control, fp32
+    # quick measures rust-ffi-debug (2 variants) at the seed point only; the control has no
+    # fresh phase
+    fresh = units - 2 - 1
     points = 1 + 2 + 2  # quick: the seed point, seed c=1, long c=1, mixed c=1 and c=50
     assert measured.total == 1 + units + points + 1 + fresh
     kinds = [s.kind for s in measured.steps]
     assert kinds[0] == "ceiling" and kinds[1 + units + points] == "ceiling"
     starts = sorted(kinds[1 : 1 + units])
     assert starts == ["start seed unit"] * 2 + ["start unit"] * (units - 2)
-    assert kinds[1 + units : 1 + units + points] == ["point"] * points
+    assert kinds[1 + units : 1 + units + points] == ["seed point"] + ["point"] * (points - 1)
     assert {s.kind for s in measured.steps[-fresh:]} == {"fresh"}
-    # quick: 4 s soak, at most 4 open-loop attacks of 1.5 s; a point's budget 20 s
-    assert measured.prior_s == {"fresh": pytest.approx(4 + 4 * 1.5), "point": 20}
+    # quick: 4 s soak, at most 4 open-loop attacks of 1.5 s; a point's budget 20 s; the seed
+    # point's 20 s and its table's round: 15 units x hey -n 200 at ~300 req/s
+    assert measured.prior_s == {
+        "fresh": pytest.approx(4 + 4 * 1.5),
+        "point": 20,
+        "seed point": pytest.approx(20 + 15 * 200 / 300),
+    }
     assert progress("soak_s=0", "openloop=false").total == 1 + units + points + 1

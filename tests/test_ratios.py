@@ -12,8 +12,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from rundata import OPTIONAL, data_md_columns, make_run_dir, make_variant_run
-from rundata import PROJECT_SERVICES as SERVICES
+from rundata import (
+    CONTROL,
+    CONTROL_BASELINE,
+    OPTIONAL,
+    data_md_columns,
+    make_run_dir,
+    make_variant_run,
+)
+from rundata import SHOWN_SERVICES as SERVICES
 from rundata_files import variant_share
 from scipy import stats as scipy_stats
 
@@ -55,7 +62,8 @@ def truth(service: str, variant: str, versus: str, versus_variant: str) -> float
     known = registry.load_registry()
 
     def work(s: str, v: str) -> float:
-        return 0.9 ** known[s].order * variant_share(v)
+        same = known[known[s].baseline] if known[s].control else known[s]  # A/A: its baseline
+        return 0.9**same.order * variant_share(v)
 
     return work(versus, versus_variant) / work(service, variant)
 
@@ -65,7 +73,12 @@ def test_ratios_csv_is_written_with_the_documented_columns(
 ) -> None:
     on_disk = pd.read_csv(run_dir / "ratios.csv")
     assert list(on_disk.columns) == data_md_columns("ratios.csv")
-    assert set(on_disk["kind"]) == {"baseline", "variant", "batching"}
+    assert set(on_disk["kind"]) == {"control", "baseline", "variant", "batching"}
+    control = on_disk[on_disk["kind"] == "control"]
+    assert len(control) == len(on_disk[["payload", "concurrency"]].drop_duplicates())
+    assert set(zip(control["service"], control["versus_service"], strict=True)) == {
+        (CONTROL, CONTROL_BASELINE)
+    }
     # Every non-baseline unit against its baseline, int8 against fp32, batched against twin.
     seed = ratios.at_point(on_disk, *SEED)
     known = registry.load_registry()
@@ -86,6 +99,7 @@ def test_each_ratio_is_the_geometric_mean_with_a_t_interval(
 ) -> None:
     """Recomputed from loadtests.csv's req/s with scipy's t quantile."""
     lt = pd.read_csv(run_dir / "loadtests.csv")
+    lt = lt[~lt["seed_table"]]  # the seed table's full runs pair nothing
     table = pd.read_csv(run_dir / "ratios.csv")
     for r in table.sample(25, random_state=1).itertuples(index=False):
         at = lt[(lt["payload"] == r.payload) & (lt["concurrency"] == r.concurrency)]
@@ -203,8 +217,8 @@ def test_the_reader_reads_points_and_drift(run: reader.Run, run_dir: Path) -> No
     first = run.drift.sort_values("seq").iloc[0]
     assert first["payload"] == "" and first["concurrency"] == 0 and first["round"] == -1
     assert run.points["converged"].dtype == bool
-    # A probe after every round of every point, and one before the first.
-    assert len(run.drift) == 1 + int(run.points["rounds"].sum())
+    # A probe after every round of every point (the seed table's too), and one before the first.
+    assert len(run.drift) == 1 + int(run.points["rounds"].sum()) + 1
 
 
 def test_stability_tables(run: reader.Run) -> None:
@@ -221,7 +235,8 @@ def test_stability_tables(run: reader.Run) -> None:
     assert len(spans) == len(points)
     assert (spans["start_s"] < spans["end_s"]).all()
     assert (spans["start_s"].iloc[1:].to_numpy() == spans["end_s"].iloc[:-1].to_numpy()).all()
-    assert list(spans["rounds"]) == list(run.points["rounds"])
+    table_round = (run.points["payload"] == "seed") & (run.points["concurrency"] == 50)
+    assert list(spans["rounds"]) == list(run.points["rounds"] + table_round)
 
 
 @pytest.mark.parametrize(

@@ -29,6 +29,8 @@ from servekit.policy import DEFAULTS as BATCH_POLICY
 # Model variants (one model directory each, made by notebook 01 with optimum). fp32 is the
 # export itself and every variant's factor is measured against it.
 VARIANTS = ("fp32", "optimized", "int8")
+#: The variant every other one is compared with.
+BASE_VARIANT = "fp32"
 
 
 class ConfigError(ValueError):
@@ -71,13 +73,16 @@ class Study:
     min_rounds: int = field(metadata=_spec(2))
     max_rounds: int = field(metadata=_spec(2))
     target_ci_pct: float = field(metadata=_spec(0))
+    sweep_target_ci_pct: float = field(metadata=_spec(0))
+    seed_point_budget_s: float = field(metadata=_spec(0))
     point_budget_s: float = field(metadata=_spec(0))
+    seed_table_runs: int = field(metadata=_spec(1))
     shuffle_seed: int = field(metadata=_spec())
     concurrency_levels: list[int] = field(metadata=_spec(1))
     payloads: list[str] = field(metadata=_spec(allowed="file names in data/payloads/ without .txt"))
     payload_levels: list[int] = field(metadata=_spec(1))
-    sweep_duration_s: float = field(metadata=_spec(0))
-    sweep_min_rounds: int = field(metadata=_spec(1))
+    burst_s: float = field(metadata=_spec(0))
+    burst_min_per_client: int = field(metadata=_spec(1))
     warmup_requests: int = field(metadata=_spec(0))
     stage_requests: int = field(metadata=_spec(1))
     ceiling_iterations: int = field(metadata=_spec(1))
@@ -353,6 +358,11 @@ def _check_study(study: Study) -> None:
         if unknown:
             why = f"unknown service {unknown[0]!r}; known: {', '.join(known)}"
             raise _refuse(_field(name), value, why)
+    measured = set(study.services)
+    alone = [s for s in study.services if known[s].control and known[s].baseline not in measured]
+    if alone:
+        why = f"{alone[0]} is an A/A control of {known[alone[0]].baseline}, which is not measured"
+        raise _refuse(_field("services"), study.services, why)
     payloads = sorted(p.stem for p in paths.PAYLOADS.glob("*.txt"))
     for name in ("payload", "payloads"):
         value = getattr(study, name)

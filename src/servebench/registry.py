@@ -65,6 +65,8 @@ class Service:
     batching: bool = False
     twin: str = ""
     batch_ceiling: list[str] = field(default_factory=list)
+    # An A/A control (registry.yaml `control`): its baseline again, in a second process.
+    control: bool = False
 
     def binary_path(self) -> Path | None:
         return paths.ROOT / self.binary if self.binary else None
@@ -83,6 +85,7 @@ class Service:
             "baseline": self.baseline,
             "batching": self.batching,
             "twin": self.twin,
+            "control": self.control,
         }
 
 
@@ -163,6 +166,7 @@ def _parse(name: str, entry: dict[str, Any]) -> Service:
         batching=bool(entry.get("batching", False)),
         twin=str(entry.get("twin") or ""),
         batch_ceiling=[str(part) for part in entry.get("batch_ceiling") or []],
+        control=bool(entry.get("control", False)),
         size_paths=[str(p) for p in size.get("paths", [])],
         size_packages=[str(p) for p in size.get("packages", [])],
     )
@@ -193,6 +197,11 @@ def load_registry(path: Path = REGISTRY_FILE) -> dict[str, Service]:
                 raise RegistryError(
                     f"registry entry {service.name!r}: {fact} {other!r} is not a service"
                 )
+        if service.control and (not service.baseline or service.batching or service.ceiling):
+            raise RegistryError(
+                f"registry entry {service.name!r}: an A/A control (control: true) repeats its "
+                "baseline: it needs a `baseline` and measures no ceiling and no batching"
+            )
         if service.batching != bool(service.batch_ceiling):
             raise RegistryError(
                 f"registry entry {service.name!r}: a batched service (batching: true) and only "

@@ -2,9 +2,13 @@
 
 :func:`answer` states, as a few markdown bullets, what a reader of the report wants first:
 
+* the study's own question first, the language with the design fixed (:func:`language`):
+  each unbatched release build of another language ÷ its baseline, with its interval, and in
+  plain words when that interval includes 1;
 * which service is fastest at the seed point, and by how much against the seed's baseline
   (the same pair as the seed's Difference column, :func:`servebench.analysis.seed.seed_pair`):
-  the paired ratio with its 95 % interval when the summary has it;
+  the paired ratio with its 95 % interval when the summary has it, labelled cross-design
+  when batching differs between the two;
 * where the model dominates: the share of a request's latency at concurrency 1 that the
   model itself takes (tokenize + ONNX Runtime, measured in process, no HTTP);
 * what each other model variant (e.g. int8) changes: its ÷ fp32 factor per language, in
@@ -57,6 +61,52 @@ def spread(values: pd.Series) -> str:
     )
 
 
+def like_for_like(run: Run, summary: pd.DataFrame) -> pd.DataFrame:
+    """The summary's fp32 rows that answer the study's own question, the language with the
+    design held fixed: release builds that do not batch, served in another language than
+    their baseline, with their paired ratio to it (display order)."""
+    rows = seed.of_variant(summary)
+    keep = []
+    for r in rows.itertuples(index=False):
+        service = str(r.service)
+        base = run.baseline(service)
+        keep.append(
+            bool(base)
+            and not bool(run.fact(service, "batching"))
+            and str(run.fact(service, "build")) != "debug"
+            and base in run.facts.index
+            and str(run.fact(service, "language")) != str(run.fact(base, "language"))
+        )
+    return rows[keep].reset_index(drop=True)
+
+
+def language(run: Run, summary: pd.DataFrame) -> str | None:
+    """The like-for-like language ratios first (:func:`like_for_like`), each with its 95 %
+    interval, saying so in plain words when the interval includes 1."""
+    rows = like_for_like(run, summary)
+    if rows.empty:
+        return None
+    parts, unclear = [], []
+    for r in rows.itertuples(index=False):
+        base = run.label(run.baseline(str(r.service)))
+        parts.append(
+            f"{r.label} ÷ {base} {ratios.formatted(r.ratio, r.ratio_ci_low, r.ratio_ci_high)}"
+        )
+        if pd.notna(r.ratio_ci_low) and r.ratio_ci_low <= 1 <= r.ratio_ci_high:
+            unclear.append(str(r.label))
+    text = (
+        f"**The language, same design** (fp32, payload `{run.seed_payload}`, concurrency "
+        f"{run.seed_concurrency}, requests/sec paired per round, 95 % interval): "
+        + "; ".join(parts)
+    )
+    if unclear:
+        text += (
+            f". For {', '.join(unclear)}: no difference measurable on this host at this "
+            "precision (the interval includes 1)"
+        )
+    return text + "."
+
+
 def fastest(run: Run, summary: pd.DataFrame) -> str:
     """The fastest service at the seed point (fp32, the seed's model) against the baseline."""
     rows = seed.of_variant(summary).set_index("service")
@@ -75,6 +125,11 @@ def fastest(run: Run, summary: pd.DataFrame) -> str:
             f", {times(ratio)} {rows.at[base, 'label']}'s {rate(rows.at[base, 'rps'])} "
             f"({(ratio - 1) * 100:+.0f} %{paired_text})"
         )
+        if bool(run.fact(best, "batching")) != bool(run.fact(base, "batching")):
+            same = run.fact(best, "language") == run.fact(base, "language")
+            text += " — a cross-design comparison: batching" + (
+                "" if same else " and the language at once"
+            )
     slowest = str(rows["rps"].idxmin())
     if slowest != best:
         text += f"; slowest: {rows.at[slowest, 'label']}, {rate(rows.at[slowest, 'rps'])} req/s"
@@ -225,7 +280,7 @@ def precision(run: Run, summary: pd.DataFrame) -> str | None:
         for row in summary[list(ratios.INTERVAL_COLUMNS)].itertuples(index=False)
     ]
     widest = max((w for w in widths if math.isfinite(w)), default=math.nan)
-    text = "**Precision**: "
+    text = "**Precision**: " + noise_floor(run)
     if math.isfinite(widest):
         text += f"the widest 95 % interval at the seed point is ±{widest:.1f} % (target {target})"
     else:
@@ -241,9 +296,31 @@ def precision(run: Run, summary: pd.DataFrame) -> str | None:
     return text + ". *Paired ratios* and *Stability* name them."
 
 
+def noise_floor(run: Run) -> str:
+    """'the A/A control (Python ÷ Python again) read 1.01× [0.99–1.03], a noise floor of
+    ±2.0 %; ' from the seed point's ``control`` ratio, or '' for a run without one."""
+    seed = ratios.at_point(tables.ratios(run), run.seed_payload, run.seed_concurrency)
+    control = seed[seed["kind"] == "control"] if len(seed) else seed
+    if control.empty:
+        return ""
+    r = control.iloc[0]
+    estimate = ratios.formatted(r["ratio"], r["ratio_ci_low"], r["ratio_ci_high"])
+    floor = float(r["half_width_pct"])
+    width = f"a noise floor of ±{floor:.1f} %" if math.isfinite(floor) else "no interval"
+    honest = (
+        ""
+        if math.isfinite(floor) and r["ratio_ci_low"] <= 1 <= r["ratio_ci_high"]
+        else (" (its interval misses 1: this run's intervals are too narrow)")
+    )
+    return (
+        f"the A/A control ({run.label(str(r['versus_service']))} against a second instance "
+        f"of itself) read {estimate}, {width}{honest}; "
+    )
+
+
 def answer(run: Run, summary: pd.DataFrame) -> str:
     """The short answer as markdown bullets, from the run's own numbers."""
-    bullets = [fastest(run, summary), where_model_dominates(run, summary)]
+    bullets = [language(run, summary), fastest(run, summary), where_model_dominates(run, summary)]
     variants = factors.summary_variants(summary)
     bullets += [variant_change(run, summary, v) for v in variants if v != BASE_VARIANT]
     bullets.append(batching_change(run))

@@ -159,10 +159,11 @@ def interval_columns(ci: RatioInterval) -> dict[str, float]:
 
 
 #: The kinds of ratio a run states, each a unit ÷ the unit it is compared with in the same
-#: rounds: ``baseline`` (a service ÷ its registry baseline, same variant: the language's
-#: factor), ``variant`` (a variant ÷ fp32, same service), ``batching`` (a batched service ÷
-#: its unbatched ``twin``, same variant).
-KINDS = ("baseline", "variant", "batching")
+#: rounds: ``control`` (an A/A control ÷ its baseline: the same service twice, so 1 up to
+#: the run's noise), ``baseline`` (a service ÷ its registry baseline, same variant: the
+#: language's factor), ``variant`` (a variant ÷ fp32, same service), ``batching`` (a batched
+#: service ÷ its unbatched ``twin``, same variant).
+KINDS = ("control", "baseline", "variant", "batching")
 
 Key = tuple[str, str]  # (service, variant)
 
@@ -179,20 +180,27 @@ def comparisons(
     baseline: dict[str, str],
     twin: dict[str, str],
     base_variant: str = "fp32",
+    controls: Iterable[str] = (),
 ) -> list[Comparison]:
     """Every ratio among `units` the study states (:data:`KINDS`), for the pairs whose both
-    sides are among the units: a unit without its baseline, fp32 or twin gets no such ratio."""
+    sides are among the units: a unit without its baseline, fp32 or twin gets no such ratio.
+    A service of `controls` (an A/A control) is compared with its baseline only."""
     present = list(dict.fromkeys(units))
     known = set(present)
+    control = set(controls)
     found: list[Comparison] = []
     for service, variant in present:
+        if service in control:
+            versus = (baseline.get(service, ""), variant)
+            if versus in known:
+                found.append(Comparison("control", (service, variant), versus))
+            continue
         sides = {
             "baseline": (baseline.get(service, ""), variant),
             "variant": (service, base_variant if variant != base_variant else ""),
             "batching": (twin.get(service, ""), variant),
         }
-        for kind in KINDS:
-            versus = sides[kind]
+        for kind, versus in sides.items():
             if versus[0] and versus[1] and versus != (service, variant) and versus in known:
                 found.append(Comparison(kind, (service, variant), versus))
     return found

@@ -31,27 +31,32 @@ COLUMNS = [*POINT, *paired.RATIO_COLUMNS]
 INTERVAL_COLUMNS = ["ratio", "ratio_ci_low", "ratio_ci_high"]
 
 
-def comparisons(run: Run) -> list[paired.Comparison]:
-    """Every ratio among the run's units (service, variant): against each service's baseline
-    and twin (services.csv facts) and against fp32."""
-    units = run.units_in_order()
+def comparisons(run: Run, bursts: pd.DataFrame | None = None) -> list[paired.Comparison]:
+    """Every ratio among the units (service, variant) of ``bursts`` (default: the hey runs):
+    against each service's baseline and twin (services.csv facts) and against fp32; an A/A
+    control's against its baseline (kind ``control``)."""
+    units = run.units_in_order(bursts)
     services = list(dict.fromkeys(s for s, _ in units))
     baseline = {s: run.baseline(s) for s in services}
     twin = {s: str(run.fact(s, "twin")) for s in services}
-    return paired.comparisons(units, baseline, twin, base_variant=BASE_VARIANT)
+    controls = {s for s in services if bool(run.fact(s, "control"))}
+    return paired.comparisons(units, baseline, twin, base_variant=BASE_VARIANT, controls=controls)
 
 
 def compute(run: Run, per_run: pd.DataFrame) -> pd.DataFrame:
     """ratios.csv: every comparison at every point (columns :data:`COLUMNS`, display order).
 
-    ``per_run`` is one row per hey run with its recomputed ``rps``; a burst without a
-    positive rps (every request failed) pairs nothing, and a note says so. The precision
-    target is ``parameters.target_ci_pct`` (3 % when the run does not record one)."""
+    ``per_run`` is one row per hey run with its recomputed ``rps`` (the A/A control's
+    included); a burst without a positive rps (every request failed) pairs nothing, and a
+    note says so. The precision target is ``parameters.target_ci_pct`` (3 % when the run
+    does not record one)."""
     bursts = per_run[["service", "variant", *POINT, "round", "rps"]]
     usable = np.isfinite(bursts["rps"].to_numpy(float)) & (bursts["rps"].to_numpy(float) > 0)
     if not usable.all():
         run.note(f"{int((~usable).sum())} hey run(s) without a positive req/s pair nothing")
-    table = paired.ratio_table(bursts[usable], comparisons(run), run.rounds.target_ci_pct)
+    usable_bursts = bursts[usable]
+    compared = comparisons(run, usable_bursts)
+    table = paired.ratio_table(usable_bursts, compared, run.rounds.target_ci_pct)
     if table.empty:
         return pd.DataFrame(columns=COLUMNS)
     table = table.astype({"rounds": int, "converged": bool})

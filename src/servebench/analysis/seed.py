@@ -34,7 +34,7 @@ SEED_ROWS: dict[str, str] = {
     "Slowest": "slowest_s",
     "Fastest": "fastest_s",
     "Average": "average_s",
-    "Requests/sec": "rps",
+    "Requests/sec": "table_rps",
 }
 PUBLISHED_FILE = paths.DATA / "reference" / "seed_published.csv"
 #: The published table's column holding the Difference % the seed printed.
@@ -95,9 +95,9 @@ def seed_table(
 ) -> pd.DataFrame:
     """The seed's table from our summary: rows Total, Slowest, Fastest, Average, Requests/sec.
 
-    One column per service serving ``variant`` (its label, seconds or requests/s, medians
-    across rounds) and a ``Difference % (<best> vs <baseline>)`` column for the pair of
-    :func:`seed_pair`, as the seed compared its best Rust build with Python. Per-service
+    One column per service serving ``variant`` (its label, seconds or requests/s, of the
+    seed's full ``hey -n`` runs) and a ``Difference % (<best> vs <baseline>)`` column for the
+    pair of :func:`seed_pair`, as the seed compared its best Rust build with Python. Per-service
     differences: :func:`difference_table`. Empty columns when the variant was not measured.
     Batched services are left out (the seed answered one request at a time).
     """

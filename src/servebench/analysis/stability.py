@@ -20,7 +20,7 @@ from servebench.rundir.reader import Run
 
 POINT_COLUMNS = [
     "payload", "concurrency", "units", "rounds", "stop", "converged", "max_half_width_pct",
-    "wall_s",
+    "noise_floor_pct", "wall_s",
 ]  # fmt: skip
 SPAN_COLUMNS = ["payload", "concurrency", "start_s", "end_s", "rounds"]
 

@@ -43,7 +43,7 @@ from servebench.rundir.reader import BASE_VARIANT, Run, load_run
 
 __all__ = [
     "SUMMARY_COLUMNS", "build_summary", "by_payload", "ceiling_for", "ceilings", "metadata_tables",
-    "openloop_payload", "per_config", "per_run", "ratios", "unstable_configs",
+    "openloop_payload", "per_config", "per_run", "ratios", "seed_runs", "unstable_configs",
 ]  # fmt: skip
 
 SUMMARY_COLUMNS: list[str] = [
@@ -56,6 +56,7 @@ SUMMARY_COLUMNS: list[str] = [
     "slowest_s",
     "fastest_s",
     "average_s",
+    "table_rps",
     "rps",
     "rps_min",
     "rps_max",
@@ -103,13 +104,35 @@ def per_run(run: Run | str | Path) -> pd.DataFrame:
     loadtests.csv ``errors``), so an error is never under-counted.
     """
     run = load_run(run)
-    return run.cached("per_run", lambda: _per_run(run))
+    return run.cached("per_run", lambda: _per_run(run, run.loadtests))
 
 
-def _per_run(run: Run) -> pd.DataFrame:
+def control_runs(run: Run | str | Path) -> pd.DataFrame:
+    """:func:`per_run` of the A/A control's hey runs (``run.controls``); empty without one."""
+    run = load_run(run)
+    if run.controls is None:
+        return pd.DataFrame(columns=[*KEY, "rps"])
+    controls = run.controls
+    return run.cached("control_runs", lambda: _per_run(run, controls))
+
+
+def seed_runs(run: Run | str | Path) -> pd.DataFrame:
+    """:func:`per_run` of the seed table's full ``hey -n n_requests`` runs (loadtests.csv
+    ``seed_table``); for a run written before they were separate, of its seed point's rounds
+    (every one of them such a run then)."""
+    run = load_run(run)
+    if run.seed_table_bursts is None:
+        pr = per_run(run)
+        at_seed = (pr["payload"] == run.seed_payload) & (pr["concurrency"] == run.seed_concurrency)
+        return pr[at_seed].reset_index(drop=True)
+    table = run.seed_table_bursts
+    return run.cached("seed_runs", lambda: _per_run(run, table))
+
+
+def _per_run(run: Run, loadtests: pd.DataFrame) -> pd.DataFrame:
     groups = {k: g for k, g in run.requests.groupby(KEY, sort=False)}
     rows = []
-    for lt in run.loadtests.itertuples(index=False):
+    for lt in loadtests.itertuples(index=False):
         key = tuple(getattr(lt, k) for k in KEY)
         req = groups.get(key)
         if req is None:
@@ -131,8 +154,10 @@ def _per_run(run: Run) -> pd.DataFrame:
             peak_rss_mb=float(lt.peak_rss_mb),
         )
         rows.append(row)
-    extra = set(groups) - {tuple(r[k] for k in KEY) for r in rows}
-    if extra:
+    every = [run.loadtests]
+    every += [f for f in (run.controls, run.seed_table_bursts) if f is not None]
+    extra = set(groups) - set(pd.concat(every)[KEY].itertuples(index=False, name=None))
+    if extra and loadtests is run.loadtests:
         run.note(f"{len(extra)} hey run(s) in requests.csv.gz have no loadtests.csv row; ignored")
     return pd.DataFrame(rows)
 
@@ -194,10 +219,16 @@ def ratios(run: Run | str | Path, write: bool = False) -> pd.DataFrame:
     :data:`servebench.analysis.ratios.COLUMNS`, meanings in docs/DATA.md), from the hey runs'
     Requests/sec. Writes ``ratios.csv`` into the run directory when ``write``."""
     run = load_run(run)
-    df = run.cached("ratios", lambda: paired_ratios.compute(run, per_run(run)))
+    df = run.cached("ratios", lambda: paired_ratios.compute(run, _with_controls(run)))
     if write:
         df.to_csv(run.path / "ratios.csv", index=False)
     return df
+
+
+def _with_controls(run: Run) -> pd.DataFrame:
+    """Every hey run, the A/A control's included (its only table is ratios.csv)."""
+    controls = control_runs(run)
+    return pd.concat([per_run(run), controls], ignore_index=True) if len(controls) else per_run(run)
 
 
 def ceilings(run: Run | str | Path) -> pd.DataFrame:
@@ -209,10 +240,12 @@ def ceilings(run: Run | str | Path) -> pd.DataFrame:
 def build_summary(run_dir: str | Path | Run, write: bool = True) -> pd.DataFrame:
     """One row per service x variant at the seed payload and concurrency (columns: DATA.md).
 
-    * ``n``: requests of one round; ``errors``: non-2xx + lost requests, summed over rounds.
-    * ``total_s``, ``slowest_s``, ``fastest_s``, ``average_s``, ``rps``, ``p50_s``...
-      ``p999_s``: median across rounds of each round's value; ``rps_min``/``rps_max``:
-      extremes of the rounds; ``rounds``: how many there were.
+    * The seed's table: ``n``, ``total_s``, ``slowest_s``, ``fastest_s``, ``average_s``,
+      ``table_rps``: of the seed table's full ``hey -n n_requests`` runs (the median when
+      there are several; :func:`seed_runs`).
+    * ``errors``: non-2xx + lost requests, summed over the paired rounds; ``rps``,
+      ``p50_s``... ``p999_s``: median across the paired rounds; ``rps_min``/``rps_max``:
+      their extremes; ``rounds``: how many there were.
     * ``difference_pct``: Requests/sec vs the service's own ``baseline`` (services.csv)
       serving the same variant, ``(rps - rps_baseline) / rps_baseline * 100`` (seed
       convention); 0 for a baseline itself, NaN when its baseline was not measured. The
@@ -244,11 +277,17 @@ def build_summary(run_dir: str | Path | Run, write: bool = True) -> pd.DataFrame
         ratios(run, write=write), run.seed_payload, run.seed_concurrency
     )
     by_variant = paired_ratios.estimates(seed_ratios, "variant", per_point=False)
+    # The seed's own columns (hey's n, Total, Slowest, Fastest, Average, Requests/sec) from
+    # its full runs; every other column from the paired rounds.
+    full = seed_runs(run).rename(columns={"rps": "table_rps"})
+    full = full.groupby(["service", "variant"])[["n", *HEY_TABLE, "table_rps"]].median()
     rows = []
     for r in seed.itertuples(index=False):
         ceiling, inproc_us = ceiling_for(run, r.service, r.variant)
         base_rps = seed_rps.get((run.baseline(r.service) or r.service, r.variant), math.nan)
         row = {c: getattr(r, c) for c in SUMMARY_COLUMNS if hasattr(r, c)}
+        if (r.service, r.variant) in full.index:
+            row.update(full.loc[(r.service, r.variant)].to_dict())
         c1 = measures.latency_c1(run, pc, r.service, r.variant)
         factor = stats.ratio(r.rps, seed_rps.get((r.service, BASE_VARIANT), math.nan))
         low = high = math.nan

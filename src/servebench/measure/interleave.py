@@ -1,23 +1,35 @@
 """The interleaved phase: every unit started and warm, the units alternating in short bursts.
 
-A shared machine's speed drifts by tens of percent within an hour, so measuring one service
-after another compares the machine's minutes as much as the services. Here every unit (a
-service serving one model variant) is started, verified and warmed up first, and all stay
-up, idle ones costing memory only. Then at each point (payload, concurrency) the units run
-one burst each per *round*, in an order drawn anew for every other round and reversed in the
-round after (:func:`servebench.analysis.paired.round_orders`), so the bursts that are divided
-sample the same stretch of the machine. A point stops (:func:`stop_reason`) once every ratio
-the study states there (each service ÷ its baseline, int8 ÷ fp32, batched ÷ twin) has a 95 %
-interval within ``target_ci_pct``, checked after each complete pair of rounds from
-``min_rounds`` on, or at ``max_rounds``, or when another round would overrun
-``point_budget_s``. Between rounds the drift probe (measure/drift.py) times the machine.
+A shared machine's speed drifts by tens of percent within an hour, and on a noisy host by
+more within a minute, so measuring one service after another compares the machine's minutes
+as much as the services. Here every unit (a service serving one model variant; the A/A
+control among them) is started, verified and warmed up first, and all stay up, idle ones
+costing memory only. Then at each point (payload, concurrency) the units run one short burst
+each (~``burst_s`` of work) per *round*, in an order drawn anew for every other round and
+reversed in the round after (:func:`next_order`), so the two sides of every ratio are seconds
+apart and a drift within a pair of rounds favours neither. (Full ``hey -n 1000`` bursts put
+them tens of seconds apart: on a noisy 2-core host 0.5-1 s bursts gave 3-5x narrower
+intervals for the same minutes, and placing each ratio's two bursts side by side gained
+nothing over the shuffled order, issue 22.) The seed point first runs ``seed_table_runs``
+rounds of the seed's own ``hey -n n_requests`` for its table (loadtests.csv ``seed_table``);
+the ratios come from the short rounds only.
 
-Files: loadtests.csv (``round``), requests, points.csv, drift.csv (docs/DATA.md).
+A point stops (:func:`stop_reason`) once every ratio the study states there (each service ÷
+its baseline, int8 ÷ fp32, batched ÷ twin, the A/A control ÷ its baseline) has a 95 %
+interval within the point's target (:meth:`Plan.precision_target`), checked after each
+complete pair of rounds from ``min_rounds`` on, or at ``max_rounds``, or when another round
+would overrun the point's budget. After each such check the units whose ratios have all
+converged sit out (:func:`still_needed`): the budget goes to the ratios still wide. Between
+rounds the drift probe (measure/drift.py) times the machine.
+
+Files: loadtests.csv (``round``, ``seed_table``), requests, points.csv, drift.csv
+(docs/DATA.md).
 """
 
 from __future__ import annotations
 
 import contextlib
+import random
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -63,6 +75,7 @@ def comparisons(units: list[Unit]) -> list[paired.Comparison]:
         [(u.service.name, u.variant) for u in units],
         baseline={name: s.baseline for name, s in services.items()},
         twin={name: s.twin for name, s in services.items()},
+        controls=[name for name, s in services.items() if s.control],
     )
 
 
@@ -115,9 +128,17 @@ def start_all(
 
 
 def burst(
-    plan: Plan, warm: Warm, point: Point, round_number: int, position: int, writer: RunWriter
+    plan: Plan,
+    warm: Warm,
+    point: Point,
+    round_number: int,
+    position: int,
+    writer: RunWriter,
+    seed_table: bool = False,
 ) -> dict[str, Any]:
-    """One unit's burst at a point; its rows written; returns the loadtests.csv row."""
+    """One unit's burst at a point (a full ``hey -n n_requests`` run of the seed's table when
+    `seed_table`, else a short one, :meth:`Plan.hey_requests`); its rows written; returns
+    the loadtests.csv row."""
     payload, concurrency = point
     key = {**warm.unit.key(), "payload": payload, "concurrency": concurrency}
     key["round"] = round_number
@@ -127,12 +148,35 @@ def burst(
         writer.records(key, mixed.records)
     else:
         latency = warm.latency_c1_s[payload]
-        row, run = measure_point(plan, warm.proc, payload, concurrency, latency)
+        requests = plan.study.n_requests if seed_table else None
+        row, run = measure_point(plan, warm.proc, payload, concurrency, latency, requests)
         writer.hey_run(key, run.records, render_summary(run))
-    full = {**key, **row, "order": position, "started": started}
+    full = {**key, **row, "order": position, "started": started, "seed_table": seed_table}
     writer.append("loadtests.csv", [full])
     report_point(warm.unit, payload, concurrency, row)
     return full
+
+
+def next_order(
+    previous: list[str], active: list[str], number: int, rng: random.Random
+) -> list[str]:
+    """Round `number`'s order of the `active` units: a fresh shuffle for an even round, the
+    previous round's order reversed for an odd one (:func:`servebench.analysis.paired.
+    round_orders`' counterbalancing), keeping only the units still active."""
+    if number % 2 == 0 or not previous:
+        order = list(active)
+        rng.shuffle(order)
+        return order
+    return [name for name in reversed(previous) if name in active]
+
+
+def still_needed(units: list[Unit], ratios: pd.DataFrame) -> list[str]:
+    """The units taking part (on either side) in a ratio that has not converged, in the
+    given order: the others have said what they can and sit out the point's next rounds."""
+    wide = ratios[~ratios["converged"].astype(bool)]
+    sides = set(zip(wide["service"], wide["variant"], strict=True))
+    sides |= set(zip(wide["versus_service"], wide["versus_variant"], strict=True))
+    return [u.name for u in units if (u.service.name, u.variant) in sides]
 
 
 def measure_point_interleaved(
@@ -143,32 +187,53 @@ def measure_point_interleaved(
     probe: DriftProbe,
     seed: int,
 ) -> dict[str, Any]:
-    """Rounds of bursts at one point until :func:`stop_reason`; returns its points.csv row."""
+    """The seed table's rounds (at the seed point), then rounds of short bursts until
+    :func:`stop_reason`, the units whose ratios have converged sitting out after each pair
+    of rounds; returns the point's points.csv row."""
     study = plan.study
     units = plan.units_at(point)
+    names = [u.name for u in units]
     compared = comparisons(units)
-    orders = paired.round_orders([u.name for u in units], study.max_rounds, seed)
+    target, budget = plan.precision_target(point)
+    rng = random.Random(seed)
     started_at, started = time.monotonic(), now_iso()
+    number, order = 0, []
+    for table_round in range(plan.seed_table_rounds(point)):
+        order = next_order(order, names, table_round, rng)
+        for position, name in enumerate(order):
+            burst(plan, warm[name], point, number, position, writer, seed_table=True)
+        number += 1
+        writer.append("drift.csv", [drift_row(probe, point, number - 1)])
+    paired_at = time.monotonic()
     rows: list[dict[str, Any]] = []
     ratios = pd.DataFrame(columns=paired.RATIO_COLUMNS)
-    stop, rounds = "", 0
+    stop, rounds, active, order = "", 0, names, []
     while not stop:
-        for position, name in enumerate(orders[rounds]):
-            rows.append(burst(plan, warm[name], point, rounds, position, writer))
+        order = next_order(order, active, rounds, rng)
+        for position, name in enumerate(order):
+            rows.append(burst(plan, warm[name], point, number, position, writer))
+        number += 1
         rounds += 1
-        writer.append("drift.csv", [drift_row(probe, point, rounds - 1)])
+        writer.append("drift.csv", [drift_row(probe, point, number - 1)])
         bursts = pd.DataFrame(rows)[["service", "variant", "round", "rps"]]
-        ratios = paired.ratio_table(bursts, compared, study.target_ci_pct)
+        ratios = paired.ratio_table(bursts, compared, target)
         stop = stop_reason(
             rounds,
             ratios,
             min_rounds=study.min_rounds,
             max_rounds=study.max_rounds,
-            elapsed_s=time.monotonic() - started_at,
-            budget_s=study.point_budget_s,
+            elapsed_s=time.monotonic() - paired_at,
+            budget_s=budget,
         )
+        if rounds >= study.min_rounds and rounds % 2 == 0:
+            active = still_needed(units, ratios) or names
     widest = float(ratios["half_width_pct"].max()) if not ratios.empty else float("nan")
-    say(f"  {point[0]} c={point[1]}: {rounds} rounds, {stop}, widest ratio CI ±{widest:.1f} %")
+    control = ratios[ratios["kind"] == "control"]
+    floor = float(control["half_width_pct"].iloc[0]) if len(control) else float("nan")
+    say(
+        f"  {point[0]} c={point[1]}: {rounds} rounds, {stop}, widest ratio CI ±{widest:.1f} %"
+        + (f", A/A ±{floor:.1f} %" if len(control) else "")
+    )
     return {
         "payload": point[0],
         "concurrency": point[1],
@@ -176,6 +241,9 @@ def measure_point_interleaved(
         "rounds": rounds,
         "converged": stop == "converged",
         "max_half_width_pct": widest,
+        "control_ratio": float(control["ratio"].iloc[0]) if len(control) else float("nan"),
+        "noise_floor_pct": floor,
+        "target_ci_pct": target,
         "wall_s": time.monotonic() - started_at,
         "stop": stop,
         "started": started,

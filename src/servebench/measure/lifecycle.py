@@ -88,16 +88,24 @@ def median_client_s(stages: list[dict[str, Any]]) -> float:
 
 
 def measure_point(
-    plan: Plan, proc: ServiceProcess, payload: str, concurrency: int, latency_c1_s: float
+    plan: Plan,
+    proc: ServiceProcess,
+    payload: str,
+    concurrency: int,
+    latency_c1_s: float,
+    requests: int | None = None,
 ) -> tuple[dict[str, Any], ClosedLoopRun]:
-    """One hey run at (payload, concurrency) with the server's resources sampled meanwhile."""
+    """One hey run at (payload, concurrency) with the server's resources sampled meanwhile:
+    `requests` of them, or a short burst sized to the unit (:meth:`Plan.hey_requests`)."""
+    if requests is None:
+        requests = plan.hey_requests(concurrency, latency_c1_s)
     with resources.ResourceSampler(proc.pid) as sampler:
         run = hey.run_hey(
             proc.url + "/age",
             request_body(plan.payloads[payload]),
             concurrency=concurrency,
             cpus=plan.pinning.loadgen_cpus,
-            requests=plan.hey_requests(payload, concurrency, latency_c1_s),
+            requests=requests,
         )
     proc.check_alive()
     return point_row(run.requested, run.errors, run.total_s, run.answered, sampler), run

@@ -143,12 +143,16 @@ def unit_kind(plan: Plan, unit: Unit) -> str:
 def plan_progress(plan: Plan, fresh: list[Unit]) -> Progress:
     """The run's steps for the progress lines: the ceilings, each unit's start, each point's
     rounds, the ceilings again, then each unit's fresh-process phase. Until a kind of step
-    is timed, its prior is what the plan fixes of it: a point's time budget, the soak and
-    the open-loop attacks if the search takes all its steps."""
+    is timed, its prior is what the plan fixes of it: a point's time budget (the seed
+    point's with its table's rounds), the soak and the open-loop attacks if the search takes
+    all its steps."""
     study = plan.study
     steps = [Step("ceiling")]
     steps += [Step(f"start {unit_kind(plan, u)}", u.name) for u in plan.start_order()]
-    steps += [Step("point", f"{p} c={c}") for p, c in plan.all_points()]
+    steps += [
+        Step("seed point" if plan.is_seed_point((p, c)) else "point", f"{p} c={c}")
+        for p, c in plan.all_points()
+    ]
     steps += [Step("ceiling")]
     if has_fresh_phase(study):
         steps += [Step("fresh", unit.name) for unit in fresh]
@@ -156,6 +160,11 @@ def plan_progress(plan: Plan, fresh: list[Unit]) -> Progress:
     prior = {"fresh": study.soak_s + attacks_s}
     if study.point_budget_s > 0:
         prior["point"] = study.point_budget_s
+    if study.seed_point_budget_s > 0:
+        # The seed table's rounds first: hey -n n_requests at ~300 req/s a unit (a guess until
+        # the seed point is timed).
+        table_s = study.seed_table_runs * len(plan.units) * study.n_requests / 300
+        prior["seed point"] = study.seed_point_budget_s + table_s
     return Progress(steps, prior_s=prior)
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from servebench import paths, registry
-from servebench.config import Study
+from servebench.config import BASE_VARIANT, Study
 from servebench.measure import workload
 from servebench.registry import Service
 
@@ -112,11 +112,13 @@ class Plan:
 
     @property
     def units(self) -> list[Unit]:
-        """Every service with every variant, in the configuration's order."""
+        """Every service with every variant, in the configuration's order; an A/A control
+        with fp32 alone (it measures the noise, not the model)."""
         return [
             Unit(service, variant, model_dir)
             for service in self.services
             for variant, model_dir in self.model_dirs.items()
+            if variant == BASE_VARIANT or not service.control
         ]
 
     @property
@@ -136,8 +138,9 @@ class Plan:
 
     def fresh_process_order(self) -> list[Unit]:
         """The order of the soak and open-loop phase: the base order reversed, without the
-        units measured at the seed point only."""
-        return [u for u in self._shuffled()[::-1] if not self.seed_point_only(u)]
+        units measured at the seed point only and the A/A control."""
+        shuffled = self._shuffled()[::-1]
+        return [u for u in shuffled if not self.seed_point_only(u) and not u.service.control]
 
     def _shuffled(self) -> list[Unit]:
         base = self.units
@@ -184,26 +187,40 @@ class Plan:
         seed = (self.seed_payload, self.seed_concurrency)
         return [u for u in self._shuffled() if point == seed or not self.seed_point_only(u)]
 
-    def hey_requests(self, payload: str, concurrency: int, latency_c1_s: float) -> int:
-        """hey -n for every point: the seed's n at the seed point, else sized to the service.
+    def is_seed_point(self, point: tuple[str, int]) -> bool:
+        return point == (self.seed_payload, self.seed_concurrency)
 
-        A point is a request count, never a time limit: with hey -z, requests still in flight
-        at the deadline are dropped, and a server that shares its core among them (thread pool,
-        processor sharing) loses all their partial work, so long payloads at high concurrency
-        would look slower than they are. The count aims at sweep_duration_s of work at the
-        service's own concurrency-1 latency, with at least sweep_min_rounds requests per hey
-        worker, rounded up to a multiple of the concurrency (hey sends n // c * c).
+    def seed_table_rounds(self, point: tuple[str, int]) -> int:
+        """Rounds of full ``hey -n n_requests`` runs before a point's paired rounds: the seed
+        table's (``seed_table_runs``) at the seed point, none elsewhere."""
+        return self.study.seed_table_runs if self.is_seed_point(point) else 0
+
+    def precision_target(self, point: tuple[str, int]) -> tuple[float, float]:
+        """A point's precision target (± % of every ratio's 95 % interval) and time budget
+        (s) for its paired rounds: the seed point's own, and the sweep's for the others."""
+        study = self.study
+        if self.is_seed_point(point):
+            return study.target_ci_pct, study.seed_point_budget_s
+        return study.sweep_target_ci_pct, study.point_budget_s
+
+    def hey_requests(self, concurrency: int, latency_c1_s: float) -> int:
+        """hey -n of a paired burst: a request count, never a time limit.
+
+        With hey -z, requests still in flight at the deadline are dropped, and a server that
+        shares its core among them (thread pool, processor sharing) loses all their partial
+        work, so long payloads at high concurrency would look slower than they are. The count
+        aims at burst_s of work at the unit's own concurrency-1 latency, with at least
+        burst_min_per_client requests per hey worker, rounded up to a multiple of the
+        concurrency (hey sends n // c * c).
         """
-        if (payload, concurrency) == (self.seed_payload, self.seed_concurrency):
-            return self.study.n_requests
-        return sweep_requests(
-            concurrency, latency_c1_s, self.study.sweep_duration_s, self.study.sweep_min_rounds
+        return burst_requests(
+            concurrency, latency_c1_s, self.study.burst_s, self.study.burst_min_per_client
         )
 
 
-def sweep_requests(
-    concurrency: int, latency_c1_s: float, duration_s: float, min_rounds: int
+def burst_requests(
+    concurrency: int, latency_c1_s: float, duration_s: float, min_per_client: int
 ) -> int:
     by_time = math.ceil(duration_s / latency_c1_s) if latency_c1_s > 0 else 1
-    wanted = max(by_time, min_rounds * concurrency, concurrency)
+    wanted = max(by_time, min_per_client * concurrency, concurrency)
     return math.ceil(wanted / concurrency) * concurrency

@@ -24,14 +24,10 @@ def _seed_requests(run: Run) -> pd.DataFrame:
 
 
 def _representative_round(run: Run, service: str, variant: str) -> int:
-    """The round whose rps is the median one (lower middle for an even count)."""
-    pr = tables.per_run(run)
-    g = pr[
-        (pr["service"] == service)
-        & (pr["variant"] == variant)
-        & (pr["payload"] == run.seed_payload)
-        & (pr["concurrency"] == run.seed_concurrency)
-    ].sort_values("rps")
+    """The seed table's run (a full hey -n run) whose rps is the median one (lower middle
+    for an even count)."""
+    pr = tables.seed_runs(run)
+    g = pr[(pr["service"] == service) & (pr["variant"] == variant)].sort_values("rps")
     return int(g["round"].iloc[(len(g) - 1) // 2])
 
 
@@ -50,7 +46,8 @@ def draw_histograms(run: Run) -> Figure:
     which = f", {variant} model" if run.multi_variant else ""
     fig, axes = style.new_figure(
         run,
-        f"Response-time histograms, hey style ({style.seed_point(run)}{which}, median-rps round)",
+        f"Response-time histograms, hey style ({style.seed_point(run)}{which}, the seed "
+        "table's median-rps run)",
         ncols=ncols,
         nrows=nrows,
         size=(4.2 * ncols, 3.4 * nrows),

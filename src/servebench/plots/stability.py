@@ -23,6 +23,7 @@ NICE_RATIOS = (
 )  # fmt: skip
 #: What each kind of ratio compares, as a panel's title.
 KIND_TITLES = {
+    "control": "the noise floor: the A/A control, a second instance of its baseline ÷ it",
     "baseline": "the language: each service ÷ its baseline, same variant",
     "variant": "the model: each variant ÷ fp32, same service",
     "batching": "dynamic batching: each batched service ÷ its unbatched twin, same variant",

@@ -20,11 +20,11 @@ from servebench import registry
 #: What services.csv says about each service besides its measurements (registry.facts()).
 FACT_COLUMNS: tuple[str, ...] = (
     "label", "language", "inference", "family", "build", "color", "order", "baseline",
-    "batching", "twin",
+    "batching", "twin", "control",
 )  # fmt: skip
-#: Facts a services.csv written before batched services lacks: their value for every service
-#: of such a run (none batched), taken without a note.
-LATER_FACTS: dict[str, Any] = {"batching": False, "twin": ""}
+#: Facts a services.csv written before batched services (or A/A controls) lacks: their value
+#: for every service of such a run (none batched, none a control), taken without a note.
+LATER_FACTS: dict[str, Any] = {"batching": False, "twin": "", "control": False}
 #: Facts whose empty CSV cell (read back as NaN) means "none".
 MAY_BE_EMPTY = ("baseline", "twin")
 
@@ -106,8 +106,9 @@ def _complete(
         )
     facts = pd.DataFrame.from_dict(rows, orient="index", columns=list(FACT_COLUMNS))
     facts["order"] = facts["order"].astype(int)
-    facts["batching"] = facts["batching"].map(_truth)
-    for column in (c for c in FACT_COLUMNS if c not in ("order", "batching")):
+    for column in ("batching", "control"):
+        facts[column] = facts[column].map(_truth)
+    for column in (c for c in FACT_COLUMNS if c not in ("order", "batching", "control")):
         facts[column] = facts[column].fillna("").astype(str)
     facts.index.name = "service"
     return facts.sort_values("order", kind="stable")

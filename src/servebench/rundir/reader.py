@@ -30,6 +30,7 @@ from typing import Any, TypeVar
 import pandas as pd
 
 from servebench import config
+from servebench.config import BASE_VARIANT
 from servebench.rundir import upgrade
 from servebench.rundir.facts import FACT_COLUMNS, read_facts, service_facts
 from servebench.rundir.rounds import DEFAULT_UNSTABLE_PCT, Rounds, rounds_of
@@ -42,9 +43,6 @@ __all__ = [
 #: The seed's point when metadata.json does not say (the seed ran ``hey -n 1000 -c 50``).
 DEFAULT_SEED_PAYLOAD = "seed"
 DEFAULT_SEED_CONCURRENCY = 50
-
-#: The variant every other one is compared with.
-BASE_VARIANT = "fp32"
 
 # The columns the report cannot do without (the rest of docs/DATA.md's are optional to it).
 ESSENTIAL_COLUMNS: dict[str, list[str]] = {
@@ -85,6 +83,13 @@ class Run:
     fp32). ``points`` (points.csv) and ``drift`` (drift.csv) are ``None`` when absent (a
     run that stopped before its first point). ``notes`` collects what the report should
     tell its reader (missing optional inputs, fallbacks).
+
+    An A/A control (services.csv ``control``) measures the run's noise, not a service: its
+    hey runs are ``controls`` (loadtests.csv rows), kept out of ``loadtests`` and of every
+    other frame, so that only the paired ratios and Stability show it. The seed table's full
+    ``hey -n n_requests`` runs (loadtests.csv ``seed_table``) are ``seed_table_bursts``, kept
+    out of ``loadtests`` too (the rounds there are the paired ones); ``None`` for a run
+    written before they were separate, whose seed-point rounds were all full runs.
     """
 
     path: Path
@@ -104,6 +109,8 @@ class Run:
     workload: pd.DataFrame | None = None
     points: pd.DataFrame | None = None
     drift: pd.DataFrame | None = None
+    controls: pd.DataFrame | None = None
+    seed_table_bursts: pd.DataFrame | None = None
     seed_payload: str = DEFAULT_SEED_PAYLOAD
     seed_concurrency: int = DEFAULT_SEED_CONCURRENCY
     unstable_pct: float = DEFAULT_UNSTABLE_PCT
@@ -342,10 +349,19 @@ def load_run(
     seen = [frames["loadtests.csv"]["service"]]
     seen += [df["service"] for df in optional.values() if df is not None and "service" in df]
     facts, fact_notes = service_facts(pd.concat(seen), optional["services"])
+    controls = set(facts.index[facts["control"]])
+    loadtests = frames["loadtests.csv"]
+    is_control = loadtests["service"].isin(controls)
+    is_table = ~is_control & _truth(loadtests.get("seed_table"), len(loadtests))
+    for name, frame in optional.items():
+        if frame is not None and name != "services" and "service" in frame:
+            optional[name] = frame[~frame["service"].isin(controls)].reset_index(drop=True)
     run = Run(
         path=path,
         metadata=metadata,
-        loadtests=frames["loadtests.csv"],
+        loadtests=loadtests[~is_control & ~is_table].reset_index(drop=True),
+        controls=loadtests[is_control].reset_index(drop=True) if is_control.any() else None,
+        seed_table_bursts=loadtests[is_table].reset_index(drop=True) if is_table.any() else None,
         requests=frames["requests.csv.gz"],
         facts=facts,
         seed_payload=str(seed_payload or default_payload),
@@ -356,6 +372,13 @@ def load_run(
     )
     _check_run(run)
     return run
+
+
+def _truth(column: pd.Series | None, length: int) -> pd.Series:
+    """A bool column as a CSV gives it back (True/False or their text); all False if absent."""
+    if column is None:
+        return pd.Series([False] * length, dtype=bool)
+    return column.astype(str).str.strip().str.lower().eq("true")
 
 
 def _check_run(run: Run) -> None:

@@ -10,7 +10,10 @@ old column name. The old shapes still read:
   a ``repeat`` that was always 0 (dropped); summary.csv and per_config.csv counted rounds in
   ``repeats``.
 * A summary.csv published before model variants (no ``variant`` column: every row
-  measured fp32) or before interleaving (no paired ratios, no precision target).
+  measured fp32) or before interleaving (no paired ratios, no precision target), or before
+  the seed table had runs of its own (no ``table_rps``: its ``rps`` is the table's).
+* A loadtests.csv without ``seed_table`` (the reader reads every row as a paired round):
+  its seed-point rounds were all full ``hey -n`` runs, so the seed table takes them.
 
 Runs made before interleaving (a fixed ``parameters.repeats``, no points.csv) are no longer
 read as raw runs (:func:`unreadable` says why): their bursts were minutes apart, so
@@ -82,6 +85,9 @@ def upgrade_summary(summary: pd.DataFrame) -> pd.DataFrame:
     for column, value in SUMMARY_ADDED.items():
         if column not in summary:
             summary[column] = value
+    if "table_rps" not in summary and "rps" in summary:
+        # Before the seed table had its own runs, every seed-point round was such a run.
+        summary.insert(list(summary.columns).index("rps"), "table_rps", summary["rps"])
     return summary
 
 
