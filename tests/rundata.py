@@ -325,8 +325,6 @@ OLD_NAMES = {
     "loadtests.csv": {"round": "repeat"},
     "requests.csv.gz": {"round": "repeat"},
     "drift.csv": {"round": "repeat"},
-    "ceiling.csv": {"ceiling_pass": "repeat"},
-    "batch_ceiling.csv": {"ceiling_pass": "repeat"},
     "coldstarts.csv": {"start": "repeat"},
     "summary.csv": {"rounds": "repeats"},
     "per_config.csv": {"rounds": "repeats"},
@@ -346,6 +344,20 @@ def with_old_names(run: Path) -> Path:
         df = pd.read_csv(stages)
         df.insert(list(df.columns).index("payload") + 1, "repeat", 0)
         df.to_csv(stages, index=False)
+    return run
+
+
+def with_loops_in_passes(run: Path) -> Path:
+    """Rewrite ``run``'s ceiling.csv and batch_ceiling.csv (in place) as a run timed its loops
+    before issue 22: in two passes apart from the rounds, ``repeat`` (as issue 21 found it)
+    numbering the pass, no point or round."""
+    for name in ("ceiling.csv", "batch_ceiling.csv"):
+        path = run / name
+        if path.is_file():
+            frame = pd.read_csv(path)
+            frame = frame.drop(columns=["concurrency", "round", "order"])
+            frame.insert(0, "repeat", frame["iteration"] % 2)
+            frame.to_csv(path, index=False)
     return run
 
 

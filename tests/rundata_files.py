@@ -131,10 +131,13 @@ def ceiling_csv(shape: Shape, rng: np.random.Generator) -> pd.DataFrame:
                     inf = 0.8 * us / INFERENCE_SPEEDUP[v] * rng.lognormal(0, 0.05)
                     rows.append(
                         {
-                            "ceiling_pass": it % 2,
+                            # timed in the rounds of the payload's first point: 3 of them
+                            "payload": p,
+                            "concurrency": 50 if p == "seed" else 1,
+                            "round": it % 3,
+                            "order": 0,
                             "variant": v,
                             "impl": impl,
-                            "payload": p,
                             "iteration": it,
                             "tokenization_us": tok,
                             "inference_us": inf,
@@ -239,11 +242,13 @@ def batch_ceiling_csv(shape: Shape, rng: np.random.Generator) -> pd.DataFrame:
                     total = b * per_item * rng.lognormal(0, 0.03)
                     rows.append(
                         {
-                            "ceiling_pass": it % 2,
+                            "payload": "seed",  # timed in the seed point's rounds
+                            "concurrency": 50,
+                            "round": it % 3,
+                            "order": 0,
                             "variant": v,
                             "service": s,
                             "impl": impl,
-                            "payload": "seed",
                             "batch_size": b,
                             "iteration": it,
                             "tokenization_us": 0.1 * total,
@@ -292,6 +297,11 @@ def points_csv(
                 "payload": payload,
                 "concurrency": int(c),
                 "units": int(point[["service", "variant"]].drop_duplicates().shape[0]),
+                # a loop per inference kind and variant (ceiling_csv's; the batch paths'
+                # too at the seed point, batch_ceiling_csv's six sizes)
+                "in_process_units": len(registry.inference_kinds()) * len(shape.variants)
+                + (6 * len(shape.variants) * sum(batched(shape, s) for s in shape.services))
+                * (payload == "seed" and int(c) == 50),
                 "rounds": rounds,
                 "converged": converged,
                 "max_half_width_pct": widest,

@@ -7,6 +7,7 @@ import re
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from rundata import (
@@ -118,9 +119,16 @@ def test_summary_values_recomputed_independently(run_dir: Path, summary: pd.Data
         total_us = ce[(ce["impl"] == impl) & (ce["payload"] == "seed")]["total_us"].median()
         cores = len(config.cpu_list(md["pinning"]["server_cpus"]))
         assert rows.loc[service, "ceiling_rps"] == pytest.approx(1e6 / total_us * cores)
+        # efficiency: the service ÷ its loop paired per round (the loop's bursts: its rows of
+        # one round at the seed point), the geometric mean of the rounds
+        loop = ce[(ce["impl"] == impl) & (ce["payload"] == "seed") & (ce["concurrency"] == 50)]
+        loop = loop[loop["variant"] == "fp32"].groupby("round")["total_us"].median()
+        per_round = (rps / (1e6 / loop * cores)).dropna()
         assert rows.loc[service, "efficiency"] == pytest.approx(
-            rps.median() / (1e6 / total_us * cores)
+            float(np.exp(np.log(per_round).mean()))
         )
+        low, high = rows.loc[service, ["efficiency_ci_low", "efficiency_ci_high"]]
+        assert low < rows.loc[service, "efficiency"] < high
         c1 = (
             req[
                 (req["service"] == service) & (req["payload"] == "seed") & (req["concurrency"] == 1)

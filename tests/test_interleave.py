@@ -103,8 +103,9 @@ def test_the_probe_loop_answers_one_median_per_request_line() -> None:
 
     out = io.StringIO()
     drift.probe(fake, "text", io.StringIO("3\n2\n"), out)
-    lines = out.getvalue().splitlines()
-    assert len(lines) == 2 and all(math.isfinite(float(v)) for v in lines)
+    answers = out.getvalue().split("\n\n")  # each answer ends with an empty line
+    assert answers[-1] == "" and len(answers) == 3
+    assert all(math.isfinite(float(v)) for v in answers[:-1])
     assert fake.calls == drift.WARMUP + 3 + 2
 
 
@@ -171,8 +172,18 @@ def test_only_the_units_of_a_wide_ratio_keep_running() -> None:
             "converged": [True, False, True],
         }
     )
-    assert interleave.still_needed(units, table) == ["python·fp32", "rust-ffi-release·fp32"]
-    assert interleave.still_needed(units, table.assign(converged=True)) == []
+    keys = {u.name: (u.service.name, u.variant) for u in units}
+    keys["in-process:python·fp32"] = ("in-process:python", "fp32")
+    assert interleave.still_needed(keys, table) == ["python·fp32", "rust-ffi-release·fp32"]
+    assert interleave.still_needed(keys, table.assign(converged=True)) == []
+    # an in-process unit is kept by its wide ratio like a service
+    loop = pd.DataFrame(
+        {
+            "service": ["python"], "variant": ["fp32"], "versus_service": ["in-process:python"],
+            "versus_variant": ["fp32"], "converged": [False],
+        }
+    )  # fmt: skip
+    assert interleave.still_needed(keys, loop) == ["python·fp32", "in-process:python·fp32"]
 
 
 def test_a_point_spends_its_rounds_on_the_ratios_still_wide(

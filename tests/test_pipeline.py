@@ -36,9 +36,10 @@ def test_quick_run_produces_report_summary_and_figures(quick_run: Path) -> None:
     assert len(figures) >= 4
     summary = pd.read_csv(quick_run / "summary.csv")
     assert [c for c in SUMMARY_COLUMNS if c not in summary.columns] == []
-    assert set(summary["service"]) == set(meta["parameters"]["services"])
+    shown = [s for s in meta["parameters"]["services"] if s not in controls(quick_run)]
+    assert controls(quick_run) and set(summary["service"]) == set(shown)
     assert set(zip(summary["service"], summary["variant"], strict=True)) == {
-        (s, v) for s in meta["parameters"]["services"] for v in meta["parameters"]["variants"]
+        (s, v) for s in shown for v in meta["parameters"]["variants"]
     }
     # The fixture registry's extra service is in every table, with its registry facts.
     assert "python-twin" in set(summary["service"])
@@ -56,13 +57,24 @@ def test_quick_run_produces_report_summary_and_figures(quick_run: Path) -> None:
     assert summary.loc[batched, "efficiency"].between(0, 3).all()
 
 
+def controls(run_dir: Path) -> set[str]:
+    """The run's A/A controls (services.csv ``control``): fp32 only, no table shows them."""
+    services = pd.read_csv(run_dir / "services.csv")
+    return set(services.loc[services["control"].astype(bool), "service"])
+
+
+def units_of(run_dir: Path, services: list[str], variants: list[str]) -> set[tuple[str, str]]:
+    """(service, variant) measured: every service with every variant, a control fp32 only."""
+    return {(s, v) for s in services for v in variants if v == "fp32" or s not in controls(run_dir)}
+
+
 def test_quick_run_measures_batching_and_the_mixed_workload(quick_run: Path) -> None:
     meta = json.loads((quick_run / "metadata.json").read_text())
     params = meta["parameters"]
     loadtests = pd.read_csv(quick_run / "loadtests.csv")
     mixed = loadtests[loadtests["payload"] == "mixed"]
     swept = [s for s in params["services"] if s not in params["seed_point_only"]]
-    units = {(s, v) for s in swept for v in params["variants"]}
+    units = units_of(quick_run, swept, params["variants"])
     assert set(zip(mixed["service"], mixed["variant"], strict=True)) == units
     # A seed-point-only service has the seed point and nothing else.
     only = loadtests[loadtests["service"].isin(params["seed_point_only"])]
@@ -86,12 +98,16 @@ def test_quick_run_measures_batching_and_the_mixed_workload(quick_run: Path) -> 
     workload_rows = pd.read_csv(quick_run / "workload.csv")
     assert len(workload_rows) == params["mixed_requests"]
     assert workload_rows["tokens"].max() > 4 * workload_rows["tokens"].median()
-    # The batching ceiling: each batched service, each variant and batch size, both passes.
+    # The batching ceiling: each batched service, each variant and batch size, timed in the
+    # seed point's rounds.
     limits = pd.read_csv(quick_run / "batch_ceiling.csv")
     assert set(limits["service"]) == {"python-batched", "rust-native-batched"}
     assert set(limits["batch_size"]) == set(params["batch_sizes"])
     assert set(limits["variant"]) == set(params["variants"])
-    assert sorted(limits["ceiling_pass"].unique()) == [0, 1]  # before and after the services
+    assert set(zip(limits["payload"], limits["concurrency"], strict=True)) == {
+        (params["payload"], params["concurrency"])
+    }
+    assert limits["round"].nunique() >= params["min_rounds"]
     # Batched services were checked with every reference sentence sent at once.
     parity = pd.read_csv(quick_run / "parity.csv")
     concurrent = parity[parity["check"] == "concurrent"]
@@ -114,24 +130,42 @@ def test_quick_run_interleaves_the_units_in_counterbalanced_rounds(quick_run: Pa
     assert set(points["stop"]) <= {"converged", "max_rounds", "budget"}
     assert (points["converged"] == (points["stop"] == "converged")).all()
     loadtests = pd.read_csv(quick_run / "loadtests.csv")
+    table = loadtests[loadtests["seed_table"]]
+    # The seed table: its own rounds of the seed's hey -n at the seed point, every unit, first.
+    assert set(zip(table["payload"], table["concurrency"], strict=True)) == {seed}
+    assert (
+        table["n"] == params["n_requests"] // params["concurrency"] * params["concurrency"]
+    ).all()
+    assert table["round"].nunique() == params["seed_table_runs"]
+    ceiling = pd.read_csv(quick_run / "ceiling.csv")
     for point in points.itertuples():
         at = (loadtests["payload"] == point.payload) & (
             loadtests["concurrency"] == point.concurrency
         )
-        bursts = loadtests[at].sort_values(["round", "order"])
-        assert len(bursts) == point.units * point.rounds
+        bursts = loadtests[at & ~loadtests["seed_table"]].sort_values(["round", "order"])
+        assert bursts["round"].nunique() == point.rounds
+        assert len(bursts) <= point.units * point.rounds  # units may sit out, never burst twice
         units = bursts["service"] + "·" + bursts["variant"]
-        orders = [list(units[bursts["round"] == r]) for r in range(point.rounds)]
-        assert all(sorted(o) == sorted(orders[0]) and len(set(o)) == point.units for o in orders)
+        orders = [list(units[bursts["round"] == r]) for r in sorted(bursts["round"].unique())]
+        assert all(len(set(o)) == len(o) for o in orders)
+        assert sorted(orders[0]) == sorted(orders[1]) and len(orders[0]) == point.units
         for first, second in zip(orders[::2], orders[1::2], strict=False):
             assert second == first[::-1]  # every other round runs the one before in reverse
-    # The drift probe: once before the first point, then after every round.
+        if point.payload != "mixed":  # the loops took turns in the same rounds
+            loops = ceiling[
+                (ceiling["payload"] == point.payload)
+                & (ceiling["concurrency"] == point.concurrency)
+            ]
+            assert point.in_process_units > 0 and set(loops["round"]) <= set(bursts["round"])
+            assert set(loops["round"]) & set(bursts["round"])
+    # The drift probe: once before the first point, then after every round (the table's too).
     drift = pd.read_csv(quick_run / "drift.csv")
-    assert len(drift) == 1 + points["rounds"].sum()
+    assert len(drift) == 1 + points["rounds"].sum() + params["seed_table_runs"]
     assert drift["elapsed_s"].is_monotonic_increasing and (drift["probe_us"] > 0).all()
     # Every ratio the report states, with its interval from the paired rounds.
     ratios = pd.read_csv(quick_run / "ratios.csv")
-    assert {"baseline", "variant", "batching"} <= set(ratios["kind"])
+    assert {"control", "baseline", "variant", "batching"} <= set(ratios["kind"])
+    assert {"efficiency", "in_process_variant", "batch_size"} <= set(ratios["kind"])
     at_seed = ratios[(ratios["payload"] == seed[0]) & (ratios["concurrency"] == seed[1])]
     assert (at_seed["ratio_ci_low"] <= at_seed["ratio"]).all()
     assert (at_seed["ratio"] <= at_seed["ratio_ci_high"]).all()
@@ -155,17 +189,17 @@ def test_quick_run_keeps_raw_records_and_metadata(quick_run: Path) -> None:
     parity = pd.read_csv(quick_run / "parity.csv")
     sequential = parity[parity["check"] == "sequential"]
     assert sequential["ok"].all() and sequential["abs_diff"].max() <= 1e-4
-    # The ceiling is measured before and after the services, the iterations shared.
+    # The loops are timed in the rounds: a burst of at least 3 calls per unit and round.
     ceiling = pd.read_csv(quick_run / "ceiling.csv")
-    iterations = meta["parameters"]["ceiling_iterations"]
-    assert sorted(ceiling["ceiling_pass"].unique()) == [0, 1]
-    per_pass = ceiling.groupby(["ceiling_pass", "variant", "impl", "payload"]).size()
-    assert (per_pass == -(-iterations // 2)).all()
-    # Every service with every variant, each verified against its own variant's model.
+    per_burst = ceiling.groupby(["payload", "concurrency", "round", "variant", "impl"]).size()
+    assert (per_burst >= 3).all()
+    assert set(ceiling["impl"]) == {"python", "rust"}
+    # Every service with every variant (a control fp32 only), each verified against its own
+    # variant's model.
     variants = meta["parameters"]["variants"]
     assert set(ceiling["variant"]) == set(variants) == {"fp32", "int8"}
     pairs = set(zip(parity["service"], parity["variant"], strict=True))
-    assert pairs == {(s, v) for s in meta["parameters"]["services"] for v in variants}
+    assert pairs == units_of(quick_run, meta["parameters"]["services"], variants)
     faithful = pd.read_csv(quick_run / "variants.csv").set_index("variant")
     assert faithful.loc["int8", "label_agreement"] >= meta["parameters"]["min_label_agreement"]
     assert faithful.loc["int8", "isa"]

@@ -128,9 +128,9 @@ def test_the_load_test_plan_lists_starts_points_ceilings_then_the_fresh_phases()
     # fresh phase
     fresh = units - 2 - 1
     points = 1 + 2 + 2  # quick: the seed point, seed c=1, long c=1, mixed c=1 and c=50
-    assert measured.total == 1 + units + points + 1 + fresh
+    assert measured.total == 1 + units + points + fresh
     kinds = [s.kind for s in measured.steps]
-    assert kinds[0] == "ceiling" and kinds[1 + units + points] == "ceiling"
+    assert kinds[0] == "in-process"  # the loops and batch paths, loaded before the units
     starts = sorted(kinds[1 : 1 + units])
     assert starts == ["start seed unit"] * 2 + ["start unit"] * (units - 2)
     assert kinds[1 + units : 1 + units + points] == ["seed point"] + ["point"] * (points - 1)
@@ -142,4 +142,4 @@ def test_the_load_test_plan_lists_starts_points_ceilings_then_the_fresh_phases()
         "point": 20,
         "seed point": pytest.approx(20 + 15 * 200 / 300),
     }
-    assert progress("soak_s=0", "openloop=false").total == 1 + units + points + 1
+    assert progress("soak_s=0", "openloop=false").total == 1 + units + points

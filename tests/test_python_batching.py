@@ -11,6 +11,7 @@ specification.
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import random
 import threading
@@ -257,9 +258,38 @@ class TestCeilings:
         assert [row.split(",")[:3] for row in rows[1:]] == [[str(i), "3", "4"] for i in range(3)]
         assert Once.calls == 5
 
+    def test_the_ceiling_serves_iteration_counts_from_stdin(self) -> None:
+        class Counting:
+            calls = 0
+
+            def classify(self, text: str) -> Any:
+                Counting.calls += 1
+                return inference.Prediction(text, 0.5, tokenization_us=3, inference_us=4)
+
+        out = io.StringIO()
+        ceiling.serve(Counting(), "text", 2, io.StringIO("3\n1\n"), out)
+        answers = out.getvalue().split("\n\n")
+        assert answers[-1] == ""  # each answer ends with an empty line
+        assert [len(a.splitlines()) for a in answers[:-1]] == [3, 1]
+        assert answers[0].splitlines()[0].split(",")[:3] == ["0", "3", "4"]
+        assert Counting.calls == 2 + 3 + 1
+
+    def test_the_batch_ceiling_serves_batch_sizes_and_counts_from_stdin(self) -> None:
+        stand_in = StandIn()
+        path = batch_ceiling.BatchPath(stand_in, "t", 8192, 0.25)  # type: ignore[arg-type]
+        out = io.StringIO()
+        batch_ceiling.serve(path, [1, 4], 1, io.StringIO("4 2\n1 1\n"), out)
+        answers = out.getvalue().split("\n\n")[:-1]
+        assert [[row.split(",")[:2] for row in a.splitlines()] for a in answers] == [
+            [["4", "0"], ["4", "1"]],
+            [["1", "0"]],
+        ]
+        assert [len(batch) for batch in stand_in.batches] == [1, 4, 4, 4, 1]
+
     def test_the_batch_ceiling_times_each_batch(self) -> None:
         stand_in = StandIn()
-        rows = batch_ceiling.measure(stand_in, "t", [1, 3], 2, 1, 8192, 0.25)  # type: ignore[arg-type]
+        path = batch_ceiling.BatchPath(stand_in, "t", 8192, 0.25)  # type: ignore[arg-type]
+        rows = batch_ceiling.measure(path, [1, 3], 2, 1)
         assert rows[0] == "batch_size,iteration,tokenization_us,inference_us,total_us"
         assert [row.split(",")[:4] for row in rows[1:]] == [
             ["1", "0", "1", "2"],

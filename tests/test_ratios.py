@@ -25,7 +25,7 @@ from rundata_files import variant_share
 from scipy import stats as scipy_stats
 
 from servebench import registry
-from servebench.analysis import ratios, stability, tables
+from servebench.analysis import paired, ratios, stability, tables
 from servebench.rundir import reader
 from servebench.rundir.rounds import rounds_of
 
@@ -57,6 +57,11 @@ def summary(run: reader.Run) -> pd.DataFrame:
     return tables.build_summary(run)  # writes ratios.csv too
 
 
+def services_only(table: pd.DataFrame) -> pd.DataFrame:
+    """The ratios between services (the in-process ones come from ceiling.csv's rounds)."""
+    return table[table["kind"].isin(paired.KINDS)].reset_index(drop=True)
+
+
 def truth(service: str, variant: str, versus: str, versus_variant: str) -> float:
     """The synthetic run's true ratio of Requests/sec (rps ∝ 1 / work per request)."""
     known = registry.load_registry()
@@ -73,7 +78,11 @@ def test_ratios_csv_is_written_with_the_documented_columns(
 ) -> None:
     on_disk = pd.read_csv(run_dir / "ratios.csv")
     assert list(on_disk.columns) == data_md_columns("ratios.csv")
-    assert set(on_disk["kind"]) == {"control", "baseline", "variant", "batching"}
+    assert set(on_disk["kind"]) == set(ratios.KINDS)
+    assert set(ratios.KINDS) == {
+        "control", "baseline", "variant", "batching", "efficiency", "in_process_variant",
+        "batch_size",
+    }  # fmt: skip
     control = on_disk[on_disk["kind"] == "control"]
     assert len(control) == len(on_disk[["payload", "concurrency"]].drop_duplicates())
     assert set(zip(control["service"], control["versus_service"], strict=True)) == {
@@ -101,6 +110,7 @@ def test_each_ratio_is_the_geometric_mean_with_a_t_interval(
     lt = pd.read_csv(run_dir / "loadtests.csv")
     lt = lt[~lt["seed_table"]]  # the seed table's full runs pair nothing
     table = pd.read_csv(run_dir / "ratios.csv")
+    table = table[table["kind"].isin(paired.KINDS)]  # the services' (in-process ones below)
     for r in table.sample(25, random_state=1).itertuples(index=False):
         at = lt[(lt["payload"] == r.payload) & (lt["concurrency"] == r.concurrency)]
         mine = at[(at["service"] == r.service) & (at["variant"] == r.variant)]
@@ -117,7 +127,7 @@ def test_each_ratio_is_the_geometric_mean_with_a_t_interval(
 
 
 def test_the_estimates_find_the_synthetic_truth(summary: pd.DataFrame, run: reader.Run) -> None:
-    table = tables.ratios(run)
+    table = services_only(tables.ratios(run))
     slowed = (table["service"] == "rust-ffi-debug") & (table["payload"] == "seed")
     slowed &= table["concurrency"] == 50  # rundata slows one of its rounds there by 30 %
     known = [
@@ -132,7 +142,7 @@ def test_the_estimates_find_the_synthetic_truth(summary: pd.DataFrame, run: read
 
 
 def test_rounds_differ_per_point(run: reader.Run, summary: pd.DataFrame) -> None:
-    table = tables.ratios(run)
+    table = services_only(tables.ratios(run))
     at_seed = (table["payload"] == SEED[0]) & (table["concurrency"] == SEED[1])
     assert table.loc[at_seed, "rounds"].eq(6).all()
     assert table.loc[~at_seed, "rounds"].eq(3).all()

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from rundata import OLD_NAMES, make_variant_run, with_old_names
+from rundata import OLD_NAMES, make_variant_run, with_loops_in_passes, with_old_names
 
 from servebench import plots
 from servebench.analysis import seed, tables
@@ -21,7 +21,7 @@ from servebench.rundir.upgrade import read_summary
 pytestmark = pytest.mark.unit
 
 #: The Run's frames read from the files OLD_NAMES rewrites (and stages.csv, which lost a column).
-FRAMES = ("loadtests", "requests", "drift", "ceiling", "batch_ceiling", "coldstarts", "stages")
+FRAMES = ("loadtests", "requests", "drift", "coldstarts", "stages")
 #: Figures drawn from renamed columns (drift.csv's round; the rounds in rps_bars' title). The
 #: frames being equal (test_an_old_run_reads_like_a_new_one), no other figure can differ.
 FIGURES = ("drift", "rps_bars")
@@ -60,6 +60,22 @@ def test_an_old_run_reads_like_a_new_one(runs: tuple[Path, Path]) -> None:
     summary = tables.build_summary(old, write=False)
     pd.testing.assert_frame_equal(summary, tables.build_summary(new, write=False))
     assert "rounds" in summary and "repeats" not in summary
+
+
+def test_a_run_that_timed_its_loops_in_passes_has_no_in_process_interval(
+    runs: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """Before issue 22 the loops ran in two passes apart from the rounds (``repeat``, then
+    ``ceiling_pass``): their ceilings still read, pooled, but nothing pairs them."""
+    new = load(runs[0])
+    old = load(with_loops_in_passes(shutil.copytree(runs[0], tmp_path / runs[0].name)))
+    assert "ceiling_pass" in old.ceiling and "round" not in old.ceiling
+    pd.testing.assert_frame_equal(tables.ceilings(old), tables.ceilings(new))
+    kinds = set(tables.ratios(old)["kind"])
+    assert kinds.isdisjoint({"efficiency", "in_process_variant", "batch_size"})
+    assert {"efficiency", "in_process_variant", "batch_size"} <= set(tables.ratios(new)["kind"])
+    summary = tables.build_summary(old, write=False)
+    assert summary["efficiency"].notna().all() and summary["efficiency_ci_low"].isna().all()
 
 
 def test_an_old_run_draws_the_same_figures(runs: tuple[Path, Path], tmp_path: Path) -> None:

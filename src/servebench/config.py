@@ -85,7 +85,6 @@ class Study:
     burst_min_per_client: int = field(metadata=_spec(1))
     warmup_requests: int = field(metadata=_spec(0))
     stage_requests: int = field(metadata=_spec(1))
-    ceiling_iterations: int = field(metadata=_spec(1))
     ceiling_warmup: int = field(metadata=_spec(0))
     unstable_pct: float = field(metadata=_spec(0))
     openloop: bool = field(metadata=_spec())

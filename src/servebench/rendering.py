@@ -150,7 +150,7 @@ def render_report(run_dir: Path, executed: Sequence[Path]) -> Path:
 BUDGETS = (
     "n_requests", "concurrency", "concurrency_levels", "payloads", "min_rounds",
     "max_rounds", "target_ci_pct", "point_budget_s", "burst_s", "burst_min_per_client",
-    "warmup_requests", "stage_requests", "ceiling_iterations", "openloop_bound_ms",
+    "warmup_requests", "stage_requests", "ceiling_warmup", "openloop_bound_ms",
     "openloop_duration_s", "soak_s", "soak_concurrency", "unstable_pct",
 )  # fmt: skip
 

@@ -10,6 +10,10 @@ batch_size,iteration,tokenization_us,inference_us,total_us (inference summed ove
 sub-batches). The payload file is a request body {"inputs": ...}, read with the service's
 own body parser, or plain text. --max-batch-tokens and --max-padding default to the service's
 MAX_BATCH_TOKENS and MAX_PADDING (else service/batching_policy.json's).
+
+With --serve the process stays up for the harness to time it inside its rounds (the registry's
+"in-process tools" protocol, service/registry.yaml): after the warm-up of every batch size it
+reads "B K" per stdin line and answers with K rows at batch size B (no header) and an empty line.
 """
 
 from __future__ import annotations
@@ -18,8 +22,10 @@ import argparse
 import os
 import sys
 import time
+from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import IO, TYPE_CHECKING
 
 from servekit.contract import BadRequest, parse_body
 from servekit.policy import DEFAULTS
@@ -53,30 +59,54 @@ def batch_sizes(value: str) -> list[int]:
     return sizes
 
 
-def measure(
-    classifier: Classifier,
-    text: str,
-    sizes: list[int],
-    iterations: int,
-    warmup: int,
-    max_batch_tokens: int,
-    max_padding: float,
-) -> list[str]:
-    """CSV rows (header first): one per timed classify_batch call."""
-    rows = [CSV_HEADER]
-    for size in sizes:
-        texts = [text] * size
-        for _ in range(warmup):
-            classifier.classify_batch(texts, max_batch_tokens, max_padding)
+@dataclass(frozen=True)
+class BatchPath:
+    """The batched service's batch call on one text, as its inference thread makes it."""
+
+    classifier: Classifier
+    text: str
+    max_batch_tokens: int
+    max_padding: float
+
+    def warm(self, sizes: list[int], warmup: int) -> None:
+        for size in sizes:
+            for _ in range(warmup):
+                self.classifier.classify_batch(
+                    [self.text] * size, self.max_batch_tokens, self.max_padding
+                )
+
+    def timed(self, size: int, iterations: int) -> list[str]:
+        """CSV rows without the header: one per timed classify_batch call of `size` texts."""
+        texts, rows = [self.text] * size, []
         for iteration in range(iterations):
             started = time.perf_counter_ns()
-            answers = classifier.classify_batch(texts, max_batch_tokens, max_padding)
+            answers = self.classifier.classify_batch(texts, self.max_batch_tokens, self.max_padding)
             total_us = (time.perf_counter_ns() - started) // 1000
             # Each sub-batch's run counts once, however many rows shared it.
             runs = {answer.sub_batch: answer.inference_us for answer in answers}
             tokenization_us = answers[0].tokenization_us
             rows.append(f"{size},{iteration},{tokenization_us},{sum(runs.values())},{total_us}")
+        return rows
+
+
+def measure(path: BatchPath, sizes: list[int], iterations: int, warmup: int) -> list[str]:
+    """CSV rows (header first): per batch size, `warmup` untimed then `iterations` timed calls."""
+    rows = [CSV_HEADER]
+    for size in sizes:
+        path.warm([size], warmup)
+        rows += path.timed(size, iterations)
     return rows
+
+
+def serve(
+    path: BatchPath, sizes: list[int], warmup: int, lines: Iterable[str], out: IO[str]
+) -> None:
+    """The --serve loop: every size warmed up, then per line "B K", K rows and an empty line."""
+    path.warm(sizes, warmup)
+    for line in lines:
+        size, iterations = (int(part) for part in line.split())
+        out.write("\n".join(path.timed(max(1, size), max(1, iterations))) + "\n\n")
+        out.flush()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -87,6 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=20)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--batch-sizes", type=batch_sizes, default=[1, 2, 4, 8, 16, 32])
+    parser.add_argument("--serve", action="store_true", help='"B K" lines on stdin')
     # The service's environment variables as defaults, so the ceiling cuts sub-batches as the
     # service under study does.
     env = os.environ.get
@@ -116,15 +147,11 @@ def main(argv: list[str] | None = None) -> int:
     except ModelDirError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    rows = measure(
-        classifier,
-        text,
-        args.batch_sizes,
-        args.iterations,
-        args.warmup,
-        args.max_batch_tokens,
-        args.max_padding,
-    )
+    path = BatchPath(classifier, text, args.max_batch_tokens, args.max_padding)
+    if args.serve:
+        serve(path, args.batch_sizes, args.warmup, sys.stdin, sys.stdout)
+        return 0
+    rows = measure(path, args.batch_sizes, args.iterations, args.warmup)
     sys.stdout.write("\n".join(rows) + "\n")
     return 0
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pandas as pd
 
 from servebench.analysis import (
@@ -86,68 +87,40 @@ def language(run: Run, summary: pd.DataFrame) -> str | None:
     rows = like_for_like(run, summary)
     if rows.empty:
         return None
-    parts, unclear = [], []
+    parts = []
     for r in rows.itertuples(index=False):
         base = run.label(run.baseline(str(r.service)))
-        parts.append(
-            f"{r.label} ÷ {base} {ratios.formatted(r.ratio, r.ratio_ci_low, r.ratio_ci_high)}"
-        )
+        part = f"{r.label} ÷ {base} {ratios.formatted(r.ratio, r.ratio_ci_low, r.ratio_ci_high)}"
         if pd.notna(r.ratio_ci_low) and r.ratio_ci_low <= 1 <= r.ratio_ci_high:
-            unclear.append(str(r.label))
-    text = (
-        f"**The language, same design** (fp32, payload `{run.seed_payload}`, concurrency "
-        f"{run.seed_concurrency}, requests/sec paired per round, 95 % interval): "
-        + "; ".join(parts)
+            part += ", no difference measurable on this host at this precision"
+        parts.append(part)
+    return (
+        f"**The language, same design** (fp32, `{run.seed_payload}` at c={run.seed_concurrency}, "
+        "req/s paired per round [95 % interval]): " + "; ".join(parts) + "."
     )
-    if unclear:
-        text += (
-            f". For {', '.join(unclear)}: no difference measurable on this host at this "
-            "precision (the interval includes 1)"
-        )
-    return text + "."
 
 
 def fastest(run: Run, summary: pd.DataFrame) -> str:
-    """The fastest service at the seed point (fp32, the seed's model) against the baseline."""
+    """The fastest service at the seed point (fp32, the seed's model) against the baseline:
+    the paired ratio with its interval when the summary has it, and a cross-design
+    comparison called one (batching on one side only)."""
     rows = seed.of_variant(summary).set_index("service")
-    point = f"payload `{run.seed_payload}`, concurrency {run.seed_concurrency}, fp32"
     best = str(rows["rps"].idxmax())
     pair = seed.seed_pair(summary, run.facts)
-    text = f"**Fastest at the seed point** ({point}): **{rows.at[best, 'label']}**, "
+    text = f"**Fastest at the seed point**: **{rows.at[best, 'label']}**, "
     text += f"{rate(rows.at[best, 'rps'])} req/s"
     base = pair[0] if pair else run.baseline(best)
     if base and base in rows.index and base != best:
-        ratio = rows.at[best, "rps"] / rows.at[base, "rps"]
-        paired_text = ""
+        ratio = ratios.formatted(rows.at[best, "rps"] / rows.at[base, "rps"])
         if base == run.baseline(best) and "ratio" in rows and pd.notna(rows.at[best, "ratio"]):
-            ratio, paired_text = _paired_headline(run, rows.loc[best])
-        text += (
-            f", {times(ratio)} {rows.at[base, 'label']}'s {rate(rows.at[base, 'rps'])} "
-            f"({(ratio - 1) * 100:+.0f} %{paired_text})"
-        )
+            ratio = ratios.formatted(*(rows.at[best, c] for c in ratios.INTERVAL_COLUMNS))
+        text += f", {ratio} {rows.at[base, 'label']}'s {rate(rows.at[base, 'rps'])}"
         if bool(run.fact(best, "batching")) != bool(run.fact(base, "batching")):
             same = run.fact(best, "language") == run.fact(base, "language")
-            text += " — a cross-design comparison: batching" + (
-                "" if same else " and the language at once"
+            text += " (a cross-design comparison: batching" + (
+                ")" if same else " and the language at once)"
             )
-    slowest = str(rows["rps"].idxmin())
-    if slowest != best:
-        text += f"; slowest: {rows.at[slowest, 'label']}, {rate(rows.at[slowest, 'rps'])} req/s"
     return text + "."
-
-
-def _paired_headline(run: Run, row: pd.Series) -> tuple[float, str]:
-    """The paired ratio of a summary row to its baseline, and how it was paired: each
-    round's ratio, so the machine's drift cancels."""
-    ratio, low, high = (float(row[c]) for c in ratios.INTERVAL_COLUMNS)
-    rounds = int(row["rounds"])
-    if not (math.isfinite(low) and math.isfinite(high)):
-        return ratio, f"; paired over {rounds} round"
-    text = f"; paired over {rounds} rounds, 95 % interval {low:.2f}–{high:.2f}×"
-    width = paired.RatioInterval(ratio, low, high, rounds).half_width_pct
-    if run.points is not None and width > run.rounds.target_ci_pct:
-        text += f", short of the ±{run.rounds.target_ci_pct:g} % target"
-    return ratio, text
 
 
 def _flagged(summary: pd.DataFrame, column: str, value: str) -> pd.Series:
@@ -176,17 +149,13 @@ def where_model_dominates(run: Run, summary: pd.DataFrame) -> str | None:
         return None
     low, high = share.idxmin(), share.idxmax()
     verdict = "the model dominates" if share.min() > 0.5 else "serving is a large share"
-    text = (
-        f"**At concurrency 1 {verdict}**: tokenize + ONNX Runtime (measured in process) are "
+    # Two medians of a noisy machine: the loop can come out slower than a whole request
+    # (above 100 %), which the sentence says in as many words whatever the noise.
+    return (
+        f"**At concurrency 1 {verdict}**: tokenize + ONNX Runtime in process are "
         f"{share.min():.0%} to {share.max():.0%} of a request's latency ({low}: "
-        f"{share[low]:.0%}, {high}: {share[high]:.0%}); the rest is HTTP, JSON and the client."
-    )
-    if share.max() > 1:
-        # Two medians of a noisy machine: the loop can come out slower than a whole request.
-        text += " Above 100 % means the in-process loop measured slower than a request: noise."
-    return text + (
-        f" Under load (c={run.seed_concurrency}) the services differ by what they add around "
-        "the model."
+        f"{share[low]:.0%}, {high}: {share[high]:.0%}; above 100 %: noise); the rest is HTTP, "
+        "JSON and the client."
     )
 
 
@@ -202,12 +171,12 @@ def variant_change(run: Run, summary: pd.DataFrame, variant: str) -> str:
     parts = [
         f"{k} loop {times(r)}" for k, r in zip(loops["inference"], loops["ratio"], strict=True)
     ]
-    text = f"**{variant} ÷ fp32**: in process " + (", ".join(parts) or "not measured")
+    text = f"**{variant} ÷ fp32** (seed point): in process " + (", ".join(parts) or "not measured")
     over_http = [
         f"{lang} services {spread(g)}" for lang, g in served["ratio"].groupby(language, sort=False)
     ]
     text += "; over HTTP " + (", ".join(over_http) or "not measured")
-    text += f" (req/s at the seed point; {variant} ÷ fp32 of the same service)."
+    text += "."
     faith = factors.faithfulness(run).set_index("variant")
     if variant in faith.index and pd.notna(faith.at[variant, "label_agreement"]):
         row = faith.loc[variant]
@@ -229,10 +198,15 @@ def batching_change(run: Run) -> str | None:
         return None
 
     def ratios(rows: pd.DataFrame) -> str:
-        return ", ".join(
-            f"{run.unit_label(str(r.service), str(r.variant))} {times(r.rps_ratio)}"
-            for r in rows.itertuples(index=False)
-            if math.isfinite(r.rps_ratio)
+        """'Python batched 1.48× fp32, 1.72× int8; Rust native batched ...': by service."""
+        rows = rows[np.isfinite(rows["rps_ratio"].to_numpy(float))]
+        return "; ".join(
+            f"{run.label(str(service))} "
+            + ", ".join(
+                f"{times(r.rps_ratio)}" + (f" {r.variant}" if run.multi_variant else "")
+                for r in mine.itertuples(index=False)
+            )
+            for service, mine in rows.groupby("service", sort=False)
         )
 
     seed_rows = table[
@@ -243,7 +217,7 @@ def batching_change(run: Run) -> str | None:
     mixed = table[table["payload"] == "mixed"]
     if not mixed.empty:
         top = int(mixed["concurrency"].max())
-        text += f"; on the mixed workload (a different text per request, c={top}): "
+        text += f"; on the mixed workload at c={top}: "
         text += ratios(mixed[mixed["concurrency"] == top])
     best = seed_rows.dropna(subset=["x_batch1_ceiling"])
     if not best.empty:
@@ -293,12 +267,12 @@ def precision(run: Run, summary: pd.DataFrame) -> str | None:
     text += f"; short of it: {missed} of {units} seed-point ratios, {short} of {len(points)} points"
     if unstable:
         text += f"; {unstable} of {units} units spread over {run.unstable_pct:g} % across rounds"
-    return text + ". *Paired ratios* and *Stability* name them."
+    return text + " (*Stability* names them)."
 
 
 def noise_floor(run: Run) -> str:
-    """'the A/A control (Python ÷ Python again) read 1.01× [0.99–1.03], a noise floor of
-    ±2.0 %; ' from the seed point's ``control`` ratio, or '' for a run without one."""
+    """'A/A control (Python ÷ itself) 1.01× [0.99–1.03], a noise floor of ±2.0 %; ' from
+    the seed point's ``control`` ratio, or '' for a run without one."""
     seed = ratios.at_point(tables.ratios(run), run.seed_payload, run.seed_concurrency)
     control = seed[seed["kind"] == "control"] if len(seed) else seed
     if control.empty:
@@ -313,8 +287,8 @@ def noise_floor(run: Run) -> str:
         else (" (its interval misses 1: this run's intervals are too narrow)")
     )
     return (
-        f"the A/A control ({run.label(str(r['versus_service']))} against a second instance "
-        f"of itself) read {estimate}, {width}{honest}; "
+        f"A/A control ({run.label(str(r['versus_service']))} ÷ itself) {estimate}, "
+        f"{width}{honest}; "
     )
 
 

@@ -21,9 +21,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from servebench.analysis import paired
+from servebench.analysis import inprocess, paired
 from servebench.rundir.reader import BASE_VARIANT, Run
 
+#: Every kind of ratio in ratios.csv, in the order the report lists them.
+KINDS = (*paired.KINDS, *inprocess.KINDS)
 #: What names a point in ratios.csv (its first columns, then paired.RATIO_COLUMNS).
 POINT = ["payload", "concurrency"]
 COLUMNS = [*POINT, *paired.RATIO_COLUMNS]
@@ -56,13 +58,33 @@ def compute(run: Run, per_run: pd.DataFrame) -> pd.DataFrame:
         run.note(f"{int((~usable).sum())} hey run(s) without a positive req/s pair nothing")
     usable_bursts = bursts[usable]
     compared = comparisons(run, usable_bursts)
+    limits = in_process_bursts(run)
+    if len(limits):
+        units = run.units_in_order(usable_bursts)
+        keys = units + list(dict.fromkeys(zip(limits["service"], limits["variant"], strict=True)))
+        inference = {s: str(run.fact(s, "inference")) for s, _ in units}
+        compared += inprocess.comparisons(keys, inference, base_variant=BASE_VARIANT)
+        usable_bursts = pd.concat([usable_bursts, limits], ignore_index=True)
     table = paired.ratio_table(usable_bursts, compared, run.rounds.target_ci_pct)
     if table.empty:
         return pd.DataFrame(columns=COLUMNS)
     table = table.astype({"rounds": int, "converged": bool})
-    rank = table["kind"].map({k: i for i, k in enumerate(paired.KINDS)}).rename("kind_rank")
+    rank = table["kind"].map({k: i for i, k in enumerate(KINDS)}).rename("kind_rank")
     by = ["kind_rank", "payload", "concurrency", "service", "variant"]
     return run.in_display_order(table.join(rank), by)[COLUMNS]
+
+
+def in_process_bursts(run: Run) -> pd.DataFrame:
+    """The in-process units' bursts (analysis/inprocess.py) in the columns of the services'
+    (service, variant, the point, round, rps); empty for a run that timed them apart."""
+    frames = [
+        inprocess.loop_bursts(run.ceiling, run.server_cores),
+        inprocess.batch_bursts(run.batch_ceiling),
+    ]
+    frames = [f for f in frames if len(f)]
+    if not frames:
+        return pd.DataFrame(columns=["service", "variant", *POINT, "round", "rps"])
+    return pd.concat(frames, ignore_index=True)[["service", "variant", *POINT, "round", "rps"]]
 
 
 def at_point(table: pd.DataFrame, payload: str, concurrency: int) -> pd.DataFrame:
@@ -132,14 +154,28 @@ def formatted(estimate: float, low: float = math.nan, high: float = math.nan) ->
     return text
 
 
+def unit_label(run: Run, service: str, variant: str) -> str:
+    """A ratio side as the report names it: a service's label ('Python · int8'), or an
+    in-process unit's ('python loop (in process) · int8')."""
+    own = inprocess.label(service)
+    if own is None:
+        return run.unit_label(service, variant)
+    return f"{own} · {variant}" if run.multi_variant else own
+
+
+def compared(run: Run, r: Any) -> str:
+    """'Rust native release · int8 ÷ Python · int8' for a ratios row."""
+    mine = unit_label(run, str(r.service), str(r.variant))
+    return f"{mine} ÷ {unit_label(run, str(r.versus_service), str(r.versus_variant))}"
+
+
 def readable(run: Run, table: pd.DataFrame) -> pd.DataFrame:
     """Ratios (e.g. one point's) as the report lists them: what is compared ("Rust · int8 ÷
     Python · int8"), the estimate with its interval, rounds, half-width (%), converged."""
     rows = [
         {
             "kind": r.kind,
-            "compared": f"{run.unit_label(str(r.service), str(r.variant))} ÷ "
-            f"{run.unit_label(str(r.versus_service), str(r.versus_variant))}",
+            "compared": compared(run, r),
             "ratio [95 % CI]": formatted(r.ratio, r.ratio_ci_low, r.ratio_ci_high),
             "rounds": int(r.rounds),
             "± %": float(r.half_width_pct),

@@ -77,6 +77,8 @@ SUMMARY_COLUMNS: list[str] = [
     "unstable",
     "ceiling_rps",
     "efficiency",
+    "efficiency_ci_low",
+    "efficiency_ci_high",
     "overhead_ms",
     "cpu_s_per_req",
     "peak_rss_mb",
@@ -258,7 +260,10 @@ def build_summary(run_dir: str | Path | Run, write: bool = True) -> pd.DataFrame
     * ``spread_pct``/``unstable``: of rps across rounds (threshold ``run.unstable_pct``).
     * ``ceiling_rps``: :func:`servebench.analysis.stats.ceiling_rps` of the in-process loop
       named by the service's ``inference`` fact on the same variant (:func:`ceiling_for`) at
-      the seed payload, times the number of server CPUs; ``efficiency`` = rps / ceiling_rps.
+      the seed payload, times the number of server CPUs; ``efficiency``: the service ÷ that
+      loop paired per round (the ``efficiency`` kind of :func:`ratios`) with its interval
+      ``efficiency_ci_low``/``_high``, or, for a run that timed the loops apart from its
+      rounds, rps / ceiling_rps without one.
     * ``overhead_ms``: median latency at concurrency 1 (seed payload) minus the in-process
       median total of the same loop and variant.
     * ``cpu_s_per_req``: median of rounds; ``peak_rss_mb``: max of rounds;
@@ -277,6 +282,7 @@ def build_summary(run_dir: str | Path | Run, write: bool = True) -> pd.DataFrame
         ratios(run, write=write), run.seed_payload, run.seed_concurrency
     )
     by_variant = paired_ratios.estimates(seed_ratios, "variant", per_point=False)
+    by_loop = paired_ratios.estimates(seed_ratios, "efficiency", per_point=False)
     # The seed's own columns (hey's n, Total, Slowest, Fastest, Average, Requests/sec) from
     # its full runs; every other column from the paired rounds.
     full = seed_runs(run).rename(columns={"rps": "table_rps"})
@@ -302,7 +308,7 @@ def build_summary(run_dir: str | Path | Run, write: bool = True) -> pd.DataFrame
             variant_factor_ci_high=float(high),
             converged=paired_ratios.unit_converged(run, seed_ratios, r.service, r.variant),
             ceiling_rps=ceiling,
-            efficiency=stats.efficiency(r.rps, ceiling),
+            **_efficiency(by_loop, r.service, r.variant, stats.efficiency(r.rps, ceiling)),
             overhead_ms=stats.overhead_ms(c1, inproc_us),
             max_rate_under_bound=measures.max_rate_under_bound(run, r.service, r.variant),
             cold_start_s=measures.cold_start(run, r.service, r.variant),
@@ -313,6 +319,17 @@ def build_summary(run_dir: str | Path | Run, write: bool = True) -> pd.DataFrame
     if write:
         summary.to_csv(run.path / "summary.csv", index=False)
     return summary
+
+
+def _efficiency(
+    by_loop: pd.DataFrame, service: str, variant: str, pooled: float
+) -> dict[str, float]:
+    """The efficiency paired per round with its interval where the run timed the loops in
+    its rounds, else the pooled ratio (rps ÷ ceiling_rps) without one."""
+    if (service, variant) not in by_loop.index:
+        return {"efficiency": pooled, "efficiency_ci_low": math.nan, "efficiency_ci_high": math.nan}
+    ratio, low, high = by_loop.loc[(service, variant), paired_ratios.INTERVAL_COLUMNS]
+    return {"efficiency": ratio, "efficiency_ci_low": low, "efficiency_ci_high": high}
 
 
 def payload_concurrency(run: Run | str | Path) -> int:

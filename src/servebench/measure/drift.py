@@ -6,116 +6,59 @@ It is the seed sentence classified in a loop by the Python service's own inferen
 the fp32 model, pinned to the servers' CPUs, in one process that stays loaded for the whole
 run, so a probe costs a fraction of a second and measures the machine, not a start-up.
 
-Run as a module it is that process: it reads an iteration count per line on stdin and
-answers each with the median microseconds per classification:
+Run as a module it is that process (a resident tool, measure/resident.py): it reads an
+iteration count per line on stdin and answers each with the median microseconds per
+classification and an empty line:
     python -m servebench.measure.drift --model-dir DIR --payload-file F --threads 1
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import IO, Any, Protocol
 
-from servebench import paths
-from servebench.process import RUN_TAG, _die_with_parent, current_run_tag, pinned
+from servebench.measure.resident import Resident, ResidentError
 
 #: Classifications per probe: ~0.1-0.4 s with fp32 MiniLM, enough for a stable median.
 PROBE_ITERATIONS = 40
 WARMUP = 10
 
 
-class DriftError(RuntimeError):
+class DriftError(ResidentError):
     pass
 
 
-class DriftProbe:
+class DriftProbe(Resident):
     """The probe process (a context manager); :meth:`measure` runs one probe."""
 
     def __init__(
         self, model_dir: Path, payload_file: Path, *, threads: int, cpus: str | None
     ) -> None:
-        self.command = pinned(
-            [
-                sys.executable, "-m", "servebench.measure.drift", "--model-dir", str(model_dir),
-                "--payload-file", str(payload_file), "--threads", str(threads),
-            ],
-            cpus,
-        )  # fmt: skip
-        self.threads = threads
-        self.popen: subprocess.Popen[str] | None = None
-        self.started = 0.0
+        command = [
+            sys.executable, "-m", "servebench.measure.drift", "--model-dir", str(model_dir),
+            "--payload-file", str(payload_file), "--threads", str(threads),
+        ]  # fmt: skip
+        super().__init__("the drift probe", command, threads=threads, cpus=cpus)
         self.probes = 0
-
-    def __enter__(self) -> DriftProbe:
-        env = {
-            **os.environ,
-            "TOKENIZERS_PARALLELISM": "false",
-            "OMP_NUM_THREADS": str(self.threads),
-            "USE_TORCH": "0",
-            RUN_TAG: current_run_tag(),
-        }
-        self.popen = subprocess.Popen(
-            self.command,
-            cwd=paths.ROOT,
-            env=env,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            preexec_fn=_die_with_parent,
-        )
-        self.started = time.monotonic()
-        return self
 
     def measure(self, iterations: int = PROBE_ITERATIONS) -> dict[str, Any]:
         """One probe: ``seq`` (0, 1, ...), ``elapsed_s`` since the probe process started,
         ``probe_us`` (median per classification) and ``iterations``."""
-        popen = self._running()
-        assert popen.stdin is not None and popen.stdout is not None
-        popen.stdin.write(f"{iterations}\n")
-        popen.stdin.flush()
-        line = popen.stdout.readline().strip()
-        if not line:
-            raise DriftError(f"the drift probe stopped: {self._stderr(popen)}")
+        try:
+            answer = self.ask(str(iterations))
+        except ResidentError as error:
+            raise DriftError(str(error)) from None
         self.probes += 1
         return {
             "seq": self.probes - 1,
             "elapsed_s": time.monotonic() - self.started,
-            "probe_us": float(line),
+            "probe_us": float(answer[0]),
             "iterations": iterations,
         }
-
-    def _running(self) -> subprocess.Popen[str]:
-        if self.popen is None:
-            raise DriftError("the drift probe is not started")
-        if self.popen.poll() is not None:
-            raise DriftError(f"the drift probe exited: {self._stderr(self.popen)}")
-        return self.popen
-
-    @staticmethod
-    def _stderr(popen: subprocess.Popen[str]) -> str:
-        if popen.poll() is None:
-            popen.kill()
-        _, err = popen.communicate(timeout=10)
-        return err.strip()[-600:] or f"exit status {popen.returncode}"
-
-    def __exit__(self, *_: object) -> None:
-        popen, self.popen = self.popen, None
-        if popen is None or popen.poll() is not None:
-            return
-        assert popen.stdin is not None
-        popen.stdin.close()  # end of input: the loop returns
-        try:
-            popen.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            popen.kill()
-            popen.wait()
 
 
 class Classifies(Protocol):
@@ -140,7 +83,7 @@ def probe(classifier: Classifies, text: str, lines: IO[str], out: IO[str]) -> No
             started = time.perf_counter_ns()
             classifier.classify(text)
             times.append((time.perf_counter_ns() - started) / 1000)
-        out.write(f"{statistics.median(times):.1f}\n")
+        out.write(f"{statistics.median(times):.1f}\n\n")  # an answer ends with an empty line
         out.flush()
 
 

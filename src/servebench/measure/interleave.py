@@ -37,9 +37,12 @@ from typing import Any
 import pandas as pd
 
 from servebench import paths
+from servebench.analysis import inprocess as inprocess_ratios
 from servebench.analysis import paired
+from servebench.measure import inprocess as in_process
 from servebench.measure.drift import DriftProbe
 from servebench.measure.hey import render_summary
+from servebench.measure.inprocess import InProcessUnit
 from servebench.measure.lifecycle import (
     measure_mixed_point,
     measure_point,
@@ -68,15 +71,24 @@ class Warm:
     mixed_labels: list[str]  # ONNX Runtime's labels for the mixed texts, on this variant
 
 
-def comparisons(units: list[Unit]) -> list[paired.Comparison]:
-    """The ratios the study states among these units (their registry baseline and twin)."""
+def comparisons(
+    units: list[Unit], in_process: list[InProcessUnit] | None = None
+) -> list[paired.Comparison]:
+    """The ratios the study states among these units (their registry baseline and twin),
+    and those against the in-process units (analysis/inprocess.py)."""
     services = {u.service.name: u.service for u in units}
-    return paired.comparisons(
-        [(u.service.name, u.variant) for u in units],
+    keys = [(u.service.name, u.variant) for u in units]
+    found = paired.comparisons(
+        keys,
         baseline={name: s.baseline for name, s in services.items()},
         twin={name: s.twin for name, s in services.items()},
         controls=[name for name, s in services.items() if s.control],
     )
+    if in_process:
+        keys += [(u.id, u.variant) for u in in_process]
+        inference = {name: s.inference for name, s in services.items() if not s.control}
+        found += inprocess_ratios.comparisons(keys, inference)
+    return found
 
 
 def stop_reason(
@@ -157,6 +169,34 @@ def burst(
     return full
 
 
+def in_process_burst(
+    plan: Plan,
+    unit: InProcessUnit,
+    point: Point,
+    round_number: int,
+    position: int,
+    writer: RunWriter,
+) -> dict[str, Any]:
+    """One in-process unit's burst: its timed calls appended to ceiling.csv (a loop) or
+    batch_ceiling.csv (a batch path); returns its row for the round's ratios (``service``
+    is the unit's ratios name, ``rps`` its items/s, a loop's times the server's cores)."""
+    rows, items_per_s = unit.burst(plan.study.burst_s / 2)
+    key = {"payload": point[0], "concurrency": point[1], "round": round_number, "order": position}
+    for column, value in reversed(list({**key, **unit.key()}.items())):
+        rows.insert(0, column, value)
+    writer.append(
+        "ceiling.csv" if unit.kind == "loop" else "batch_ceiling.csv", rows.to_dict("records")
+    )
+    say(f"  {unit.name:<26} {point[0]:<7} c={point[1]:<3} {items_per_s:8.1f} items/s in process")
+    cores = plan.pinning.server_cores if unit.kind == "loop" else 1
+    return {
+        "service": unit.id,
+        "variant": unit.variant,
+        "round": round_number,
+        "rps": items_per_s * cores,
+    }
+
+
 def next_order(
     previous: list[str], active: list[str], number: int, rng: random.Random
 ) -> list[str]:
@@ -170,13 +210,14 @@ def next_order(
     return [name for name in reversed(previous) if name in active]
 
 
-def still_needed(units: list[Unit], ratios: pd.DataFrame) -> list[str]:
-    """The units taking part (on either side) in a ratio that has not converged, in the
-    given order: the others have said what they can and sit out the point's next rounds."""
+def still_needed(units: dict[str, tuple[str, str]], ratios: pd.DataFrame) -> list[str]:
+    """The units (name -> (service, variant) as the ratios name it) taking part, on either
+    side, in a ratio that has not converged, in the given order: the others have said what
+    they can and sit out the point's next rounds."""
     wide = ratios[~ratios["converged"].astype(bool)]
     sides = set(zip(wide["service"], wide["variant"], strict=True))
     sides |= set(zip(wide["versus_service"], wide["versus_variant"], strict=True))
-    return [u.name for u in units if (u.service.name, u.variant) in sides]
+    return [name for name, key in units.items() if key in sides]
 
 
 def measure_point_interleaved(
@@ -186,20 +227,26 @@ def measure_point_interleaved(
     writer: RunWriter,
     probe: DriftProbe,
     seed: int,
+    tools: dict[str, InProcessUnit] | None = None,
 ) -> dict[str, Any]:
     """The seed table's rounds (at the seed point), then rounds of short bursts until
     :func:`stop_reason`, the units whose ratios have converged sitting out after each pair
     of rounds; returns the point's points.csv row."""
     study = plan.study
     units = plan.units_at(point)
-    names = [u.name for u in units]
-    compared = comparisons(units)
+    local = in_process.units_at(plan, point, [u.service for u in units], tools or {})
+    keys = {u.name: (u.service.name, u.variant) for u in units}
+    keys |= {u.name: (u.id, u.variant) for u in local}
+    by_name = {u.name: u for u in local}
+    names = list(keys)
+    compared = comparisons(units, local)
     target, budget = plan.precision_target(point)
     rng = random.Random(seed)
     started_at, started = time.monotonic(), now_iso()
     number, order = 0, []
+    services = [u.name for u in units]
     for table_round in range(plan.seed_table_rounds(point)):
-        order = next_order(order, names, table_round, rng)
+        order = next_order(order, services, table_round, rng)
         for position, name in enumerate(order):
             burst(plan, warm[name], point, number, position, writer, seed_table=True)
         number += 1
@@ -211,7 +258,10 @@ def measure_point_interleaved(
     while not stop:
         order = next_order(order, active, rounds, rng)
         for position, name in enumerate(order):
-            rows.append(burst(plan, warm[name], point, number, position, writer))
+            if name in by_name:
+                rows.append(in_process_burst(plan, by_name[name], point, number, position, writer))
+            else:
+                rows.append(burst(plan, warm[name], point, number, position, writer))
         number += 1
         rounds += 1
         writer.append("drift.csv", [drift_row(probe, point, number - 1)])
@@ -226,7 +276,7 @@ def measure_point_interleaved(
             budget_s=budget,
         )
         if rounds >= study.min_rounds and rounds % 2 == 0:
-            active = still_needed(units, ratios) or names
+            active = still_needed(keys, ratios) or names
     widest = float(ratios["half_width_pct"].max()) if not ratios.empty else float("nan")
     control = ratios[ratios["kind"] == "control"]
     floor = float(control["half_width_pct"].iloc[0]) if len(control) else float("nan")
@@ -238,6 +288,7 @@ def measure_point_interleaved(
         "payload": point[0],
         "concurrency": point[1],
         "units": len(units),
+        "in_process_units": len(local),
         "rounds": rounds,
         "converged": stop == "converged",
         "max_half_width_pct": widest,
@@ -284,11 +335,13 @@ def run_interleaved(
     )
     with contextlib.ExitStack() as stack:
         stack.enter_context(probe)
+        say(progress.step("in-process loops and batch paths: load and warm up"))
+        tools = in_process.start_units(plan, stack)
         warm = start_all(plan, stack, writer, sentences, expected, mixed_labels, progress)
         writer.append("drift.csv", [drift_row(probe, None, -1)])
         say(progress.forecast())
         for number, point in enumerate(plan.all_points()):
             say(progress.step(f"point {point[0]} c={point[1]}: rounds of bursts"))
             seed = plan.study.shuffle_seed + number
-            row = measure_point_interleaved(plan, point, warm, writer, probe, seed)
+            row = measure_point_interleaved(plan, point, warm, writer, probe, seed, tools)
             writer.append("points.csv", [row])

@@ -1,6 +1,6 @@
-"""The load test, in order: build; the in-process ceilings; every unit started and measured
-interleaved, point by point (measure/interleave.py); the ceilings again; then per unit a fresh
-process for the soak and the open-loop search.
+"""The load test, in order: build; the in-process loops and batch paths and every unit
+started, then measured interleaved, point by point (measure/interleave.py, the in-process
+limits among the units); then per unit a fresh process for the soak and the open-loop search.
 
 Notebook 02 calls `run_load_test`; nothing here draws a plot. Files written: docs/DATA.md.
 """
@@ -8,9 +8,7 @@ Notebook 02 calls `run_load_test`; nothing here draws a plot. Files written: doc
 from __future__ import annotations
 
 import json
-import math
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +16,8 @@ import pandas as pd
 
 from servebench import metadata, paths, registry
 from servebench.config import ConfigError, Study
-from servebench.measure import batch_ceiling, ceiling, resources, workload
+from servebench.measure import resources, workload
+from servebench.measure.inprocess import ceiling_providers
 from servebench.measure.interleave import run_interleaved
 from servebench.measure.lifecycle import prepare, start_service
 from servebench.measure.openloop import openloop_search
@@ -32,83 +31,10 @@ from servebench.rundir.writer import RunWriter
 from servebench.say import say
 
 
-def ceiling_providers(services: list[Service]) -> dict[str, Service]:
-    """The registry entry measuring the ceiling of each inference kind the services use."""
-    kinds = dict.fromkeys(service.inference for service in services)
-    return {kind: registry.ceiling_provider(kind) for kind in kinds}
-
-
 def build_services(plan: Plan) -> dict[str, float]:
     """Build what the run needs, the ceilings' programs included (cargo caches the builds)."""
     wanted = {s.name: s for s in [*plan.services, *ceiling_providers(plan.services).values()]}
     return {name: registry.build(service, log=sys.stderr) for name, service in wanted.items()}
-
-
-#: The in-process ceilings are measured in this many passes: before the interleaved phase
-#: and after it, so they sample the machine at both ends of the services' measurements.
-CEILING_PASSES = 2
-
-
-def run_ceiling(plan: Plan, run_dir: Path, ceiling_pass: int) -> pd.DataFrame:
-    """One pass's share of the in-process iterations, per variant, appended to ceiling.csv
-    (``ceiling_pass`` 0 before the interleaved phase, 1 after it)."""
-    study = plan.study
-    frame = per_variant(
-        plan,
-        run_dir / "ceiling.csv",
-        ceiling_pass,
-        lambda model_dir: ceiling.measure(
-            model_dir,
-            {name: paths.PAYLOADS / f"{name}.txt" for name in plan.payloads},
-            providers=ceiling_providers(plan.services),
-            iterations=math.ceil(study.ceiling_iterations / CEILING_PASSES),
-            warmup=study.ceiling_warmup,
-            threads=plan.pinning.threads,
-            cpus=plan.pinning.server_cpus,
-        ),
-    )
-    if plan.batched_services:
-        run_batch_ceiling(plan, run_dir, ceiling_pass)
-    return frame
-
-
-def run_batch_ceiling(plan: Plan, run_dir: Path, ceiling_pass: int) -> None:
-    """Each batched service's batch path in process at every batch size, per variant, on
-    the seed payload; appended to batch_ceiling.csv beside the batch-1 ceiling."""
-    study = plan.study
-    per_variant(
-        plan,
-        run_dir / "batch_ceiling.csv",
-        ceiling_pass,
-        lambda model_dir: batch_ceiling.measure(
-            model_dir,
-            plan.seed_payload,
-            paths.PAYLOADS / f"{plan.seed_payload}.txt",
-            services=plan.batched_services,
-            batch_sizes=study.batch_sizes,
-            # A batch call costs up to ~batch-size times an item: a quarter of the batch-1
-            # iterations per size keeps this phase near the batch-1 ceiling's time.
-            iterations=max(3, math.ceil(study.ceiling_iterations / CEILING_PASSES / 4)),
-            warmup=max(1, study.ceiling_warmup // 4),
-            threads=plan.pinning.threads,
-            cpus=plan.pinning.server_cpus,
-        ),
-    )
-
-
-def per_variant(
-    plan: Plan, target: Path, ceiling_pass: int, measure: Callable[[Path], pd.DataFrame]
-) -> pd.DataFrame:
-    """`measure` on every variant's model directory, the rows keyed by pass and variant,
-    appended to `target` (written as they come: a failed run keeps what it had)."""
-    frames = [
-        measure(model_dir).assign(variant=variant) for variant, model_dir in plan.model_dirs.items()
-    ]
-    frame = pd.concat(frames, ignore_index=True)
-    frame = frame[["variant", *[c for c in frame.columns if c != "variant"]]]
-    frame.insert(0, "ceiling_pass", ceiling_pass)
-    frame.to_csv(target, mode="a", header=not target.exists(), index=False)
-    return frame
 
 
 def has_fresh_phase(study: Study) -> bool:
@@ -141,19 +67,18 @@ def unit_kind(plan: Plan, unit: Unit) -> str:
 
 
 def plan_progress(plan: Plan, fresh: list[Unit]) -> Progress:
-    """The run's steps for the progress lines: the ceilings, each unit's start, each point's
-    rounds, the ceilings again, then each unit's fresh-process phase. Until a kind of step
+    """The run's steps for the progress lines: the in-process tools' start, each unit's
+    start, each point's rounds, then each unit's fresh-process phase. Until a kind of step
     is timed, its prior is what the plan fixes of it: a point's time budget (the seed
     point's with its table's rounds), the soak and the open-loop attacks if the search takes
     all its steps."""
     study = plan.study
-    steps = [Step("ceiling")]
+    steps = [Step("in-process")]
     steps += [Step(f"start {unit_kind(plan, u)}", u.name) for u in plan.start_order()]
     steps += [
         Step("seed point" if plan.is_seed_point((p, c)) else "point", f"{p} c={c}")
         for p, c in plan.all_points()
     ]
-    steps += [Step("ceiling")]
     if has_fresh_phase(study):
         steps += [Step("fresh", unit.name) for unit in fresh]
     attacks_s = study.openloop_max_steps * study.openloop_duration_s if study.openloop else 0.0
@@ -268,11 +193,7 @@ def run_load_test(study: Study, run_dir: Path) -> Path:
     fresh = plan.fresh_process_order()
     progress = plan_progress(plan, fresh)
     with confined_to(plan.pinning.orchestrator_cpus()):
-        say(progress.step("in-process ceilings (no HTTP), first pass"))
-        run_ceiling(plan, run_dir, 0)
         run_interleaved(plan, writer, sentences, expected, mixed_labels, progress)
-        say(progress.step("in-process ceilings, second pass"))
-        run_ceiling(plan, run_dir, 1)
         progress.end_step()
         say(progress.forecast())
         if has_fresh_phase(plan.study):

@@ -38,6 +38,14 @@ class Pinning:
             workers=study.workers,
         )
 
+    @property
+    def server_cores(self) -> int:
+        """The server's CPUs (its pinning's, else workers × threads): an in-process loop's
+        items/s times these is the ceiling a service is divided by."""
+        from servebench.config import cpu_list
+
+        return len(cpu_list(self.server_cpus)) if self.server_cpus else self.workers * self.threads
+
     def orchestrator_cpus(self) -> list[int] | None:
         """Where the pipeline itself runs during measurements: with the load generator."""
         from servebench.config import cpu_list

@@ -12,7 +12,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from servebench.analysis import paired, ratios, stability, tables
+from servebench.analysis import inprocess, ratios, stability, tables
 from servebench.plots import style
 from servebench.rundir.reader import Run
 
@@ -27,23 +27,28 @@ KIND_TITLES = {
     "baseline": "the language: each service ÷ its baseline, same variant",
     "variant": "the model: each variant ÷ fp32, same service",
     "batching": "dynamic batching: each batched service ÷ its unbatched twin, same variant",
+    "efficiency": "efficiency: each service ÷ its in-process loop (no HTTP), same variant",
+    "in_process_variant": "the model without HTTP: each in-process loop's variant ÷ its fp32",
+    "batch_size": "batching without HTTP: each batch path at batch b ÷ at batch 1",
 }
 
 
-def _label(run: Run, r: pd.Series) -> str:
-    mine = run.unit_label(str(r["service"]), str(r["variant"]))
-    return f"{mine} ÷ {run.unit_label(str(r['versus_service']), str(r['versus_variant']))}"
+def _color(colors: dict[str, str], side: str) -> str:
+    """A service's colour; a batch path's batched service's; the loops' grey."""
+    parsed = inprocess.parse_id(side)
+    owner = parsed[1] if parsed and parsed[0] == "batch" else side
+    return colors.get(owner, style.IN_PROCESS_COLOR)
 
 
 def draw_paired_ratios(run: Run) -> Figure | None:
     """Every paired ratio at the seed point with its 95 % interval, one panel per kind
-    (:data:`servebench.analysis.paired.KINDS`) and one row per unit: a marker in the
+    (:data:`servebench.analysis.ratios.KINDS`) and one row per unit: a marker in the
     unit's colour at the estimate, whiskers for the interval, filled when the interval is
     within the run's target, hollow when it is not (or has one round, so no interval)."""
     seed = ratios.at_point(tables.ratios(run), run.seed_payload, run.seed_concurrency)
     if seed.empty:
         return None
-    kinds = [k for k in paired.KINDS if (seed["kind"] == k).any()]
+    kinds = [k for k in ratios.KINDS if (seed["kind"] == k).any()]
     heights = [int((seed["kind"] == k).sum()) + 1 for k in kinds]
     target, rounds = run.rounds.target_ci_pct, int(seed["rounds"].max())
     fig, axes = style.new_figure(
@@ -59,7 +64,7 @@ def draw_paired_ratios(run: Run) -> Figure | None:
         rows = seed[seed["kind"] == kind].reset_index(drop=True)
         y = np.arange(len(rows))
         for yi, r in rows.iterrows():
-            color = colors[str(r["service"])]
+            color = _color(colors, str(r["service"]))
             est, low, high = (float(r[c]) for c in ratios.INTERVAL_COLUMNS)
             err = None if np.isnan(low) else [[est - low], [high - est]]
             ax.errorbar(
@@ -76,7 +81,8 @@ def draw_paired_ratios(run: Run) -> Figure | None:
                 fontsize=7,
             )
         ax.axvline(1.0, color="black", linewidth=0.8)
-        ax.set_yticks(y, [_label(run, r) for _, r in rows.iterrows()], fontsize=8)
+        labels = [ratios.compared(run, r) for r in rows.itertuples(index=False)]
+        ax.set_yticks(y, labels, fontsize=8)
         ax.set_ylim(len(rows) - 0.5, -0.5)
         ax.set_xscale("log")
         ax.set_title(KIND_TITLES.get(kind, kind), fontsize=9, loc="left")

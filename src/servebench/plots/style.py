@@ -43,6 +43,10 @@ def service_colors(facts: pd.DataFrame) -> dict[str, str]:
     return out
 
 
+#: The in-process loops' colour (a batch path takes its batched service's).
+IN_PROCESS_COLOR = "#555555"
+
+
 def colors(run: Run) -> dict[str, str]:
     return run.cached("colors", lambda: service_colors(run.facts))
 

@@ -12,6 +12,9 @@ old column name. The old shapes still read:
 * A summary.csv published before model variants (no ``variant`` column: every row
   measured fp32) or before interleaving (no paired ratios, no precision target), or before
   the seed table had runs of its own (no ``table_rps``: its ``rps`` is the table's).
+* A ceiling.csv or batch_ceiling.csv timed in two passes apart from the rounds (issue 21's
+  ``ceiling_pass``, no ``round``): their ceilings read pooled as before, and no in-process
+  ratio is paired (analysis/inprocess.py needs the rounds).
 * A loadtests.csv without ``seed_table`` (the reader reads every row as a paired round):
   its seed-point rounds were all full ``hey -n`` runs, so the seed table takes them.
 

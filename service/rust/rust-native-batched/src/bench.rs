@@ -1,9 +1,12 @@
 //! `rust-native-batched bench`: the batch path in-process, no HTTP and no queue (the
 //! batching "ceiling"): for each batch size b, b copies of the payload text through
-//! [`BatchEngine::run`], the very call the inference thread makes.
+//! [`BatchEngine::run`], the very call the inference thread makes. With `--serve` it answers
+//! "B K" per stdin line (K timed calls at batch size B), as `rust-native bench --serve` does.
 
-use std::io::Write;
+use std::io::{BufRead, Write};
 use std::time::Instant;
+
+use rust_native::bench::{answer, serve_request};
 
 use crate::engine::BatchEngine;
 use crate::error::BatchedError;
@@ -32,18 +35,57 @@ pub fn run(
 ) -> Result<(), BatchedError> {
     let mut rows = Vec::with_capacity(batch_sizes.len() * iterations);
     for &batch_size in batch_sizes {
-        let texts = vec![text; batch_size];
-        for _ in 0..warmup {
-            call(engine, &texts)?;
-        }
-        for iteration in 0..iterations {
-            let started = Instant::now();
-            let (tokenization_us, inference_us) = call(engine, &texts)?;
-            let total_us = started.elapsed().as_micros();
-            rows.push(Row { batch_size, iteration, tokenization_us, inference_us, total_us });
-        }
+        warm(engine, text, batch_size, warmup)?;
+        rows.extend(timed(engine, text, batch_size, iterations)?);
     }
     write(&rows, out).map_err(BatchedError::Stdout)
+}
+
+/// `--serve`: every batch size warmed up, then for each stdin line "B K", K timed calls of
+/// B texts as rows (no header) and an empty line.
+pub fn serve(
+    engine: &mut BatchEngine,
+    text: &str,
+    batch_sizes: &[usize],
+    warmup: usize,
+    input: impl BufRead,
+    out: &mut impl Write,
+) -> Result<(), BatchedError> {
+    for &batch_size in batch_sizes {
+        warm(engine, text, batch_size, warmup)?;
+    }
+    for line in input.lines() {
+        let line = line.map_err(rust_native::error::NativeError::Stdin)?;
+        let request = serve_request(&line, 2)?;
+        let rows: Vec<String> = timed(engine, text, request[0], request[1])?.iter().map(Row::csv).collect();
+        answer(out, None, &rows, true)?;
+    }
+    Ok(())
+}
+
+fn warm(engine: &mut BatchEngine, text: &str, batch_size: usize, warmup: usize) -> Result<(), BatchedError> {
+    let texts = vec![text; batch_size];
+    for _ in 0..warmup {
+        call(engine, &texts)?;
+    }
+    Ok(())
+}
+
+fn timed(
+    engine: &mut BatchEngine,
+    text: &str,
+    batch_size: usize,
+    iterations: usize,
+) -> Result<Vec<Row>, BatchedError> {
+    let texts = vec![text; batch_size];
+    let mut rows = Vec::with_capacity(iterations);
+    for iteration in 0..iterations {
+        let started = Instant::now();
+        let (tokenization_us, inference_us) = call(engine, &texts)?;
+        let total_us = started.elapsed().as_micros();
+        rows.push(Row { batch_size, iteration, tokenization_us, inference_us, total_us });
+    }
+    Ok(rows)
 }
 
 /// One batch; its tokenization and inference times. Any failure fails the bench.
@@ -52,10 +94,17 @@ fn call(engine: &mut BatchEngine, texts: &[&str]) -> Result<(u64, u64), BatchedE
     Ok((answers.tokenization_us, answers.inference_us))
 }
 
+impl Row {
+    fn csv(&self) -> String {
+        let Row { batch_size, iteration, tokenization_us, inference_us, total_us } = self;
+        format!("{batch_size},{iteration},{tokenization_us},{inference_us},{total_us}")
+    }
+}
+
 fn write(rows: &[Row], out: &mut impl Write) -> std::io::Result<()> {
     writeln!(out, "{CSV_HEADER}")?;
-    for Row { batch_size, iteration, tokenization_us, inference_us, total_us } in rows {
-        writeln!(out, "{batch_size},{iteration},{tokenization_us},{inference_us},{total_us}")?;
+    for row in rows {
+        writeln!(out, "{}", row.csv())?;
     }
     out.flush()
 }

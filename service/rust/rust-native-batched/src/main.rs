@@ -155,14 +155,12 @@ fn bench(args: BatchBenchArgs) -> Result<(), BatchedError> {
     let mut engine =
         BatchEngine::new(loaded, SubBatchLimits::EQUAL_LENGTHS).map_err(BatchedError::RunOptions)?;
     let batch_sizes: Vec<usize> = batch_sizes.iter().map(|b| b.get()).collect();
-    bench::run(
-        &mut engine,
-        &text,
-        &batch_sizes,
-        common.iterations,
-        common.warmup,
-        &mut std::io::stdout().lock(),
-    )
+    let mut out = std::io::stdout().lock();
+    if common.serve {
+        let input = std::io::stdin().lock();
+        return bench::serve(&mut engine, &text, &batch_sizes, common.warmup, input, &mut out);
+    }
+    bench::run(&mut engine, &text, &batch_sizes, common.iterations, common.warmup, &mut out)
 }
 
 #[cfg(test)]

@@ -1,6 +1,10 @@
 //! `rust-native bench`: tokenize + inference in-process, no HTTP (the study's Rust "ceiling").
+//!
+//! With `--serve` the process stays up for the harness to time it inside its rounds (the
+//! registry's "in-process tools" protocol, service/registry.yaml): after the warm-up it reads
+//! a request per stdin line and answers it with CSV rows (no header) and an empty line.
 
-use std::io::Write;
+use std::io::{BufRead, Write};
 use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -27,6 +31,9 @@ pub struct BenchArgs {
     pub iterations: usize,
     #[arg(long, default_value_t = 20, value_name = "W")]
     pub warmup: usize,
+    /// Stay up: read a request per stdin line (see the module's doc), not --iterations.
+    #[arg(long)]
+    pub serve: bool,
 }
 
 /// The text of a payload file: a request body (`{"inputs": "..."}`, first non-blank byte `{`)
@@ -41,8 +48,23 @@ pub fn payload_text(path: &Path) -> Result<String, NativeError> {
     }
 }
 
-/// Prints `iteration,tokenization_us,inference_us,total_us` for `iterations` timed calls
-/// after `warmup` untimed ones.
+pub const CSV_HEADER: &str = "iteration,tokenization_us,inference_us,total_us";
+
+/// `iterations` timed calls, as CSV rows without the header (printed once all are done).
+fn timed(predictor: &NativePredictor, text: &str, iterations: usize) -> Result<Vec<String>, NativeError> {
+    let mut rows = Vec::with_capacity(iterations);
+    for iteration in 0..iterations {
+        let started = Instant::now();
+        let prediction = predictor.predict(text)?;
+        let total_us = started.elapsed().as_micros();
+        let (tokenization_us, inference_us) = (prediction.tokenization_us, prediction.inference_us);
+        rows.push(format!("{iteration},{tokenization_us},{inference_us},{total_us}"));
+    }
+    Ok(rows)
+}
+
+/// Prints [`CSV_HEADER`] and a row for each of `iterations` timed calls after `warmup`
+/// untimed ones.
 pub fn run(
     predictor: &NativePredictor,
     text: &str,
@@ -53,19 +75,56 @@ pub fn run(
     for _ in 0..warmup {
         predictor.predict(text)?;
     }
-    let io = |e: std::io::Error| NativeError::Payload { path: "<stdout>".into(), reason: e.to_string() };
-    let mut rows = Vec::with_capacity(iterations);
-    for iteration in 0..iterations {
-        let started = Instant::now();
-        let prediction = predictor.predict(text)?;
-        let total_us = started.elapsed().as_micros();
-        rows.push((iteration, prediction.tokenization_us, prediction.inference_us, total_us));
+    let rows = timed(predictor, text, iterations)?;
+    answer(out, Some(CSV_HEADER), &rows, false)
+}
+
+/// `--serve`: `warmup` untimed calls, then for each stdin line K, K timed rows and an empty
+/// line.
+pub fn serve(
+    predictor: &NativePredictor,
+    text: &str,
+    warmup: usize,
+    input: impl BufRead,
+    out: &mut impl Write,
+) -> Result<(), NativeError> {
+    for _ in 0..warmup {
+        predictor.predict(text)?;
     }
-    writeln!(out, "iteration,tokenization_us,inference_us,total_us").map_err(io)?;
-    for (iteration, tokenization_us, inference_us, total_us) in rows {
-        writeln!(out, "{iteration},{tokenization_us},{inference_us},{total_us}").map_err(io)?;
+    for line in input.lines() {
+        let line = line.map_err(NativeError::Stdin)?;
+        let iterations = serve_request(&line, 1)?[0];
+        answer(out, None, &timed(predictor, text, iterations)?, true)?;
     }
-    out.flush().map_err(io)
+    Ok(())
+}
+
+/// A `--serve` request line: `fields` whole numbers of at least 1, separated by blanks.
+pub fn serve_request(line: &str, fields: usize) -> Result<Vec<usize>, NativeError> {
+    let bad = || NativeError::ServeRequest(line.to_string());
+    let numbers: Vec<usize> = line
+        .split_whitespace()
+        .map(|part| part.parse::<usize>().ok().filter(|n| *n >= 1).ok_or_else(bad))
+        .collect::<Result<_, _>>()?;
+    if numbers.len() == fields { Ok(numbers) } else { Err(bad()) }
+}
+
+/// Writes an optional header, the rows, and (for a `--serve` answer) the closing empty line.
+pub fn answer(
+    out: &mut impl Write,
+    header: Option<&str>,
+    rows: &[String],
+    end: bool,
+) -> Result<(), NativeError> {
+    let mut text = String::new();
+    for line in header.into_iter().chain(rows.iter().map(String::as_str)) {
+        text.push_str(line);
+        text.push('\n');
+    }
+    if end {
+        text.push('\n');
+    }
+    out.write_all(text.as_bytes()).and_then(|()| out.flush()).map_err(NativeError::Stdout)
 }
 
 #[cfg(test)]
@@ -84,6 +143,26 @@ mod tests {
     fn a_request_body_yields_its_inputs() {
         assert_eq!(payload("body", b" {\"inputs\": \"great film\"}\n").unwrap(), "great film");
         assert!(payload("bad-body", b"{\"text\": 1}").is_err());
+    }
+
+    #[test]
+    fn serve_requests_are_counts_of_at_least_one() {
+        assert_eq!(serve_request("40", 1).unwrap(), [40]);
+        assert_eq!(serve_request(" 16  3 ", 2).unwrap(), [16, 3]);
+        for bad in ["", "0", "x", "4 2", "-1"] {
+            assert!(serve_request(bad, 1).is_err(), "{bad:?}");
+        }
+        assert!(serve_request("4", 2).is_err());
+    }
+
+    #[test]
+    fn a_serve_answer_ends_with_an_empty_line() {
+        let mut out = Vec::new();
+        answer(&mut out, None, &["0,1,2,3".into(), "1,1,2,3".into()], true).unwrap();
+        assert_eq!(String::from_utf8(out).unwrap(), "0,1,2,3\n1,1,2,3\n\n");
+        let mut out = Vec::new();
+        answer(&mut out, Some(CSV_HEADER), &["0,1,2,3".into()], false).unwrap();
+        assert_eq!(String::from_utf8(out).unwrap(), format!("{CSV_HEADER}\n0,1,2,3\n"));
     }
 
     #[test]

@@ -29,6 +29,10 @@ pub enum NativeError {
     Payload { path: PathBuf, reason: String },
     #[error("cannot read standard input: {0}")]
     Stdin(std::io::Error),
+    #[error("cannot write to standard output: {0}")]
+    Stdout(std::io::Error),
+    #[error("--serve: {0:?} is not a request (an iteration count, or a batch size and a count)")]
+    ServeRequest(String),
     #[error("{0}")]
     Predict(#[from] servekit::PredictError),
     #[error(transparent)]

@@ -98,7 +98,11 @@ fn bench(args: BenchArgs) -> Result<(), NativeError> {
     let text = bench::payload_text(&args.payload_file)?;
     runtime::init(args.ort_lib.as_deref())?;
     let predictor = NativePredictor::load(&args.model_dir, args.threads.get())?;
-    bench::run(&predictor, &text, args.iterations, args.warmup, &mut std::io::stdout().lock())
+    let mut out = std::io::stdout().lock();
+    if args.serve {
+        return bench::serve(&predictor, &text, args.warmup, std::io::stdin().lock(), &mut out);
+    }
+    bench::run(&predictor, &text, args.iterations, args.warmup, &mut out)
 }
 
 fn tokenize(model_dir: &std::path::Path) -> Result<(), NativeError> {

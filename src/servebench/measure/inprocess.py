@@ -1,0 +1,169 @@
+"""The in-process limits as units of the rounds: each loop and batch path a resident tool.
+
+Every inference kind's in-process loop (the registry entry's ``ceiling`` command) and every
+batched service's batch path (its ``batch_ceiling``) runs as a resident tool
+(measure/resident.py) pinned to the server CPUs, started once per model variant (and, for a
+loop, per payload) with ``--serve``. In the rounds they take turns with the services
+(measure/interleave.py): one burst of timed calls per round, about half a service's burst
+(``burst_s``; in-process timings are steadier, and the batch paths are many), so that a
+service and the limit it is divided by sample the same seconds of the machine
+(analysis/inprocess.py states the ratios). Loops run at every point whose payload is a file;
+batch paths at the seed point only, on the seed payload, at every ``batch_sizes`` size.
+
+Rows: ceiling.csv and batch_ceiling.csv, one per timed call, keyed by the point and round.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from servebench import paths, registry
+from servebench.analysis.inprocess import batch_path_id, loop_id
+from servebench.measure.batch_ceiling import CSV_HEADER as BATCH_HEADER
+from servebench.measure.batch_ceiling import batch_ceiling_command
+from servebench.measure.ceiling import CSV_HEADER as LOOP_HEADER
+from servebench.measure.ceiling import ceiling_command
+from servebench.measure.plan import Plan
+from servebench.measure.resident import Resident
+from servebench.registry import Service
+
+#: Calls per burst: at least this many, so that a median exists.
+MIN_CALLS = 3
+
+
+@dataclass
+class InProcessUnit:
+    """A loop (``kind`` loop: an inference kind's, batch size 1) or a batch path at one size
+    (``kind`` batch: a batched service's) on one variant and payload, and its resident tool."""
+
+    kind: str
+    owner: str  # the inference kind (loop) or the batched service (batch path)
+    variant: str
+    payload: str
+    batch_size: int
+    tool: Resident
+    impl: str = ""  # a batch path's inference kind (batch_ceiling.csv `impl`)
+    call_s: float = field(default=0.0)  # the last burst's median call, for sizing the next
+
+    @property
+    def id(self) -> str:
+        return (
+            loop_id(self.owner)
+            if self.kind == "loop"
+            else batch_path_id(self.owner, self.batch_size)
+        )
+
+    @property
+    def name(self) -> str:
+        return f"{self.id}·{self.variant}"
+
+    def key(self) -> dict[str, Any]:
+        if self.kind == "loop":
+            return {"variant": self.variant, "impl": self.owner}
+        return {"variant": self.variant, "service": self.owner, "impl": self.impl}
+
+    def request(self, seconds: float) -> str:
+        calls = MIN_CALLS if self.call_s <= 0 else max(MIN_CALLS, math.ceil(seconds / self.call_s))
+        return str(calls) if self.kind == "loop" else f"{self.batch_size} {calls}"
+
+    def burst(self, seconds: float) -> tuple[pd.DataFrame, float]:
+        """About `seconds` of timed calls: their rows (the tool's CSV columns) and the
+        burst's items/s (batch size ÷ median call; a loop's times the server's cores is
+        analysis/inprocess.py's business)."""
+        header = LOOP_HEADER if self.kind == "loop" else BATCH_HEADER
+        answer = self.tool.ask(self.request(seconds))
+        rows = pd.read_csv(io.StringIO("\n".join([header, *answer])))
+        median_us = float(rows["total_us"].median())
+        self.call_s = median_us / 1e6
+        return rows, self.batch_size * 1e6 / median_us
+
+
+def ceiling_providers(services: list[Service]) -> dict[str, Service]:
+    """The registry entry measuring the ceiling of each inference kind the services use."""
+    kinds = dict.fromkeys(service.inference for service in services)
+    return {kind: registry.ceiling_provider(kind) for kind in kinds}
+
+
+def loop_tools(
+    plan: Plan, stack: contextlib.ExitStack, payloads: list[str]
+) -> dict[tuple[str, str, str], Resident]:
+    """A resident loop per (inference kind, variant, payload) of the plan's services."""
+    study, pinning = plan.study, plan.pinning
+    tools = {}
+    for kind, provider in ceiling_providers(plan.services).items():
+        for variant, model_dir in plan.model_dirs.items():
+            for payload in payloads:
+                payload_file = paths.PAYLOADS / f"{payload}.txt"
+                command = ceiling_command(
+                    provider, model_dir, payload_file, 1, study.ceiling_warmup, pinning.threads
+                )
+                what = f"the {kind} loop ({variant}, {payload})"
+                tool = Resident(
+                    what, [*command, "--serve"], threads=pinning.threads, cpus=pinning.server_cpus
+                )
+                tools[(kind, variant, payload)] = stack.enter_context(tool)
+    return tools
+
+
+def batch_tools(plan: Plan, stack: contextlib.ExitStack) -> dict[tuple[str, str], Resident]:
+    """A resident batch path per (batched service, variant), on the seed payload."""
+    study, pinning = plan.study, plan.pinning
+    payload_file = paths.PAYLOADS / f"{plan.seed_payload}.txt"
+    tools = {}
+    for service in plan.batched_services:
+        for variant, model_dir in plan.model_dirs.items():
+            command = batch_ceiling_command(
+                service, model_dir, payload_file, batch_sizes=study.batch_sizes,
+                iterations=1, warmup=max(1, study.ceiling_warmup // 4), threads=pinning.threads,
+            )  # fmt: skip
+            what = f"{service.name}'s batch path ({variant})"
+            tool = Resident(
+                what, [*command, "--serve"], threads=pinning.threads, cpus=pinning.server_cpus
+            )
+            tools[(service.name, variant)] = stack.enter_context(tool)
+    return tools
+
+
+def start_units(plan: Plan, stack: contextlib.ExitStack) -> dict[str, InProcessUnit]:
+    """Every in-process unit of the run, its tool started (and stopped when `stack` closes);
+    keyed by :attr:`InProcessUnit.name` plus its payload."""
+    file_payloads = list(plan.payloads)
+    loops = loop_tools(plan, stack, file_payloads)
+    units: dict[str, InProcessUnit] = {}
+    for (kind, variant, payload), tool in loops.items():
+        unit = InProcessUnit("loop", kind, variant, payload, 1, tool)
+        units[unit_key(unit)] = unit
+    for (name, variant), tool in batch_tools(plan, stack).items():
+        service = next(s for s in plan.batched_services if s.name == name)
+        for size in plan.study.batch_sizes:
+            unit = InProcessUnit(
+                "batch", name, variant, plan.seed_payload, size, tool, impl=service.inference
+            )
+            units[unit_key(unit)] = unit
+    return units
+
+
+def unit_key(unit: InProcessUnit) -> str:
+    return f"{unit.name}@{unit.payload}"
+
+
+def units_at(
+    plan: Plan, point: tuple[str, int], services: list[Service], units: dict[str, InProcessUnit]
+) -> list[InProcessUnit]:
+    """The in-process units a point runs: the loops of its services' inference kinds on its
+    payload; at the seed point, the batch paths of its batched services too."""
+    kinds = {s.inference for s in services}
+    batched = {s.name for s in services if s.batching}
+    seed = plan.is_seed_point(point)
+    return [
+        unit
+        for unit in units.values()
+        if unit.payload == point[0]
+        and (unit.owner in kinds if unit.kind == "loop" else seed and unit.owner in batched)
+    ]
