@@ -244,35 +244,34 @@ class TestBatcher:
 # --- the in-process ceilings (python -m servekit.ceiling / servekit.batch_ceiling) ----------
 
 
+class Counting:
+    """A classifier that counts its calls and answers with fixed stage times."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def classify(self, text: str) -> Any:
+        self.calls += 1
+        return inference.Prediction(text, 0.5, tokenization_us=3, inference_us=4)
+
+
 class TestCeilings:
     def test_the_ceiling_times_each_classification(self) -> None:
-        class Once:
-            calls = 0
-
-            def classify(self, text: str) -> Any:
-                Once.calls += 1
-                return inference.Prediction(text, 0.5, tokenization_us=3, inference_us=4)
-
-        rows = ceiling.measure(Once(), "text", iterations=3, warmup=2)
+        once = Counting()
+        rows = ceiling.measure(once, "text", iterations=3, warmup=2)
         assert rows[0] == "iteration,tokenization_us,inference_us,total_us"
         assert [row.split(",")[:3] for row in rows[1:]] == [[str(i), "3", "4"] for i in range(3)]
-        assert Once.calls == 5
+        assert once.calls == 5
 
     def test_the_ceiling_serves_iteration_counts_from_stdin(self) -> None:
-        class Counting:
-            calls = 0
-
-            def classify(self, text: str) -> Any:
-                Counting.calls += 1
-                return inference.Prediction(text, 0.5, tokenization_us=3, inference_us=4)
-
+        counting = Counting()
         out = io.StringIO()
-        ceiling.serve(Counting(), "text", 2, io.StringIO("3\n1\n"), out)
+        ceiling.serve(counting, "text", 2, io.StringIO("3\n1\n"), out)
         answers = out.getvalue().split("\n\n")
         assert answers[-1] == ""  # each answer ends with an empty line
         assert [len(a.splitlines()) for a in answers[:-1]] == [3, 1]
         assert answers[0].splitlines()[0].split(",")[:3] == ["0", "3", "4"]
-        assert Counting.calls == 2 + 3 + 1
+        assert counting.calls == 2 + 3 + 1
 
     def test_the_batch_ceiling_serves_batch_sizes_and_counts_from_stdin(self) -> None:
         stand_in = StandIn()

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from servebench.analysis import stats
 from servebench.analysis.paired import Comparison, Key
 
 KINDS = ("efficiency", "in_process_variant", "batch_size")
@@ -64,6 +65,14 @@ def label(name: str) -> str | None:
     return f"{owner} loop (in process)" if kind == "loop" else f"{owner} batch path, b={size}"
 
 
+def burst_rps(kind: str, batch_size: int, median_us: float, server_cores: int) -> float:
+    """An in-process burst's value in the ratios: a loop's ceiling
+    (:func:`servebench.analysis.stats.ceiling_rps`), a batch path's items/s."""
+    if kind == "loop":
+        return stats.ceiling_rps(median_us, server_cores)
+    return batch_size * 1e6 / median_us
+
+
 def loop_bursts(ceiling: pd.DataFrame | None, server_cores: int) -> pd.DataFrame:
     """One row per loop burst of ceiling.csv (a round of a point): ``service`` (its
     :func:`loop_id`), ``variant``, the point, ``round``, ``rps`` (items/s × the cores)."""
@@ -71,7 +80,7 @@ def loop_bursts(ceiling: pd.DataFrame | None, server_cores: int) -> pd.DataFrame
         return pd.DataFrame(columns=["service", "variant", *POINT, "rps"])
     keys = ["impl", "variant", *POINT]
     medians = ceiling.groupby(keys, sort=False)["total_us"].median().reset_index()
-    medians["rps"] = 1e6 / medians["total_us"] * server_cores
+    medians["rps"] = [burst_rps("loop", 1, us, server_cores) for us in medians["total_us"]]
     medians["service"] = [loop_id(impl) for impl in medians["impl"]]
     return medians[["service", "variant", *POINT, "rps"]]
 
@@ -83,7 +92,10 @@ def batch_bursts(batch_ceiling: pd.DataFrame | None) -> pd.DataFrame:
         return pd.DataFrame(columns=["service", "variant", *POINT, "rps"])
     keys = ["service", "batch_size", "variant", *POINT]
     medians = batch_ceiling.groupby(keys, sort=False)["total_us"].median().reset_index()
-    medians["rps"] = medians["batch_size"] * 1e6 / medians["total_us"]
+    medians["rps"] = [
+        burst_rps("batch", int(b), us, 1)
+        for b, us in zip(medians["batch_size"], medians["total_us"], strict=True)
+    ]
     medians["service"] = [
         batch_path_id(s, int(b))
         for s, b in zip(medians["service"], medians["batch_size"], strict=True)

@@ -24,9 +24,12 @@ import math
 import random
 from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 import pandas as pd
+
+H = TypeVar("H", bound=Hashable)
 
 #: Student's t quantile for a two-sided 95 % interval, by degrees of freedom (1..30); from 31
 #: on the normal 1.96 is within 2 % of it.
@@ -100,13 +103,19 @@ def round_orders(units: Sequence[Hashable], rounds: int, seed: int) -> list[list
     rng = random.Random(seed)
     orders: list[list[Hashable]] = []
     for number in range(rounds):
-        if number % 2:
-            orders.append(orders[-1][::-1])
-            continue
-        order = list(units)
-        rng.shuffle(order)
-        orders.append(order)
+        orders.append(next_order(orders[-1] if orders else [], list(units), number, rng))
     return orders
+
+
+def next_order(previous: list[H], active: list[H], number: int, rng: random.Random) -> list[H]:
+    """Round `number`'s order (:func:`round_orders`, one round at a time): a fresh shuffle of
+    the `active` units for an even round, the previous order reversed for an odd one, keeping
+    only the units still active (the load test lets converged units sit out)."""
+    if number % 2 == 0 or not previous:
+        order = list(active)
+        rng.shuffle(order)
+        return order
+    return [name for name in reversed(previous) if name in active]
 
 
 def round_ratios(

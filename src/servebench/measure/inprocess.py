@@ -74,14 +74,13 @@ class InProcessUnit:
 
     def burst(self, seconds: float) -> tuple[pd.DataFrame, float]:
         """About `seconds` of timed calls: their rows (the tool's CSV columns) and the
-        burst's items/s (batch size ÷ median call; a loop's times the server's cores is
-        analysis/inprocess.py's business)."""
+        median call in µs."""
         header = LOOP_HEADER if self.kind == "loop" else BATCH_HEADER
         answer = self.tool.ask(self.request(seconds))
         rows = pd.read_csv(io.StringIO("\n".join([header, *answer])))
         median_us = float(rows["total_us"].median())
         self.call_s = median_us / 1e6
-        return rows, self.batch_size * 1e6 / median_us
+        return rows, median_us
 
 
 def ceiling_providers(services: list[Service]) -> dict[str, Service]:
@@ -130,31 +129,23 @@ def batch_tools(plan: Plan, stack: contextlib.ExitStack) -> dict[tuple[str, str]
     return tools
 
 
-def start_units(plan: Plan, stack: contextlib.ExitStack) -> dict[str, InProcessUnit]:
-    """Every in-process unit of the run, its tool started (and stopped when `stack` closes);
-    keyed by :attr:`InProcessUnit.name` plus its payload."""
-    file_payloads = list(plan.payloads)
-    loops = loop_tools(plan, stack, file_payloads)
-    units: dict[str, InProcessUnit] = {}
-    for (kind, variant, payload), tool in loops.items():
-        unit = InProcessUnit("loop", kind, variant, payload, 1, tool)
-        units[unit_key(unit)] = unit
+def start_units(plan: Plan, stack: contextlib.ExitStack) -> list[InProcessUnit]:
+    """Every in-process unit of the run, its tool started (and stopped when `stack` closes)."""
+    units = [
+        InProcessUnit("loop", kind, variant, payload, 1, tool)
+        for (kind, variant, payload), tool in loop_tools(plan, stack, list(plan.payloads)).items()
+    ]
     for (name, variant), tool in batch_tools(plan, stack).items():
         service = next(s for s in plan.batched_services if s.name == name)
-        for size in plan.study.batch_sizes:
-            unit = InProcessUnit(
-                "batch", name, variant, plan.seed_payload, size, tool, impl=service.inference
-            )
-            units[unit_key(unit)] = unit
+        units += [
+            InProcessUnit("batch", name, variant, plan.seed_payload, size, tool, service.inference)
+            for size in plan.study.batch_sizes
+        ]
     return units
 
 
-def unit_key(unit: InProcessUnit) -> str:
-    return f"{unit.name}@{unit.payload}"
-
-
 def units_at(
-    plan: Plan, point: tuple[str, int], services: list[Service], units: dict[str, InProcessUnit]
+    plan: Plan, point: tuple[str, int], services: list[Service], units: list[InProcessUnit]
 ) -> list[InProcessUnit]:
     """The in-process units a point runs: the loops of its services' inference kinds on its
     payload; at the seed point, the batch paths of its batched services too."""
@@ -163,7 +154,7 @@ def units_at(
     seed = plan.is_seed_point(point)
     return [
         unit
-        for unit in units.values()
+        for unit in units
         if unit.payload == point[0]
         and (unit.owner in kinds if unit.kind == "loop" else seed and unit.owner in batched)
     ]

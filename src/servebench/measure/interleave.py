@@ -6,13 +6,13 @@ as much as the services. Here every unit (a service serving one model variant; t
 control among them) is started, verified and warmed up first, and all stay up, idle ones
 costing memory only. Then at each point (payload, concurrency) the units run one short burst
 each (~``burst_s`` of work) per *round*, in an order drawn anew for every other round and
-reversed in the round after (:func:`next_order`), so the two sides of every ratio are seconds
-apart and a drift within a pair of rounds favours neither. (Full ``hey -n 1000`` bursts put
-them tens of seconds apart: on a noisy 2-core host 0.5-1 s bursts gave 3-5x narrower
-intervals for the same minutes, and placing each ratio's two bursts side by side gained
-nothing over the shuffled order, issue 22.) The seed point first runs ``seed_table_runs``
-rounds of the seed's own ``hey -n n_requests`` for its table (loadtests.csv ``seed_table``);
-the ratios come from the short rounds only.
+reversed in the round after (:func:`servebench.analysis.paired.next_order`), so the two
+sides of every ratio are seconds apart and a drift within a pair of rounds favours neither.
+(Full ``hey -n 1000`` bursts put them tens of seconds apart: on a noisy 2-core host 0.5-1 s
+bursts gave 3-5x narrower intervals for the same minutes, and placing each ratio's two
+bursts side by side gained nothing over the shuffled order, issue 22.) The seed point first
+runs ``seed_table_runs`` rounds of the seed's own ``hey -n n_requests`` for its table
+(loadtests.csv ``seed_table``); the ratios come from the short rounds only.
 
 A point stops (:func:`stop_reason`) once every ratio the study states there (each service ÷
 its baseline, int8 ÷ fp32, batched ÷ twin, the A/A control ÷ its baseline) has a 95 %
@@ -39,6 +39,7 @@ import pandas as pd
 from servebench import paths
 from servebench.analysis import inprocess as inprocess_ratios
 from servebench.analysis import paired
+from servebench.analysis.paired import next_order
 from servebench.measure import inprocess as in_process
 from servebench.measure.drift import DriftProbe
 from servebench.measure.hey import render_summary
@@ -179,35 +180,18 @@ def in_process_burst(
 ) -> dict[str, Any]:
     """One in-process unit's burst: its timed calls appended to ceiling.csv (a loop) or
     batch_ceiling.csv (a batch path); returns its row for the round's ratios (``service``
-    is the unit's ratios name, ``rps`` its items/s, a loop's times the server's cores)."""
-    rows, items_per_s = unit.burst(plan.study.burst_s / 2)
+    is the unit's ratios name, ``rps`` :func:`servebench.analysis.inprocess.burst_rps`)."""
+    rows, median_us = unit.burst(plan.study.burst_s / 2)
+    cores = plan.pinning.server_cores
+    rps = inprocess_ratios.burst_rps(unit.kind, unit.batch_size, median_us, cores)
     key = {"payload": point[0], "concurrency": point[1], "round": round_number, "order": position}
     for column, value in reversed(list({**key, **unit.key()}.items())):
         rows.insert(0, column, value)
     writer.append(
         "ceiling.csv" if unit.kind == "loop" else "batch_ceiling.csv", rows.to_dict("records")
     )
-    say(f"  {unit.name:<26} {point[0]:<7} c={point[1]:<3} {items_per_s:8.1f} items/s in process")
-    cores = plan.pinning.server_cores if unit.kind == "loop" else 1
-    return {
-        "service": unit.id,
-        "variant": unit.variant,
-        "round": round_number,
-        "rps": items_per_s * cores,
-    }
-
-
-def next_order(
-    previous: list[str], active: list[str], number: int, rng: random.Random
-) -> list[str]:
-    """Round `number`'s order of the `active` units: a fresh shuffle for an even round, the
-    previous round's order reversed for an odd one (:func:`servebench.analysis.paired.
-    round_orders`' counterbalancing), keeping only the units still active."""
-    if number % 2 == 0 or not previous:
-        order = list(active)
-        rng.shuffle(order)
-        return order
-    return [name for name in reversed(previous) if name in active]
+    say(f"  {unit.name:<26} {point[0]:<7} c={point[1]:<3} {rps:8.1f} items/s in process")
+    return {"service": unit.id, "variant": unit.variant, "round": round_number, "rps": rps}
 
 
 def still_needed(units: dict[str, tuple[str, str]], ratios: pd.DataFrame) -> list[str]:
@@ -227,14 +211,14 @@ def measure_point_interleaved(
     writer: RunWriter,
     probe: DriftProbe,
     seed: int,
-    tools: dict[str, InProcessUnit] | None = None,
+    tools: list[InProcessUnit] | None = None,
 ) -> dict[str, Any]:
     """The seed table's rounds (at the seed point), then rounds of short bursts until
     :func:`stop_reason`, the units whose ratios have converged sitting out after each pair
     of rounds; returns the point's points.csv row."""
     study = plan.study
     units = plan.units_at(point)
-    local = in_process.units_at(plan, point, [u.service for u in units], tools or {})
+    local = in_process.units_at(plan, point, [u.service for u in units], tools or [])
     keys = {u.name: (u.service.name, u.variant) for u in units}
     keys |= {u.name: (u.id, u.variant) for u in local}
     by_name = {u.name: u for u in local}

@@ -107,14 +107,14 @@ def _complete(
     facts = pd.DataFrame.from_dict(rows, orient="index", columns=list(FACT_COLUMNS))
     facts["order"] = facts["order"].astype(int)
     for column in ("batching", "control"):
-        facts[column] = facts[column].map(_truth)
+        facts[column] = facts[column].map(truth)
     for column in (c for c in FACT_COLUMNS if c not in ("order", "batching", "control")):
         facts[column] = facts[column].fillna("").astype(str)
     facts.index.name = "service"
     return facts.sort_values("order", kind="stable")
 
 
-def _truth(value: Any) -> bool:
+def truth(value: Any) -> bool:
     """A bool fact as a CSV gives it back: True/False, or their text."""
     return str(value).strip().lower() == "true"
 

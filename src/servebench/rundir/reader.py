@@ -32,7 +32,7 @@ import pandas as pd
 from servebench import config
 from servebench.config import BASE_VARIANT
 from servebench.rundir import upgrade
-from servebench.rundir.facts import FACT_COLUMNS, read_facts, service_facts
+from servebench.rundir.facts import FACT_COLUMNS, read_facts, service_facts, truth
 from servebench.rundir.rounds import DEFAULT_UNSTABLE_PCT, Rounds, rounds_of
 
 __all__ = [
@@ -352,7 +352,8 @@ def load_run(
     controls = set(facts.index[facts["control"]])
     loadtests = frames["loadtests.csv"]
     is_control = loadtests["service"].isin(controls)
-    is_table = ~is_control & _truth(loadtests.get("seed_table"), len(loadtests))
+    table = loadtests["seed_table"].map(truth) if "seed_table" in loadtests else False
+    is_table = ~is_control & table
     for name, frame in optional.items():
         if frame is not None and name != "services" and "service" in frame:
             optional[name] = frame[~frame["service"].isin(controls)].reset_index(drop=True)
@@ -372,13 +373,6 @@ def load_run(
     )
     _check_run(run)
     return run
-
-
-def _truth(column: pd.Series | None, length: int) -> pd.Series:
-    """A bool column as a CSV gives it back (True/False or their text); all False if absent."""
-    if column is None:
-        return pd.Series([False] * length, dtype=bool)
-    return column.astype(str).str.strip().str.lower().eq("true")
 
 
 def _check_run(run: Run) -> None:
