@@ -106,8 +106,9 @@ def test_faithfulness_from_variants_csv(run: reader.Run, tmp_path: Path) -> None
 
 
 def test_paired_factors_carry_their_intervals(run: reader.Run, summary: pd.DataFrame) -> None:
-    """With the seed point's ratios.csv rows, the language, variant and batching factors are
-    the paired estimates with their 95 % intervals; both still multiplies exactly."""
+    """With the seed point's ratios.csv rows, the language, variant, in-process variant and
+    batching factors are the paired estimates with their 95 % intervals; both still
+    multiplies exactly."""
     seed_ratios = ratios.at_point(tables.ratios(run), run.seed_payload, run.seed_concurrency)
     paired = seed_ratios.set_index(["kind", "service", "variant"])
     tidy = factors.throughput_factors(summary, run.facts, seed_ratios)
@@ -131,7 +132,12 @@ def test_paired_factors_carry_their_intervals(run: reader.Run, summary: pd.DataF
     both = rows.loc[("both", native, "int8"), "ratio"]
     language = rows.loc[("language", native, "fp32"), "ratio"]
     assert both == pytest.approx(language * rows.loc[("variant", native, "int8"), "ratio"])
-    assert tidy.loc[tidy["factor"] == factors.IN_PROCESS, "ci_low"].isna().all()
+    # The in-process factor is the loops' paired ratio (they were timed in the rounds).
+    loops = tidy[tidy["factor"] == factors.IN_PROCESS].set_index("inference")
+    for kind in ("python", "rust"):
+        theirs = paired.loc[("in_process_variant", f"in-process:{kind}", "int8")]
+        assert loops.loc[kind, "ratio"] == theirs["ratio"]
+        assert loops.loc[kind, "ci_low"] == theirs["ratio_ci_low"] < theirs["ratio"]
     # Without ratios nothing claims an interval.
     assert factors.throughput_factors(summary, run.facts)[["ci_low", "ci_high"]].isna().all().all()
     table = factors.factor_table(summary, run.facts, seed_ratios, with_ci=True)

@@ -143,6 +143,40 @@ def test_a_burst_is_written_under_its_round(
     assert (tmp_path / "run" / "hey" / f"{stem}.txt").read_text() == hey.render_summary(run)
 
 
+def test_each_burst_is_paced_by_the_units_last_one_at_the_point(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batched service answers far faster under load than its c=1 latency says: sized from
+    that latency its bursts were a third as long as its twin's and paid a larger share of
+    ramp-up and drain. From its second burst at a point on, a unit is paced by its own
+    throughput there."""
+    from servebench import config
+    from servebench.measure.plan import Plan
+
+    plan = Plan.from_study(config.load_study("default", ["burst_s=0.5"]))
+    asked: list[float] = []
+    records = pd.DataFrame({"response_time_s": [0.01], "status_code": [200], "offset_s": [0.0]})
+
+    def fake_measure(_plan, _proc, _payload, concurrency, pace_s, requests=None):
+        asked.append(pace_s)
+        n = requests or _plan.hey_requests(concurrency, pace_s)
+        return {"n": n, "errors": 0, "total_s": n / 800, "rps": 800.0}, ClosedLoopRun(
+            records, requested=1, concurrency=1, wall_s=0.1
+        )
+
+    monkeypatch.setattr(interleave, "measure_point", fake_measure)
+    monkeypatch.setattr(interleave, "report_point", lambda *_: None)
+    unit = Unit(next(iter(registry.load_registry().values())), "fp32", tmp_path)
+    proc: Any = None
+    warm = interleave.Warm(unit, proc, {"seed": 0.004}, [])
+    writer = RunWriter(tmp_path / "run")
+    first = interleave.burst(plan, warm, ("seed", 50), 0, 0, writer)
+    second = interleave.burst(plan, warm, ("seed", 50), 1, 0, writer)
+    other = interleave.burst(plan, warm, ("seed", 16), 0, 0, writer)
+    assert asked == [0.004, 1 / 800, 0.004]  # another point starts from the c=1 latency again
+    assert (first["n"], second["n"], other["n"]) == (150, 400, 128)
+
+
 def test_orders_are_counterbalanced_and_keep_only_the_active_units() -> None:
     import random
 
@@ -233,3 +267,71 @@ def test_a_point_spends_its_rounds_on_the_ratios_still_wide(
     assert count["rust-ffi-release"] == count["python"] == 12
     assert count["rust-native-release"] == count["python-aa"] == 4  # sat out from round 5
     assert row["noise_floor_pct"] < 1 and row["control_ratio"] == pytest.approx(1, abs=0.01)
+
+
+class _Tool:
+    """A resident tool's stand-in answering the in-process protocol: one call per line
+    asked for, each `call_us`, the first `cold` calls of the run three times as slow."""
+
+    def __init__(self, call_us: float, cold: int = 0) -> None:
+        self.call_us, self.cold, self.asked = call_us, cold, []
+
+    def ask(self, request: str) -> list[str]:
+        self.asked.append(request)
+        *size, calls = request.split()  # "K" for a loop, "B K" for a batch path
+        answer = []
+        for i in range(int(calls)):
+            us = self.call_us * (3 if self.cold > 0 else 1)
+            self.cold -= 1
+            answer.append(",".join([*size, str(i), "0", "0", f"{us:.0f}"]))
+        return answer
+
+
+def _local(tool: Any, *members: tuple[str, str, str, int]) -> list[Any]:
+    from servebench.measure.inprocess import InProcessUnit
+
+    return [InProcessUnit(k, owner, v, "seed", b, tool) for k, owner, v, b in members]
+
+
+def test_an_in_process_tool_takes_its_turn_with_its_units_back_to_back() -> None:
+    """int8 ÷ fp32 and batch b ÷ batch 1 compare bursts of one turn, not of the round."""
+    tool: Any = _Tool(1000)
+    local = _local(
+        tool,
+        ("loop", "python", "fp32", 1), ("loop", "python", "int8", 1),
+        ("batch", "python-batched", "fp32", 1), ("batch", "python-batched", "fp32", 16),
+    )  # fmt: skip
+    groups = interleave.turns(["python·fp32", "python·int8"], local)
+    assert groups == {
+        "python·fp32": ["python·fp32"],
+        "python·int8": ["python·int8"],
+        "in-process:python": ["in-process:python·fp32", "in-process:python·int8"],
+        "batch-path:python-batched": [
+            "batch-path:python-batched:1·fp32", "batch-path:python-batched:16·fp32"
+        ],
+    }  # fmt: skip
+    order = ["batch-path:python-batched", "python·fp32", "in-process:python"]
+    everyone = [name for members in groups.values() for name in members]
+    assert interleave.round_bursts(order, groups, everyone, 0) == [
+        "batch-path:python-batched:1·fp32", "batch-path:python-batched:16·fp32",
+        "python·fp32", "in-process:python·fp32", "in-process:python·int8",
+    ]  # fmt: skip
+    # the next round reverses the turns (next_order) and the units within each turn; a unit
+    # sitting out leaves its turn's others running
+    active = [n for n in everyone if n != "in-process:python·int8"]
+    assert interleave.round_bursts(order[::-1], groups, active, 1) == [
+        "in-process:python·fp32", "python·fp32",
+        "batch-path:python-batched:16·fp32", "batch-path:python-batched:1·fp32",
+    ]  # fmt: skip
+
+
+def test_an_in_process_units_first_burst_is_preceded_by_an_untimed_one() -> None:
+    """The cold calls after minutes idle are not timed; each burst is sized from the one
+    before."""
+    tool: Any = _Tool(2000, cold=3)
+    (unit,) = _local(tool, ("batch", "python-batched", "fp32", 4))
+    rows, median_us = unit.burst(0.1)
+    assert median_us == 2000 and (rows["total_us"] == 2000).all()
+    assert tool.asked == ["4 3", "4 17"]  # 0.1 s at the cold 6 ms
+    unit.burst(0.1)
+    assert tool.asked[2:] == ["4 50"]  # no warm-up after the first; 0.1 s of 2 ms calls

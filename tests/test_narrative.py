@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from rundata import OPTIONAL, make_run_dir, make_variant_run
 
-from servebench.analysis import factors, narrative, tables
+from servebench.analysis import factors, narrative, ratios, tables
 from servebench.rundir.reader import Run, load_run
 
 pytestmark = pytest.mark.unit
@@ -52,11 +52,13 @@ def test_answer_states_what_int8_changes_per_language_and_its_label_agreement(
 ) -> None:
     run, summary = loaded(make_variant_run(tmp_path))
     text = narrative.answer(run, summary)
-    tidy = factors.throughput_factors(summary, run.facts)
+    seed_ratios = ratios.at_point(tables.ratios(run), run.seed_payload, run.seed_concurrency)
+    tidy = factors.throughput_factors(summary, run.facts, seed_ratios)
     loops = tidy[tidy["factor"] == factors.IN_PROCESS]
-    assert "**int8 ÷ fp32**" in text
-    for kind, ratio in zip(loops["inference"], loops["ratio"], strict=True):
-        assert f"{kind} loop {ratio:.2f}×" in text
+    assert "**int8 ÷ fp32**" in text and len(loops) == 2
+    for r in loops.itertuples(index=False):  # the loops' paired ratio, with its interval
+        assert f"{r.inference} loop {ratios.formatted(r.ratio, r.ci_low, r.ci_high)}" in text
+        assert math.isfinite(r.ci_low)
     for language in set(run.facts["language"]):
         assert f"{language} services" in text
     agreement = factors.faithfulness(run).set_index("variant").at["int8", "label_agreement"]
@@ -115,12 +117,23 @@ def test_answer_without_a_ceiling_skips_the_model_share(tmp_path: Path) -> None:
     assert "in process not measured" in text
 
 
-def test_answer_flags_unstable_measurements(tmp_path: Path) -> None:
-    run, summary = loaded(make_run_dir(tmp_path, n=60, concurrencies=[1, 50]))
+def test_answer_flags_unstable_measurements_only_where_nothing_was_paired(
+    tmp_path: Path,
+) -> None:
+    """Without a precision target the spread across rounds is all a reader has; a paired run
+    states its intervals instead (its short bursts spread on a drifting host by design)."""
+    optional = [name for name in OPTIONAL if name not in ("points", "drift")]
+    run, summary = loaded(
+        make_run_dir(tmp_path / "bare", n=60, concurrencies=[1, 50], optional=optional)
+    )
     unstable = int(summary["unstable"].sum())
     assert unstable  # rundata makes one service's rounds spread
-    text = narrative.answer(run, summary)
-    assert f"{unstable} of {len(summary)} units spread over {run.unstable_pct:g} %" in text
+    flagged = f"{unstable} of {len(summary)} seed-point measurements spread over"
+    assert flagged in narrative.answer(run, summary)
+    paired_run, paired_summary = loaded(make_run_dir(tmp_path, n=60, concurrencies=[1, 50]))
+    assert paired_summary["unstable"].sum() == unstable
+    text = narrative.answer(paired_run, paired_summary)
+    assert "spread over" not in text and "widest 95 % interval" in text
 
 
 def test_answer_flags_what_missed_the_precision_target(tmp_path: Path) -> None:
@@ -128,13 +141,15 @@ def test_answer_flags_what_missed_the_precision_target(tmp_path: Path) -> None:
     text = narrative.answer(run, summary)
     missed = summary[summary["converged"] == False]  # noqa: E712 (NaN is neither)
     assert len(missed) > 0  # rundata slows one round of one service at the seed point
+    seed = ratios.at_point(tables.ratios(run), run.seed_payload, run.seed_concurrency)
+    assert set(seed["kind"]) > {"baseline"}  # every kind of the point counts, not the summary's
     widest = max(
         (math.sqrt(h / lo) - 1) * 100
-        for lo, h in zip(summary["ratio_ci_low"], summary["ratio_ci_high"], strict=True)
+        for lo, h in zip(seed["ratio_ci_low"], seed["ratio_ci_high"], strict=True)
         if math.isfinite(lo) and math.isfinite(h)
     )
     assert f"the widest 95 % interval at the seed point is ±{widest:.1f} % (target ±3 %)" in text
-    assert f"{len(missed)} of {len(summary)} seed-point ratios" in text
+    assert f"{len(missed)} of {len(summary)} seed-point units" in text
     short = run.points[~run.points["converged"]]
     assert f"{len(short)} of {len(run.points)} points" in text
     # A run without points.csv records no target reached: nothing to flag.

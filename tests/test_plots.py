@@ -12,7 +12,7 @@ from matplotlib.text import Text
 from rundata import make_bare_run, make_run_dir, make_variant_run
 
 from servebench import plots, registry
-from servebench.analysis import ratios, stability, tables
+from servebench.analysis import inprocess, paired, ratios, stability, tables
 from servebench.plots import style
 from servebench.rundir import reader
 
@@ -141,26 +141,30 @@ def test_every_variant_is_in_the_tables_and_figures(variant_run: reader.Run) -> 
     assert any("fp32 model" in t for t in texts)
 
 
-def test_paired_ratios_figure_shows_every_seed_ratio_and_flags_the_unconverged(
-    run_dir: Path,
-) -> None:
+def test_ratio_figures_show_every_seed_ratio_and_flag_the_unconverged(run_dir: Path) -> None:
+    """The services' ratios in one figure, those of the in-process limits in another:
+    together every ratio of the seed point, each once."""
     run = reader.load_run(run_dir)
-    fig = plots.draw(run, "paired_ratios")
-    assert fig is not None
     seed = ratios.at_point(tables.ratios(run), run.seed_payload, run.seed_concurrency)
-    texts = figure_texts(fig)
-    for r in seed.itertuples(index=False):
-        assert ratios.formatted(r.ratio, r.ratio_ci_low, r.ratio_ci_high) in texts
-    # One marker per ratio, hollow exactly when it did not converge.
-    markers = [
-        line
-        for ax in fig.axes
-        for line in ax.get_lines()
-        if line.get_marker() in {"o", "^", "s", "D"} and len(line.get_xdata()) == 1
-    ]
-    assert len(markers) == len(seed)
-    hollow = sum(line.get_markerfacecolor() == "white" for line in markers)
-    assert hollow == int((~seed["converged"].astype(bool)).sum()) > 0
+    for name, kinds in (("paired_ratios", paired.KINDS), ("in_process_ratios", inprocess.KINDS)):
+        fig = plots.draw(run, name)
+        assert fig is not None
+        mine = seed[seed["kind"].isin(kinds)]
+        assert len(mine) and set(mine["kind"]) <= set(kinds)
+        texts = figure_texts(fig)
+        for r in mine.itertuples(index=False):
+            assert ratios.formatted(r.ratio, r.ratio_ci_low, r.ratio_ci_high) in texts
+        # One marker per ratio, hollow exactly when it did not converge.
+        markers = [
+            line
+            for ax in fig.axes
+            for line in ax.get_lines()
+            if line.get_marker() in {"o", "^", "s", "D"} and len(line.get_xdata()) == 1
+        ]
+        assert len(markers) == len(mine), name
+        hollow = sum(line.get_markerfacecolor() == "white" for line in markers)
+        assert hollow == int((~mine["converged"].astype(bool)).sum()), name
+    assert not seed["converged"].astype(bool).all()  # the rundata has something to flag
 
 
 def test_drift_figure_states_the_probe_range(run_dir: Path) -> None:

@@ -152,10 +152,13 @@ def test_published_metadata_names_project_paths_relatively(run_dir: Path, tmp_pa
     run = tmp_path / "run"
     shutil.copytree(run_dir, run)
     meta = json.loads((run / "metadata.json").read_text())
-    meta["model"] = {"dir": str(paths.ROOT / "data" / "models" / "m")}
+    # A model exported by another checkout (a cached export keeps the paths it was made
+    # with) names that checkout's model store: published, it is the project's store too.
+    elsewhere = "/elsewhere/checkout/data/models/.cache/m-1"
+    meta["model"] = {"dir": str(paths.ROOT / "data" / "models" / "m"), "source": elsewhere}
     (run / "metadata.json").write_text(json.dumps(meta))
     target = tmp_path / "README.md"
     target.write_text(f"{readme.BEGIN}\n{readme.END}\n")
     readme.update_readme(run, readme=target, reference=tmp_path / "ref", figures=tmp_path / "f")
     published = json.loads((tmp_path / "ref" / "metadata.json").read_text())
-    assert published["model"] == {"dir": "data/models/m"}
+    assert published["model"] == {"dir": "data/models/m", "source": "data/models/.cache/m-1"}

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import re
 import shutil
 import sys
 from collections.abc import Sequence
@@ -286,6 +287,17 @@ def results_markdown(run_dir: Path, figures_prefix: str = "figures") -> str:
     return "\n".join(lines)
 
 
+#: A quoted absolute path into a project's model store: this checkout's, or the one a cached
+#: model export was made in (its export.json keeps the paths it was made with).
+_MODEL_STORE = re.compile(r'"/[^"]*?/(data/models/)')
+
+
+def project_relative(text: str) -> str:
+    """Metadata text with this project's paths, and any checkout's model store, relative to
+    the project ('data/models/minilm-sentiment')."""
+    return _MODEL_STORE.sub(r'"\1', text.replace(f"{paths.ROOT}/", ""))
+
+
 def update_readme(
     run_dir: Path,
     readme: Path = paths.ROOT / "README.md",
@@ -307,8 +319,7 @@ def update_readme(
         if not (run_dir / name).exists():
             continue
         if name == "metadata.json":  # this machine's project path means nothing to a reader
-            text = (run_dir / name).read_text().replace(f"{paths.ROOT}/", "")
-            (reference / name).write_text(text)
+            (reference / name).write_text(project_relative((run_dir / name).read_text()))
         else:
             shutil.copy2(run_dir / name, reference / name)
     # The README's images must be this run's, whichever run the pipeline published last.

@@ -28,15 +28,18 @@ from typing import Any
 import pandas as pd
 
 from servebench import config
+from servebench.analysis import inprocess, stats
 from servebench.analysis import ratios as paired_ratios
-from servebench.analysis import stats
 from servebench.rundir.reader import BASE_VARIANT, Run
 
 #: Names of the factors, in the order the tables show them.
 LANGUAGE, VARIANT, IN_PROCESS, BOTH = "language", "variant", "variant in process", "both"
 BATCHING = "batching"
 #: The factors that are paired ratios of ratios.csv, and their ``kind`` there.
-PAIRED_KIND = {LANGUAGE: "baseline", VARIANT: "variant", BATCHING: "batching"}
+PAIRED_KIND = {
+    LANGUAGE: "baseline", VARIANT: "variant", BATCHING: "batching",
+    IN_PROCESS: "in_process_variant",
+}  # fmt: skip
 FACTOR_COLUMNS = [
     "factor", "service", "inference", "variant", "compared", "value", "reference", "ratio",
     "ci_low", "ci_high", "unstable",
@@ -88,11 +91,11 @@ def throughput_factors(
     ``ratio`` = value / reference, ``unstable`` when either side's rounds spread beyond the
     run's threshold. Services in the summary's order, variants fp32 first.
 
-    ``ratios``: the seed point's rows of ratios.csv. With them the language, variant and
-    batching ``ratio`` is the paired estimate (the geometric mean of the rounds' ratios,
-    which can differ a little from value ÷ reference) with its interval ``ci_low``/
-    ``ci_high`` (NaN otherwise), and ``both`` is language (fp32) × variant, so the factors
-    still multiply exactly.
+    ``ratios``: the seed point's rows of ratios.csv. With them the language, variant,
+    in-process variant and batching ``ratio`` is the paired estimate (the geometric mean
+    of the rounds' ratios, which can differ a little from value ÷ reference) with its
+    interval ``ci_low``/``ci_high`` (NaN otherwise), and ``both`` is language (fp32) ×
+    variant, so the factors still multiply exactly.
     """
     frame = summary.assign(variant=summary["variant"].astype(str), value=summary["rps"])
     rows = frame.set_index(["service", "variant"], drop=False)
@@ -139,7 +142,9 @@ def _paired(tidy: pd.DataFrame, ratios: pd.DataFrame) -> pd.DataFrame:
     tidy = tidy.copy()
     interval = ["ratio", "ci_low", "ci_high"]
     for i, r in tidy.iterrows():
-        key = (PAIRED_KIND.get(str(r["factor"]), ""), r["service"], r["variant"])
+        # an in-process row names no service: its ratios name it by its loop
+        unit = inprocess.loop_id(r["inference"]) if r["factor"] == IN_PROCESS else r["service"]
+        key = (PAIRED_KIND.get(str(r["factor"]), ""), unit, r["variant"])
         if key in found.index:
             tidy.loc[i, interval] = found.loc[key, paired_ratios.INTERVAL_COLUMNS].to_numpy(float)
     ratio = tidy.set_index(["factor", "service", "variant"])["ratio"]

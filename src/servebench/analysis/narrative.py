@@ -34,7 +34,6 @@ from servebench.analysis import (
     batching,
     factors,
     measures,
-    paired,
     ratios,
     seed,
     stability,
@@ -169,7 +168,8 @@ def variant_change(run: Run, summary: pd.DataFrame, variant: str) -> str:
     served = mine[mine["factor"] == factors.VARIANT]
     language = served["service"].map(lambda s: str(run.fact(s, "language")) or "?")
     parts = [
-        f"{k} loop {times(r)}" for k, r in zip(loops["inference"], loops["ratio"], strict=True)
+        f"{r.inference} loop {ratios.formatted(r.ratio, r.ci_low, r.ci_high)}"
+        for r in loops.itertuples(index=False)
     ]
     text = f"**{variant} ÷ fp32** (seed point): in process " + (", ".join(parts) or "not measured")
     over_http = [
@@ -233,11 +233,13 @@ def precision(run: Run, summary: pd.DataFrame) -> str | None:
     """How far the run's numbers can be trusted, in one bullet whose length does not grow
     with the noise: counts only (the *Stability* section names the units and points).
 
-    States the widest 95 % interval of the seed-point ratios against the run's target, how
-    many seed-point ratios (the summary's ``converged``) and points (points.csv) stopped
-    short of it, and how many units' Requests/sec spread beyond ``unstable_pct`` across
-    rounds. None for a run measured to no target (no points.csv) that has no unstable unit
-    either."""
+    For a run measured to a target (points.csv): the A/A control's noise floor, the widest
+    95 % interval of the seed point's ratios (ratios.csv, every kind) against the target,
+    and how many seed-point units (the summary's ``converged``) and points stopped short of
+    it. The spread of a unit's Requests/sec across rounds is not counted there: short
+    bursts on a drifting host spread by design, and the pairing is what cancels it. For a
+    run without a target: how many units' Requests/sec spread beyond ``unstable_pct``
+    across rounds, or None."""
     units = len(summary)
     unstable = int(_flagged(summary, "unstable", "true").sum())
     if summary["converged"].isna().all():  # no points.csv: no target was measured to
@@ -249,11 +251,9 @@ def precision(run: Run, summary: pd.DataFrame) -> str | None:
             "(*Stability* lists them)."
         )
     target = f"±{run.rounds.target_ci_pct:g} %"
-    widths = [
-        paired.RatioInterval(*(float(x) for x in row), 2).half_width_pct
-        for row in summary[list(ratios.INTERVAL_COLUMNS)].itertuples(index=False)
-    ]
-    widest = max((w for w in widths if math.isfinite(w)), default=math.nan)
+    seed = ratios.at_point(tables.ratios(run), run.seed_payload, run.seed_concurrency)
+    widths = seed["half_width_pct"].to_numpy(float) if len(seed) else np.array([])
+    widest = float(np.nanmax(widths)) if np.isfinite(widths).any() else math.nan
     text = "**Precision**: " + noise_floor(run)
     if math.isfinite(widest):
         text += f"the widest 95 % interval at the seed point is ±{widest:.1f} % (target {target})"
@@ -262,11 +262,9 @@ def precision(run: Run, summary: pd.DataFrame) -> str | None:
     missed = int(_flagged(summary, "converged", "false").sum())
     points = stability.points_table(run)
     short = len(stability.unconverged(run))
-    if not (missed or short or unstable):
+    if not (missed or short):
         return text + "; every ratio and every point reached the target."
-    text += f"; short of it: {missed} of {units} seed-point ratios, {short} of {len(points)} points"
-    if unstable:
-        text += f"; {unstable} of {units} units spread over {run.unstable_pct:g} % across rounds"
+    text += f"; short of it: {missed} of {units} seed-point units, {short} of {len(points)} points"
     return text + " (*Stability* names them)."
 
 

@@ -7,7 +7,13 @@ loop, per payload) with ``--serve``. In the rounds they take turns with the serv
 (measure/interleave.py): one burst of timed calls per round, about half a service's burst
 (``burst_s``; in-process timings are steadier, and the batch paths are many), so that a
 service and the limit it is divided by sample the same seconds of the machine
-(analysis/inprocess.py states the ratios). Loops run at every point whose payload is a file;
+(analysis/inprocess.py states the ratios). The units of one tool kind and owner take their
+turn together (:attr:`InProcessUnit.group`: a loop's variants, a batch path's variants and
+sizes, back to back), so int8 ÷ fp32 in process and batch b ÷ batch 1 compare bursts a
+fraction of a second apart rather than anywhere in a round of forty bursts. A unit's first
+burst of the run is preceded by an untimed one: minutes pass between a tool's warm-up and its
+first turn (every service starts in between), and a cold first burst of three calls read
+twice as slow as the rest in a run of issue 22. Loops run at every point whose payload is a file;
 batch paths at the seed point only, on the seed payload, at every ``batch_sizes`` size.
 
 Rows: ceiling.csv and batch_ceiling.csv, one per timed call, keyed by the point and round.
@@ -24,7 +30,7 @@ from typing import Any
 import pandas as pd
 
 from servebench import paths, registry
-from servebench.analysis.inprocess import batch_path_id, loop_id
+from servebench.analysis.inprocess import BATCH_PATH, batch_path_id, loop_id
 from servebench.measure.batch_ceiling import CSV_HEADER as BATCH_HEADER
 from servebench.measure.batch_ceiling import batch_ceiling_command
 from servebench.measure.ceiling import CSV_HEADER as LOOP_HEADER
@@ -63,6 +69,12 @@ class InProcessUnit:
     def name(self) -> str:
         return f"{self.id}·{self.variant}"
 
+    @property
+    def group(self) -> str:
+        """The turn this unit takes its bursts in: its tool kind's and owner's
+        ('in-process:python', 'batch-path:rust-native-batched')."""
+        return loop_id(self.owner) if self.kind == "loop" else f"{BATCH_PATH}:{self.owner}"
+
     def key(self) -> dict[str, Any]:
         if self.kind == "loop":
             return {"variant": self.variant, "impl": self.owner}
@@ -75,12 +87,16 @@ class InProcessUnit:
     def burst(self, seconds: float) -> tuple[pd.DataFrame, float]:
         """About `seconds` of timed calls: their rows (the tool's CSV columns) and the
         median call in µs."""
+        if self.call_s <= 0:  # the run's first burst: warm up, and size the timed one
+            self._calls(self.request(0))
+        rows = self._calls(self.request(seconds))
+        return rows, self.call_s * 1e6
+
+    def _calls(self, request: str) -> pd.DataFrame:
         header = LOOP_HEADER if self.kind == "loop" else BATCH_HEADER
-        answer = self.tool.ask(self.request(seconds))
-        rows = pd.read_csv(io.StringIO("\n".join([header, *answer])))
-        median_us = float(rows["total_us"].median())
-        self.call_s = median_us / 1e6
-        return rows, median_us
+        rows = pd.read_csv(io.StringIO("\n".join([header, *self.tool.ask(request)])))
+        self.call_s = float(rows["total_us"].median()) / 1e6
+        return rows
 
 
 def ceiling_providers(services: list[Service]) -> dict[str, Service]:

@@ -10,7 +10,9 @@ reversed in the round after (:func:`servebench.analysis.paired.next_order`), so 
 sides of every ratio are seconds apart and a drift within a pair of rounds favours neither.
 (Full ``hey -n 1000`` bursts put them tens of seconds apart: on a noisy 2-core host 0.5-1 s
 bursts gave 3-5x narrower intervals for the same minutes, and placing each ratio's two
-bursts side by side gained nothing over the shuffled order, issue 22.) The seed point first
+bursts side by side gained nothing over the shuffled order, issue 22.) An in-process tool's
+units take one turn together (:func:`turns`), so the ratios among them compare bursts a
+fraction of a second apart, not anywhere in a round of forty. The seed point first
 runs ``seed_table_runs`` rounds of the seed's own ``hey -n n_requests`` for its table
 (loadtests.csv ``seed_table``); the ratios come from the short rounds only.
 
@@ -31,7 +33,7 @@ from __future__ import annotations
 import contextlib
 import random
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
@@ -68,8 +70,9 @@ class Warm:
 
     unit: Unit
     proc: ServiceProcess
-    latency_c1_s: dict[str, float]  # median c=1 latency per payload (sizes the bursts)
+    latency_c1_s: dict[str, float]  # median c=1 latency per payload (sizes the first burst)
     mixed_labels: list[str]  # ONNX Runtime's labels for the mixed texts, on this variant
+    pace_s: dict[Point, float] = field(default_factory=dict)  # s per request, last burst
 
 
 def comparisons(
@@ -150,8 +153,9 @@ def burst(
     seed_table: bool = False,
 ) -> dict[str, Any]:
     """One unit's burst at a point (a full ``hey -n n_requests`` run of the seed's table when
-    `seed_table`, else a short one, :meth:`Plan.hey_requests`); its rows written; returns
-    the loadtests.csv row."""
+    `seed_table`, else a short one at the pace of its last burst there, so that every
+    unit's bursts last about ``burst_s``, :meth:`Plan.hey_requests`); its rows written;
+    returns the loadtests.csv row."""
     payload, concurrency = point
     key = {**warm.unit.key(), "payload": payload, "concurrency": concurrency}
     key["round"] = round_number
@@ -160,10 +164,12 @@ def burst(
         row, mixed = measure_mixed_point(plan, warm.proc, concurrency, warm.mixed_labels)
         writer.records(key, mixed.records)
     else:
-        latency = warm.latency_c1_s[payload]
+        pace = warm.pace_s.get(point, warm.latency_c1_s[payload])
         requests = plan.study.n_requests if seed_table else None
-        row, run = measure_point(plan, warm.proc, payload, concurrency, latency, requests)
+        row, run = measure_point(plan, warm.proc, payload, concurrency, pace, requests)
         writer.hey_run(key, run.records, render_summary(run))
+        if row["rps"] > 0:
+            warm.pace_s[point] = 1 / row["rps"]
     full = {**key, **row, "order": position, "started": started, "seed_table": seed_table}
     writer.append("loadtests.csv", [full])
     report_point(warm.unit, payload, concurrency, row)
@@ -192,6 +198,29 @@ def in_process_burst(
     )
     say(f"  {unit.name:<26} {point[0]:<7} c={point[1]:<3} {rps:8.1f} items/s in process")
     return {"service": unit.id, "variant": unit.variant, "round": round_number, "rps": rps}
+
+
+def turns(services: list[str], local: list[InProcessUnit]) -> dict[str, list[str]]:
+    """A round's turns and the bursts each runs, in the order given: a service alone; an
+    in-process tool kind and owner (:attr:`InProcessUnit.group`) with its units back to
+    back, variant by variant, size by size."""
+    groups = {name: [name] for name in services}
+    for unit in local:
+        groups.setdefault(unit.group, []).append(unit.name)
+    return groups
+
+
+def round_bursts(
+    order: list[str], groups: dict[str, list[str]], active: list[str], round_number: int
+) -> list[str]:
+    """The bursts of a round whose turns come in `order`: each turn's units still active,
+    reversed in odd rounds (as the order of turns is, :func:`paired.next_order`), so that
+    a unit's place within its turn favours no side either."""
+    bursts = []
+    for turn in order:
+        members = [name for name in groups[turn] if name in active]
+        bursts += members[::-1] if round_number % 2 else members
+    return bursts
 
 
 def still_needed(units: dict[str, tuple[str, str]], ratios: pd.DataFrame) -> list[str]:
@@ -223,6 +252,7 @@ def measure_point_interleaved(
     keys |= {u.name: (u.id, u.variant) for u in local}
     by_name = {u.name: u for u in local}
     names = list(keys)
+    groups = turns([u.name for u in units], local)
     compared = comparisons(units, local)
     target, budget = plan.precision_target(point)
     rng = random.Random(seed)
@@ -240,8 +270,10 @@ def measure_point_interleaved(
     ratios = pd.DataFrame(columns=paired.RATIO_COLUMNS)
     stop, rounds, active, order = "", 0, names, []
     while not stop:
-        order = next_order(order, active, rounds, rng)
-        for position, name in enumerate(order):
+        order = next_order(
+            order, [t for t, m in groups.items() if set(m) & set(active)], rounds, rng
+        )
+        for position, name in enumerate(round_bursts(order, groups, active, rounds)):
             if name in by_name:
                 rows.append(in_process_burst(plan, by_name[name], point, number, position, writer))
             else:

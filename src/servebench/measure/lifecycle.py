@@ -92,13 +92,13 @@ def measure_point(
     proc: ServiceProcess,
     payload: str,
     concurrency: int,
-    latency_c1_s: float,
+    seconds_per_request: float,
     requests: int | None = None,
 ) -> tuple[dict[str, Any], ClosedLoopRun]:
     """One hey run at (payload, concurrency) with the server's resources sampled meanwhile:
-    `requests` of them, or a short burst sized to the unit (:meth:`Plan.hey_requests`)."""
+    `requests` of them, or a short burst at the unit's pace (:meth:`Plan.hey_requests`)."""
     if requests is None:
-        requests = plan.hey_requests(concurrency, latency_c1_s)
+        requests = plan.hey_requests(concurrency, seconds_per_request)
     with resources.ResourceSampler(proc.pid) as sampler:
         run = hey.run_hey(
             proc.url + "/age",

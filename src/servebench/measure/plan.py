@@ -211,24 +211,27 @@ class Plan:
             return study.target_ci_pct, study.seed_point_budget_s
         return study.sweep_target_ci_pct, study.point_budget_s
 
-    def hey_requests(self, concurrency: int, latency_c1_s: float) -> int:
+    def hey_requests(self, concurrency: int, seconds_per_request: float) -> int:
         """hey -n of a paired burst: a request count, never a time limit.
 
         With hey -z, requests still in flight at the deadline are dropped, and a server that
         shares its core among them (thread pool, processor sharing) loses all their partial
         work, so long payloads at high concurrency would look slower than they are. The count
-        aims at burst_s of work at the unit's own concurrency-1 latency, with at least
+        aims at burst_s of work at the unit's own pace (the interleaved phase passes its last
+        burst's at the point, before the first its concurrency-1 latency), with at least
         burst_min_per_client requests per hey worker, rounded up to a multiple of the
-        concurrency (hey sends n // c * c).
+        concurrency (hey sends n // c * c). Bursts of about equal length matter: each pays a
+        fixed ramp-up and drain (about 4 % of half a second at c=50 on the seed sentence,
+        issue 22), and a unit given shorter bursts than its partner would pay a larger share.
         """
         return burst_requests(
-            concurrency, latency_c1_s, self.study.burst_s, self.study.burst_min_per_client
+            concurrency, seconds_per_request, self.study.burst_s, self.study.burst_min_per_client
         )
 
 
 def burst_requests(
-    concurrency: int, latency_c1_s: float, duration_s: float, min_per_client: int
+    concurrency: int, seconds_per_request: float, duration_s: float, min_per_client: int
 ) -> int:
-    by_time = math.ceil(duration_s / latency_c1_s) if latency_c1_s > 0 else 1
+    by_time = math.ceil(duration_s / seconds_per_request) if seconds_per_request > 0 else 1
     wanted = max(by_time, min_per_client * concurrency, concurrency)
     return math.ceil(wanted / concurrency) * concurrency

@@ -42,9 +42,16 @@ FIGURES: dict[str, FigureSpec] = {
     ),
     "paired_ratios": FigureSpec(
         stability.draw_paired_ratios,
-        "Every paired ratio at the seed point with its 95 % interval (each round's ratio of two "
-        "bursts run seconds apart, t interval on their logarithms): an interval that crosses "
-        "1 is no difference; hollow markers did not reach the run's precision target.",
+        "Every ratio between services at the seed point with its 95 % interval (each round's "
+        "ratio of two bursts run seconds apart, t interval on their logarithms), the A/A "
+        "control's first: an interval that crosses 1 is no difference; hollow markers did "
+        "not reach the run's precision target.",
+    ),
+    "in_process_ratios": FigureSpec(
+        stability.draw_in_process_ratios,
+        "The in-process limits, timed in the same rounds: each service ÷ its loop without "
+        "HTTP (its efficiency), int8 ÷ fp32 and batch b ÷ batch 1 without HTTP, with 95 % "
+        "intervals: what the model and batching allow before any serving cost.",
     ),
     "batching": FigureSpec(
         batching.draw_batching,

@@ -102,7 +102,7 @@ def draw_batching(run: Run) -> Figure | None:
     groups = list(shown.groupby(["service", "variant", "concurrency"], sort=True))
     if groups:
         data = [g["batch_size"].to_numpy(dtype=float) for _, g in groups]
-        ax.boxplot(data, vert=True, showfliers=False)
+        ax.boxplot(data, orientation="vertical", showfliers=False)
         labels = [f"{run.label(s)}\n{v} c={c}" for (s, v, c), _ in groups]
         ax.set_xticks(np.arange(1, len(groups) + 1), labels, rotation=60, fontsize=6)
     ax.set_title("batch sizes formed (x-batch-size)", fontsize=10)

@@ -1,7 +1,8 @@
 """How precise and how steady: the paired ratios with their intervals, and the drift monitor.
 
-:func:`draw_paired_ratios` shows every ratio of ratios.csv at the seed point
-(:func:`servebench.analysis.tables.ratios`); :func:`draw_drift` the drift probe of an
+:func:`draw_paired_ratios` shows the services' ratios of ratios.csv at the seed point
+(:func:`servebench.analysis.tables.ratios`), :func:`draw_in_process_ratios` those against and
+among the in-process limits; :func:`draw_drift` the drift probe of an
 interleaved run (:mod:`servebench.analysis.stability`), None for a run without drift.csv.
 """
 
@@ -12,7 +13,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from servebench.analysis import inprocess, ratios, stability, tables
+from servebench.analysis import inprocess, paired, ratios, stability, tables
 from servebench.plots import style
 from servebench.rundir.reader import Run
 
@@ -41,19 +42,33 @@ def _color(colors: dict[str, str], side: str) -> str:
 
 
 def draw_paired_ratios(run: Run) -> Figure | None:
-    """Every paired ratio at the seed point with its 95 % interval, one panel per kind
-    (:data:`servebench.analysis.ratios.KINDS`) and one row per unit: a marker in the
-    unit's colour at the estimate, whiskers for the interval, filled when the interval is
-    within the run's target, hollow when it is not (or has one round, so no interval)."""
+    """The services' paired ratios at the seed point (:data:`servebench.analysis.paired.
+    KINDS`: the A/A control first) with their 95 % intervals (:func:`_draw_ratios`)."""
+    return _draw_ratios(run, paired.KINDS, "Paired ratios of requests/sec")
+
+
+def draw_in_process_ratios(run: Run) -> Figure | None:
+    """The ratios against and among the in-process limits at the seed point
+    (:data:`servebench.analysis.inprocess.KINDS`), as :func:`draw_paired_ratios`; None for
+    a run that timed its limits apart from the rounds."""
+    return _draw_ratios(run, inprocess.KINDS, "The in-process limits, paired")
+
+
+def _draw_ratios(run: Run, kinds: tuple[str, ...], title: str) -> Figure | None:
+    """The seed point's ratios of `kinds`, one panel per kind and one row per ratio: a
+    marker in the unit's colour at the estimate, whiskers for the interval, filled when
+    the interval is within the run's target, hollow when it is not (or has one round, so
+    no interval). None when the seed point has none of them."""
     seed = ratios.at_point(tables.ratios(run), run.seed_payload, run.seed_concurrency)
+    seed = seed[seed["kind"].isin(kinds)] if len(seed) else seed
     if seed.empty:
         return None
-    kinds = [k for k in ratios.KINDS if (seed["kind"] == k).any()]
+    kinds = tuple(k for k in kinds if (seed["kind"] == k).any())
     heights = [int((seed["kind"] == k).sum()) + 1 for k in kinds]
     target, rounds = run.rounds.target_ci_pct, int(seed["rounds"].max())
     fig, axes = style.new_figure(
         run,
-        f"Paired ratios of requests/sec, {style.seed_point(run)} (95 % t interval over up to "
+        f"{title}, {style.seed_point(run)} (95 % t interval over up to "
         f"{rounds} rounds; hollow: wider than ±{target:g} %)",
         nrows=len(kinds),
         size=(10, 1.2 + 0.32 * sum(heights)),
