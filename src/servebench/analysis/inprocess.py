@@ -38,10 +38,16 @@ def loop_id(inference: str) -> str:
     return f"{LOOP}:{inference}"
 
 
+def batch_tool_id(service: str) -> str:
+    """A batched service's batch path over all its sizes ('batch-path:rust-native-batched'):
+    the tool the load test gives one turn per round."""
+    return f"{BATCH_PATH}:{service}"
+
+
 def batch_path_id(service: str, batch_size: int) -> str:
     """The ratios' name of a batched service's batch path at one size
     ('batch-path:rust-native-batched:16')."""
-    return f"{BATCH_PATH}:{service}:{batch_size}"
+    return f"{batch_tool_id(service)}:{batch_size}"
 
 
 def parse_id(name: str) -> tuple[str, str, int] | None:

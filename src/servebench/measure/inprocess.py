@@ -30,7 +30,7 @@ from typing import Any
 import pandas as pd
 
 from servebench import paths, registry
-from servebench.analysis.inprocess import BATCH_PATH, batch_path_id, loop_id
+from servebench.analysis.inprocess import batch_path_id, batch_tool_id, loop_id
 from servebench.measure.batch_ceiling import CSV_HEADER as BATCH_HEADER
 from servebench.measure.batch_ceiling import batch_ceiling_command
 from servebench.measure.ceiling import CSV_HEADER as LOOP_HEADER
@@ -73,7 +73,7 @@ class InProcessUnit:
     def group(self) -> str:
         """The turn this unit takes its bursts in: its tool kind's and owner's
         ('in-process:python', 'batch-path:rust-native-batched')."""
-        return loop_id(self.owner) if self.kind == "loop" else f"{BATCH_PATH}:{self.owner}"
+        return loop_id(self.owner) if self.kind == "loop" else batch_tool_id(self.owner)
 
     def key(self) -> dict[str, Any]:
         if self.kind == "loop":

@@ -270,9 +270,8 @@ def measure_point_interleaved(
     ratios = pd.DataFrame(columns=paired.RATIO_COLUMNS)
     stop, rounds, active, order = "", 0, names, []
     while not stop:
-        order = next_order(
-            order, [t for t, m in groups.items() if set(m) & set(active)], rounds, rng
-        )
+        turns_left = [turn for turn, members in groups.items() if set(members) & set(active)]
+        order = next_order(order, turns_left, rounds, rng)
         for position, name in enumerate(round_bursts(order, groups, active, rounds)):
             if name in by_name:
                 rows.append(in_process_burst(plan, by_name[name], point, number, position, writer))
