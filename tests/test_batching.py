@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from servebench import registry
+from servebench import paths, registry
 from servebench.client import Answer, Client
 from servebench.measure import workload
 from servebench.process import ServiceProcess, free_port
@@ -99,6 +99,39 @@ def test_a_thousand_distinct_texts_each_get_their_own_answer(
         if got.get("label") != want.label or abs(got.get("score", 9) - want.score) > TOLERANCE:
             wrong.append((text, answer.status, got, want))
     assert not wrong, f"{len(wrong)} of 1000 answers are not their own text's: {wrong[:3]}"
+
+
+@pytest.fixture(scope="module")
+def static_int8_dir(model_dir: Path) -> Path:
+    """The default model's int8-static variant (made beside it with optimum, cached)."""
+    from servebench.models.variant_build import export_variants
+
+    made = export_variants("minilm-sentiment", ["int8-static"], output_dir=model_dir)
+    return Path(made["int8-static"].output_dir)
+
+
+@pytest.mark.parametrize("name", BATCHED)
+def test_static_int8_answers_do_not_depend_on_batch_mates(
+    name: str,
+    static_int8_dir: Path,
+    built_services: dict[str, registry.Service],
+    tmp_path: Path,
+) -> None:
+    """A short text alone, then sent among sentences of other lengths and long texts (so it
+    shares a padded sub-batch): the same score within the fp32 tolerance, every time."""
+    short = "The soup was cold but the staff were lovely."
+    mates = [*workload.source_sentences()[:40], *[(paths.PAYLOADS / "long.txt").read_text()] * 4]
+    shared = []
+    with start(name, static_int8_dir, built_services, tmp_path) as proc:
+        alone = classify_all(proc, [short], workers=1)[0]
+        assert alone.status == 200
+        for attempt in range(3):
+            texts = [*mates[attempt::3], short, *mates]
+            mine = classify_all(proc, texts, workers=len(texts))[len(mates[attempt::3])]
+            assert mine.status == 200 and mine.body["label"] == alone.body["label"]
+            assert abs(mine.body["score"] - alone.body["score"]) <= TOLERANCE, mine.body
+            shared.append(int(mine.headers["x-batch-size"]))
+    assert max(shared) > 1, f"the short text never shared a batch: sizes {shared}"
 
 
 def test_one_request_alone_is_a_batch_of_one(batched: ServiceProcess) -> None:

@@ -78,9 +78,11 @@ def test_the_point_compares_each_unit_with_its_registry_baseline_twin_and_fp32()
     assert ("batching", ("rust-native-batched", "fp32"), ("rust-native-release", "fp32")) in kinds
     assert not any("debug" in c.unit[0] for c in found)  # not measured at this point
     assert ("control", ("python-aa", "fp32"), ("python", "fp32")) in kinds
-    # 5 services x 2 variants: 8 baseline (all but python), 5 variant, 4 batching; the
-    # A/A control (fp32) against python only
-    assert len(found) == 8 + 5 + 4 + 1
+    assert ("variant", ("python", "int8-static"), ("python", "fp32")) in kinds
+    # 5 services x 3 variants: 12 baseline (all but python), 5 x 2 variant (each int8 to
+    # fp32), 2 x 3 batching; the A/A control (fp32) against python only
+    assert plan.study.variants == ["fp32", "int8", "int8-static"]
+    assert len(found) == 12 + 10 + 6 + 1
 
 
 def test_a_probe_that_cannot_start_says_why(tmp_path: Path) -> None:

@@ -33,6 +33,7 @@ def test_a_start_is_numbered_and_only_the_first_times_the_stages(
         points=lambda _: [("seed", 1), ("seed", 50), ("long", 1)],
         payloads={"seed": "a sentence", "long": "a longer text"},
         study=SimpleNamespace(stage_requests=3),
+        batch_invariant={"int8": False},
     )
     sentences = [{"id": "s0", "text": "fine"}]
     writer = RunWriter(tmp_path / "run")

@@ -197,12 +197,23 @@ def test_quick_run_keeps_raw_records_and_metadata(quick_run: Path) -> None:
     # Every service with every variant (a control fp32 only), each verified against its own
     # variant's model.
     variants = meta["parameters"]["variants"]
-    assert set(ceiling["variant"]) == set(variants) == {"fp32", "int8"}
+    assert set(ceiling["variant"]) == set(variants) == {"fp32", "int8", "int8-static"}
     pairs = set(zip(parity["service"], parity["variant"], strict=True))
     assert pairs == units_of(quick_run, meta["parameters"]["services"], variants)
     faithful = pd.read_csv(quick_run / "variants.csv").set_index("variant")
     assert faithful.loc["int8", "label_agreement"] >= meta["parameters"]["min_label_agreement"]
     assert faithful.loc["int8", "isa"]
+    # Batch invariance measured, and the batched services held to it: strict (1e-4) on every
+    # invariant variant when all reference sentences are batched together.
+    assert not faithful.loc["int8", "batch_invariant"]
+    assert (
+        faithful.loc["int8-static", "batch_invariant"] and faithful.loc["fp32", "batch_invariant"]
+    )
+    together = parity[
+        (parity["check"] == "concurrent") & parity["variant"].isin(["fp32", "int8-static"])
+    ]
+    assert set(together["variant"]) == {"fp32", "int8-static"}
+    assert together["ok"].all() and together["abs_diff"].max() <= 1e-4
 
 
 def test_failed_run_is_marked_and_leaves_nothing_running(tmp_path: Path) -> None:

@@ -60,8 +60,10 @@ def test_units_start_in_a_seeded_shuffle_and_the_fresh_phase_reverses_it() -> No
 
     plan = Plan.from_study(config.load_study("default"))
     units = sorted(names(plan.units))
-    assert len(units) == 7 * 2 + 1  # seven services, fp32 and int8; the A/A control, fp32
-    assert {u.split("·")[1] for u in units} == {"fp32", "int8"}
+    variants = plan.study.variants
+    assert variants == ["fp32", "int8", "int8-static"]
+    assert len(units) == 7 * len(variants) + 1  # seven services x every variant; A/A: fp32
+    assert {u.split("·")[1] for u in units} == set(variants)
     assert "python-aa·fp32" in units and "python-aa·int8" not in units
     start = names(plan.start_order())
     assert sorted(start) == units and start != names(plan.units)
@@ -89,9 +91,10 @@ def test_points_cross_the_seed_point_and_put_it_first() -> None:
         ("seed", 50), ("seed", 1), ("seed", 16), ("long", 4), ("mixed", 1), ("mixed", 50),
     ]  # fmt: skip
     everyone = plan.units_at(("seed", 50))
-    assert len(everyone) == 15
+    variants = len(plan.study.variants)
+    assert len(everyone) == 7 * variants + 1
     swept = {u.name for u in plan.units_at(("long", 4))}
-    assert len(swept) == 11 and not any("debug" in name for name in swept)
+    assert len(swept) == 5 * variants + 1 and not any("debug" in name for name in swept)
     assert "python-aa·fp32" in swept  # the noise floor at every point
 
 
@@ -129,7 +132,8 @@ def test_seed_point_only_services_get_the_seed_point_and_nothing_else() -> None:
     for point in mixed:
         assert release in plan.units_at(point) and debug not in plan.units_at(point)
     everyone = Plan.from_study(config.load_study("default", ["seed_point_only=[]"]))
-    assert len(everyone.fresh_process_order()) == len(everyone.units) - 1 == 14
+    assert len(everyone.fresh_process_order()) == len(everyone.units) - 1
+    assert len(everyone.units) - 1 == 7 * len(everyone.study.variants)  # all but the control
     with pytest.raises(config.ConfigError, match="seed_point_only=\\['nope'\\]: unknown service"):
         config.load_study("default", ["seed_point_only=[nope]"])
 

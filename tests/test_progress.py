@@ -123,23 +123,24 @@ def test_the_load_test_plan_lists_starts_points_ceilings_then_the_fresh_phases()
         return plan_progress(plan, plan.fresh_process_order())
 
     measured = progress()
-    units = 7 * 2 + 1  # seven services, fp32 and int8; the A/A control, fp32
-    # quick measures rust-ffi-debug (2 variants) at the seed point only; the control has no
+    variants = len(config.load_study("quick").variants)
+    units = 7 * variants + 1  # seven services x every variant; the A/A control, fp32
+    # quick measures rust-ffi-debug (every variant) at the seed point only; the control has no
     # fresh phase
-    fresh = units - 2 - 1
+    fresh = units - variants - 1
     points = 1 + 2 + 2  # quick: the seed point, seed c=1, long c=1, mixed c=1 and c=50
     assert measured.total == 1 + units + points + fresh
     kinds = [s.kind for s in measured.steps]
     assert kinds[0] == "in-process"  # the loops and batch paths, loaded before the units
     starts = sorted(kinds[1 : 1 + units])
-    assert starts == ["start seed unit"] * 2 + ["start unit"] * (units - 2)
+    assert starts == ["start seed unit"] * variants + ["start unit"] * (units - variants)
     assert kinds[1 + units : 1 + units + points] == ["seed point"] + ["point"] * (points - 1)
     assert {s.kind for s in measured.steps[-fresh:]} == {"fresh"}
     # quick: 4 s soak, at most 4 open-loop attacks of 1.5 s; a point's budget 20 s; the seed
-    # point's 20 s and its table's round: 15 units x hey -n 200 at ~300 req/s
+    # point's 20 s and its table's round: every unit x hey -n 200 at ~300 req/s
     assert measured.prior_s == {
         "fresh": pytest.approx(4 + 4 * 1.5),
         "point": 20,
-        "seed point": pytest.approx(20 + 15 * 200 / 300),
+        "seed point": pytest.approx(20 + units * 200 / 300),
     }
     assert progress("soak_s=0", "openloop=false").total == 1 + units + points

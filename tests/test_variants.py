@@ -18,16 +18,21 @@ from servebench.models import (
     REFERENCE_SENTENCES,
     variant_build,
 )
-from servebench.models.faithfulness import check_agreement, measure_faithfulness
+from servebench.models import sentiment_data as sd
+from servebench.models.faithfulness import (
+    INVARIANCE_TOLERANCE,
+    check_agreement,
+    measure_faithfulness,
+)
 from servebench.models.isa import detect_isa
 from servebench.models.serving_info import EXPORT_FILE, SERVING_FILE
 from servebench.models.variant_build import export_variants
-from servebench.models.variants import VariantError, VariantResult
+from servebench.models.variants import CANDIDATES, VariantError, VariantResult
 from servekit.inference import Classifier
 
 pytestmark = pytest.mark.system
 
-ALL = ["fp32", "optimized", "int8"]
+ALL = ["fp32", "optimized", "int8", "int8-static"]
 CPU = detect_isa()
 needs_int8 = pytest.mark.skipif(CPU.isa is None, reason=f"no int8 preset here: {CPU.reason}")
 
@@ -54,7 +59,7 @@ def test_every_variant_is_served_like_fp32(made: dict[str, VariantResult]) -> No
     assert list(made) == ALL
     fp32_dir = Path(made["fp32"].output_dir)
     expected = labels(fp32_dir)
-    for name in ("optimized", "int8"):
+    for name in ALL[1:]:
         directory = Path(made[name].output_dir)
         assert directory == fp32_dir.with_name(f"{fp32_dir.name}.{name}")
         same = sum(a == b for a, b in zip(labels(directory), expected, strict=True))
@@ -86,6 +91,39 @@ def test_int8_record_names_the_cpu(made: dict[str, VariantResult]) -> None:
     assert "plain fp32 export" in record["decision"]
 
 
+def test_int8_static_record_says_how_its_recipe_was_chosen(
+    made: dict[str, VariantResult],
+) -> None:
+    static = made["int8-static"]
+    record = json.loads((Path(static.output_dir) / EXPORT_FILE).read_text())
+    quantization = record["quantization"]
+    assert quantization["is_static"] and quantization["per_channel"]
+    assert quantization["format"] == "QDQ" and quantization["operators_to_quantize"] == ["MatMul"]
+    assert record["isa"] == CPU.isa and "batch-mates" in record["decision"]
+    selection = record["selection"]
+    examples = sd.load_sentences()
+    calibration, evaluation = sd.calibration_split(examples)
+    assert selection["calibration_sentences"] == len(calibration) > 50
+    assert selection["evaluation_sentences"] == len(evaluation) == len(examples) - len(calibration)
+    assert not any(sd.is_held_out(e.text) for e in calibration)  # judged on what it never saw
+    candidates = selection["candidates"]
+    assert [c["name"] for c in candidates] == [c.name for c in CANDIDATES]
+    # The rule it states: most agreeing on the selection sentences, then the least drift.
+    best = max(
+        candidates, key=lambda c: (c["selection_agreeing"], -c["selection_mean_abs_score_diff"])
+    )
+    assert selection["chosen"] == best["name"]
+    for c in candidates:
+        assert 0 < c["selection_agreeing"] <= selection["selection_sentences"]
+        assert c["batch1_items_per_s"] > 0
+    excluded = {c["name"]: c["attention_matmuls"] for c in candidates}
+    assert (
+        quantization["nodes_to_exclude"] == []
+        if excluded[best["name"]]
+        else quantization["nodes_to_exclude"]
+    )
+
+
 def test_optimized_record(made: dict[str, VariantResult]) -> None:
     optimized = made["optimized"]
     assert optimized.isa is None and optimized.quantization is None
@@ -104,8 +142,9 @@ def test_unchanged_variants_are_reused(made: dict[str, VariantResult]) -> None:
 
 def test_faithful_to_fp32(made: dict[str, VariantResult]) -> None:
     faithful = measure_faithfulness(made)
+    evaluation = sd.calibration_split(sd.load_sentences())[1]
     for name, f in faithful.items():
-        assert f.sentences >= 300 and f.held_out_sentences >= 50
+        assert f.sentences == len(evaluation) and f.held_out_sentences >= 50
         assert f.label_agreement >= 0.99, (name, f.disagreements)
         assert f.held_out_accuracy is not None and f.fp32_held_out_accuracy is not None
         assert f.held_out_accuracy >= f.fp32_held_out_accuracy - 0.05
@@ -113,6 +152,18 @@ def test_faithful_to_fp32(made: dict[str, VariantResult]) -> None:
     assert faithful["fp32"].max_abs_score_diff == 0.0
     assert faithful["optimized"].max_abs_score_diff < 1e-4
     assert 0 < faithful["int8"].max_abs_score_diff < 0.5
+    assert 0 < faithful["int8-static"].max_abs_score_diff <= 1  # a flipped label moves far
+
+
+def test_batch_invariance_tells_dynamic_from_static(made: dict[str, VariantResult]) -> None:
+    """The measurement really measures: dynamic int8's per-batch activation scale moves a
+    row with its batch-mates; static int8 and fp32 rows do not move."""
+    faithful = measure_faithfulness(made)
+    assert faithful["int8"].batch_max_abs_diff > 100 * INVARIANCE_TOLERANCE
+    assert not faithful["int8"].batch_invariant
+    for name in ("fp32", "optimized", "int8-static"):
+        assert faithful[name].batch_max_abs_diff <= INVARIANCE_TOLERANCE, name
+        assert faithful[name].batch_invariant and faithful[name].batch_label_flips == 0
 
 
 def test_broken_variant_fails_closed(made: dict[str, VariantResult], tmp_path: Path) -> None:
@@ -173,12 +224,12 @@ def test_refusals_and_failures_leave_nothing(
         export_variants(MINILM_SENTIMENT, ["optimized", "int8"], output_dir=out, cpu=no_int8)
     assert not list(tmp_path.iterdir())  # refused before anything, even fp32, is exported
 
-    def half_then_fail(variant: str, chosen: dict, fp32_dir: Path, work: Path) -> Path:
-        work.mkdir(parents=True)
-        (work / "model_optimized.onnx").write_bytes(b"half a graph")
+    def half_then_fail(variant: str, chosen: dict, fp32_dir: Path, scratch: Path) -> None:
+        (scratch / ".optimum").mkdir(parents=True)
+        (scratch / ".optimum" / "model_optimized.onnx").write_bytes(b"half a graph")
         raise RuntimeError("optimizer crashed\nsecond line")
 
-    monkeypatch.setattr(variant_build, "_run_optimum", half_then_fail)
+    monkeypatch.setattr(variant_build, "_make", half_then_fail)
     with pytest.raises(VariantError, match=r"'optimized' .*: RuntimeError: optimizer crashed$"):
         export_variants(MINILM_SENTIMENT, ["optimized"], output_dir=out)
     assert sorted(p.name for p in tmp_path.iterdir()) == [MINILM_SENTIMENT]
@@ -192,5 +243,5 @@ def test_distilbert_shape_accuracy_is_meaningless(tmp_path: Path) -> None:
     for f in faithful.values():
         assert f.held_out_accuracy is None and f.fp32_held_out_accuracy is None
         assert "meaningless" in f.accuracy_note
-    assert faithful["int8"].sentences >= 300
+    assert faithful["int8"].sentences >= 200
     assert labels(made["int8"].output_dir)  # the services' loader takes it

@@ -134,9 +134,11 @@ def test_optimized_refused_for_unsupported_model_types(tmp_path: Path) -> None:
         check_feasible("int8", recipe("int8", vnni), fp32)
 
 
-def faithfulness(agreeing: int, sentences: int = 334) -> Faithfulness:
+def faithfulness(agreeing: int, sentences: int = 334, accuracy: float = 0.95) -> Faithfulness:
     wrong = [{"text": "Great!", "fp32": "POSITIVE", "variant": "NEGATIVE"}]
-    return Faithfulness("int8", "/m.int8", sentences, agreeing, 0.2, 70, 0.9, 0.95, "", wrong)
+    return Faithfulness(
+        "int8", "/m.int8", sentences, agreeing, 0.2, 70, accuracy, 0.95, "", disagreements=wrong
+    )
 
 
 def test_agreement_check_fails_closed() -> None:
@@ -151,6 +153,18 @@ def test_agreement_check_fails_closed() -> None:
         assert part in message, part
     with pytest.raises(VariantError, match=r"on 0\.00% of 0 sentences"):
         check_agreement(faithfulness(0, 0), 0.5)  # nothing compared is not agreement
+
+
+def test_accuracy_may_fall_one_point_at_most() -> None:
+    check_agreement(faithfulness(334, accuracy=0.94), 0.99)  # exactly one point below fp32
+    check_agreement(faithfulness(334, accuracy=0.99), 0.99)  # better than fp32 is fine
+    with pytest.raises(VariantError) as refused:
+        check_agreement(faithfulness(334, accuracy=0.9), 0.99)
+    for part in ("'int8'", "90.0%", "95.0%", "70 held-out", "1% lower"):
+        assert part in str(refused.value), part
+    meaningless = faithfulness(334)
+    meaningless.held_out_accuracy = meaningless.fp32_held_out_accuracy = None
+    check_agreement(meaningless, 0.99)  # no accuracy: only the labels can judge it
 
 
 def result(variant: str, note: str | None = None) -> VariantResult:

@@ -44,7 +44,10 @@ def cmd_export(args: argparse.Namespace) -> int:
             line = f"{name}: {result.output_dir}, {result.onnx_mb:.1f} MB"
             line += " (reused)" if result.skipped else ""
             if name in faithful:
-                line += f", label agreement {faithful[name].label_agreement:.1%}"
+                f = faithful[name]
+                line += f", label agreement {f.label_agreement:.1%}"
+                line += ", batch-invariant" if f.batch_invariant else ", moved by batch-mates"
+                line += "" if f.batch_invariant else f" (up to {f.batch_max_abs_diff:.2g})"
             print(line, file=sys.stderr)
         for measured in faithful.values():
             check_agreement(measured, args.min_label_agreement)

@@ -28,7 +28,7 @@ from servekit.policy import DEFAULTS as BATCH_POLICY
 
 # Model variants (one model directory each, made by notebook 01 with optimum). fp32 is the
 # export itself and every variant's factor is measured against it.
-VARIANTS = ("fp32", "optimized", "int8")
+VARIANTS = ("fp32", "optimized", "int8", "int8-static")
 #: The variant every other one is compared with.
 BASE_VARIANT = "fp32"
 

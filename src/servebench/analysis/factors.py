@@ -47,6 +47,7 @@ FACTOR_COLUMNS = [
 FAITHFULNESS_COLUMNS = [
     "variant", "quantization", "isa", "onnx_mb", "onnx_vs_fp32", "sentences", "label_agreement",
     "max_abs_score_diff", "held_out_accuracy", "fp32_held_out_accuracy", "accuracy_change_pp",
+    "batch_max_abs_diff", "batch_label_flips", "batch_invariant",
 ]  # fmt: skip
 
 
@@ -221,7 +222,8 @@ def factor_table(
 def faithfulness(run: Run) -> pd.DataFrame:
     """variants.csv for the report: one row per variant (display order) with its
     quantization, model size (and ÷ fp32's), label agreement with fp32, largest score
-    difference, and held-out accuracy beside fp32's (change in percentage points).
+    difference, held-out accuracy beside fp32's (change in percentage points), and how far
+    batch-mates move its answers (empty for a run from before that was measured).
     Empty (columns :data:`FAITHFULNESS_COLUMNS`) when the run has no variants.csv."""
     if run.variants is None or run.variants.empty:
         return pd.DataFrame(columns=FAITHFULNESS_COLUMNS)

@@ -39,6 +39,7 @@ from servebench.analysis import (
     stability,
     tables,
 )
+from servebench.rundir import facts
 from servebench.rundir.reader import BASE_VARIANT, Run
 
 
@@ -184,10 +185,23 @@ def variant_change(run: Run, summary: pd.DataFrame, variant: str) -> str:
         text += f" It gives fp32's label on {agreement:.1%} of {sentences} sentences"
         if pd.notna(row["accuracy_change_pp"]):
             text += f", held-out accuracy {row['accuracy_change_pp']:+.1f} pp"
-        text += "."
+        text += "." + batch_mates(row)
     else:
         text += " Its label agreement with fp32 was not recorded (no variants.csv)."
     return text
+
+
+def batch_mates(row: pd.Series) -> str:
+    """Whether a variant's answers depend on who shares the batch (variants.csv)."""
+    if pd.isna(row["batch_invariant"]):
+        return ""
+    if facts.truth(row["batch_invariant"]):
+        return " Its answers do not depend on batch-mates."
+    return (
+        f" **Its answers depend on batch-mates**: up to {row['batch_max_abs_diff']:.2g} of a "
+        f"score, {int(row['batch_label_flips'])} held-out labels flipped (so the batched "
+        "services' concurrent check compares its labels only)."
+    )
 
 
 def batching_change(run: Run) -> str | None:

@@ -164,7 +164,11 @@ def prepare(
     first = sentences[0]
     cold_start = first_correct_answer(proc, first["text"], expected[first["id"]])
     checked = verify(
-        proc, sentences, expected, variant=unit.variant, concurrent=unit.service.batching
+        proc,
+        sentences,
+        expected,
+        batch_invariant=plan.batch_invariant.get(unit.variant, True),
+        concurrent=unit.service.batching,
     )
     if start == 0:
         writer.append("parity.csv", [{**unit.key(), **row} for row in checked])

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,12 @@ from servebench.measure.lifecycle import prepare, start_service
 from servebench.measure.openloop import openloop_search
 from servebench.measure.plan import Plan, Unit
 from servebench.measure.soak import soak
-from servebench.measure.verify import expected_labels, expected_predictions, reference_sentences
+from servebench.measure.verify import (
+    batch_invariance,
+    expected_labels,
+    expected_predictions,
+    reference_sentences,
+)
 from servebench.process import confined_to
 from servebench.progress import Progress, Step
 from servebench.registry import Service
@@ -166,6 +172,7 @@ def run_load_test(study: Study, run_dir: Path) -> Path:
     """Everything the load-test notebook does, in order; returns the run directory."""
     plan = Plan.from_study(study)
     check_models(plan)
+    plan = replace(plan, batch_invariant=batch_invariance(run_dir, plan.model_dirs))
     writer = RunWriter(run_dir)
     metadata.update(
         run_dir,

@@ -9,7 +9,7 @@ import json
 import math
 import random
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -104,6 +104,9 @@ class Plan:
     concurrency_levels: list[int]
     pinning: Pinning
     mixed_texts: list[str]  # the mixed workload's request texts, in order (empty: none)
+    # variant -> its answers never depend on batch-mates (`verify.batch_invariance`); a
+    # variant missing here is held to the strict check (fail closed)
+    batch_invariant: dict[str, bool] = field(default_factory=dict)
 
     @classmethod
     def from_study(cls, study: Study) -> Plan:

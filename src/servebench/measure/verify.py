@@ -36,13 +36,33 @@ def expected_predictions(model_dir: Path, sentences: list[dict[str, str]]) -> di
 
 # Dynamic int8 quantization (ONNX Runtime's DynamicQuantizeLinear) takes one scale per
 # activation tensor, i.e. over every row of a batch, padding included: a row's answer then
-# depends on its batch-mates. Measured here: scores move by up to 0.3 and about 1 % of labels
-# flip when texts of mixed lengths share a batch (fp32 rows stay bit-identical). So a batched
-# service serving int8 cannot match its unbatched answers; its concurrent check records the
-# label agreement (the report shows it) instead of stopping the run.
-def tolerance(variant: str, check: str) -> float | None:
+# depends on its batch-mates (scores moved by up to 0.3 and ~1 % of labels flipped on mixed
+# batches here). Notebook 01 measures every variant's batch invariance in process
+# (`faithfulness.batch_invariance`, variants.csv); only for a variant measured as *not*
+# invariant does a batched service's concurrent check record the labels instead of stopping
+# the run (the report says so). Every invariant variant (fp32, static int8) is held to 1e-4.
+def tolerance(check: str, batch_invariant: bool = True) -> float | None:
     """The score tolerance of a check; None: labels compared and recorded, never fatal."""
-    return None if check == "concurrent" and variant == "int8" else TOLERANCE
+    return None if check == "concurrent" and not batch_invariant else TOLERANCE
+
+
+def batch_invariance(run_dir: Path, model_dirs: dict[str, Path]) -> dict[str, bool]:
+    """Each variant's batch invariance: notebook 01's measurement in the run's variants.csv,
+    or measured now where the run has none (a load test started on its own)."""
+    recorded: dict[str, bool] = {}
+    if (run_dir / "variants.csv").is_file():
+        import pandas as pd
+
+        frame = pd.read_csv(run_dir / "variants.csv")
+        if "batch_invariant" in frame:
+            pairs = zip(frame["variant"].astype(str), frame["batch_invariant"], strict=True)
+            recorded = {variant: bool(invariant) for variant, invariant in pairs}
+    from servebench.models.faithfulness import is_batch_invariant
+
+    return {
+        variant: recorded[variant] if variant in recorded else is_batch_invariant(model_dir)
+        for variant, model_dir in model_dirs.items()
+    }
 
 
 def parity_row(row: dict[str, str], answer: Any, want: Any, limit: float | None) -> dict[str, Any]:
@@ -80,7 +100,7 @@ def verify(
     sentences: list[dict[str, str]],
     expected: dict[str, Any],
     *,
-    variant: str = "fp32",
+    batch_invariant: bool = True,
     concurrent: bool = False,
 ) -> list[dict[str, Any]]:
     """Parity rows for one service process; raises VerificationError on any mismatch.
@@ -88,7 +108,7 @@ def verify(
     Sequential requests first. With `concurrent` (batched services) every sentence is then
     sent at once, one connection each, so short, long and truncated texts are batched and
     padded together: each must still get its own text's answer."""
-    limit = tolerance(variant, "sequential")
+    limit = tolerance("sequential")
     with Client(proc.host, proc.port) as client:
         rows = [
             {"check": "sequential", **parity_row(row, client.classify(row["text"]), want, limit)}
@@ -96,7 +116,7 @@ def verify(
             for want in [expected[row["id"]]]
         ]
     if concurrent:
-        rows += concurrent_rows(proc, sentences, expected, tolerance(variant, "concurrent"))
+        rows += concurrent_rows(proc, sentences, expected, tolerance("concurrent", batch_invariant))
     bad = [r for r in rows if not r["ok"] and r["fatal"]]
     for row in rows:
         del row["fatal"]

@@ -4,7 +4,9 @@ Two sources, both offline:
 
 * `data/sentiment/sentences.tsv` — short English sentences written for this project
   (`label<TAB>text`, label POSITIVE or NEGATIVE); a fixed, hash-based fifth of them is
-  held out for evaluation and never trained on;
+  held out for evaluation and never trained on, and a fixed, hash-based half of the rest is
+  the calibration split of static int8 (`is_calibration`: never held out, so the faithfulness
+  check judges every variant on the sentences outside it);
 * the VADER lexicon (`vaderSentiment/vader_lexicon.txt`): words and phrases rated by
   ten human raters on a -4..+4 valence scale; only alphabetic entries whose mean rating is
   clearly positive or negative are used (training only).
@@ -40,6 +42,14 @@ def is_held_out(text: str, fraction_denominator: int = 5) -> bool:
     return digest[0] % fraction_denominator == 0
 
 
+def is_calibration(text: str) -> bool:
+    """The static int8 calibration split: half of the training sentences, by a hash salted
+    apart from the held-out one's (so the halves are not correlated with it)."""
+    if is_held_out(text):
+        return False
+    return hashlib.sha256(b"calibration:" + text.encode("utf-8")).digest()[0] % 2 == 0
+
+
 def load_sentences(path: Path = SENTENCES_TSV) -> list[Example]:
     lines = path.read_text(encoding="utf-8").splitlines()
     if not lines or lines[0].split("\t") != ["label", "text"]:
@@ -71,6 +81,13 @@ def split_sentences(examples: list[Example]) -> tuple[list[Example], list[Exampl
     train = [e for e in examples if not is_held_out(e.text)]
     held_out = [e for e in examples if is_held_out(e.text)]
     return train, held_out
+
+
+def calibration_split(examples: list[Example]) -> tuple[list[Example], list[Example]]:
+    """(calibration, evaluation): the sentences that calibrate static int8 and all others."""
+    calibration = [e for e in examples if is_calibration(e.text)]
+    evaluation = [e for e in examples if not is_calibration(e.text)]
+    return calibration, evaluation
 
 
 def data_fingerprint(*files: Path) -> str:

@@ -21,7 +21,7 @@ import time
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from optimum.onnxruntime import ORTOptimizer, ORTQuantizer
 from optimum.onnxruntime.configuration import (
@@ -43,7 +43,9 @@ from servebench.models.serving_info import EXPORT_FILE, FILES, SERVING_FILE, wri
 from servebench.models.variants import (
     BASE,
     INT8_DECISION,
+    INT8_STATIC_DECISION,
     OPTIMIZATION_DECISION,
+    QUANTIZED,
     VariantError,
     VariantResult,
     existing_variant,
@@ -95,9 +97,16 @@ def _optimization(chosen: dict[str, Any]) -> OptimizationConfig:
     )
 
 
-def _quantization(chosen: dict[str, Any]) -> QuantizationConfig:
+def _quantization(chosen: dict[str, Any], exclude: list[str] | None = None) -> QuantizationConfig:
+    """optimum's preset for the recipe's instruction set; static: MatMul only, `exclude`
+    (node names) left in fp32 (the pooler and classifier Gemms stay fp32 too)."""
     preset = getattr(AutoQuantizationConfig, chosen["preset"])
-    options = {"is_static": chosen["is_static"], "per_channel": chosen["per_channel"]}
+    options: dict[str, Any] = {
+        "is_static": chosen["is_static"],
+        "per_channel": chosen["per_channel"],
+    }
+    if chosen["is_static"]:
+        options |= {"operators_to_quantize": ["MatMul"], "nodes_to_exclude": exclude or []}
     if chosen["preset"] in ("avx2", "avx512"):  # the VNNI and arm64 presets fix it to False
         options["reduce_range"] = chosen["reduce_range"]
     return preset(**options)
@@ -109,21 +118,42 @@ def _record(config: OptimizationConfig | QuantizationConfig) -> dict[str, Any]:
     return ORTConfig(**{key: config}).to_dict()[key]
 
 
-def _run_optimum(variant: str, chosen: dict[str, Any], fp32_dir: Path, work: Path) -> Path:
-    """optimum's graph for `variant`, written under `work` as <stem>_<suffix>.onnx."""
-    suffix = "optimized" if variant == "optimized" else "quantized"
+class Made(NamedTuple):
+    config: OptimizationConfig | QuantizationConfig  # what optimum applied
+    selection: dict[str, Any] | None  # int8-static: how its recipe was chosen
+
+
+def _make(variant: str, chosen: dict[str, Any], fp32_dir: Path, scratch: Path) -> Made:
+    """optimum's graph for `variant`, assembled into `scratch` (:func:`_assemble`)."""
+    work = scratch / _WORK
+    if variant == "int8-static":
+        from servebench.models import static_int8  # datasets: only this variant needs it
+
+        graph, config, selection = static_int8.choose_and_make(
+            fp32_dir,
+            work,
+            lambda exclude: _quantization(chosen, exclude),
+            lambda directory, g: _assemble(directory, fp32_dir, g),
+        )
+        for made in graph.parent.iterdir():  # the chosen candidate's assembled directory
+            made.rename(scratch / made.name)
+        shutil.rmtree(work)
+        return Made(config, selection)
+    stem = Path(FILES["onnx"]).stem
     if variant == "optimized":
         optimizer = ORTOptimizer.from_pretrained(fp32_dir, file_names=[FILES["onnx"]])
-        optimizer.optimize(_optimization(chosen), work, file_suffix=suffix)
-    else:
-        quantizer = ORTQuantizer.from_pretrained(fp32_dir, file_name=FILES["onnx"])
-        quantizer.quantize(_quantization(chosen), work, file_suffix=suffix)
-    return work / f"{Path(FILES['onnx']).stem}_{suffix}.onnx"
+        optimizer.optimize(_optimization(chosen), work, file_suffix="optimized")
+        _assemble(scratch, fp32_dir, work / f"{stem}_optimized.onnx")
+        return Made(_optimization(chosen), None)
+    quantizer = ORTQuantizer.from_pretrained(fp32_dir, file_name=FILES["onnx"])
+    quantizer.quantize(_quantization(chosen), work, file_suffix="quantized")
+    _assemble(scratch, fp32_dir, work / f"{stem}_quantized.onnx")
+    return Made(_quantization(chosen), None)
 
 
 def _assemble(scratch: Path, fp32_dir: Path, graph: Path) -> None:
     """The variant's files: fp32's tokenizer and config files, optimum's graph as model.onnx,
-    optimum's ort_config.json; optimum's other copies are dropped."""
+    optimum's ort_config.json, serving.json for the graph; optimum's other copies are dropped."""
     for source in fp32_dir.iterdir():
         graph_file = source.name.startswith(FILES["onnx"])  # model.onnx and its data
         if source.is_file() and source.name not in _FP32_ONLY and not graph_file:
@@ -132,6 +162,8 @@ def _assemble(scratch: Path, fp32_dir: Path, graph: Path) -> None:
     if (graph.parent / ORT_CONFIG).is_file():
         (graph.parent / ORT_CONFIG).rename(scratch / ORT_CONFIG)
     shutil.rmtree(graph.parent)
+    facts = graph_facts(scratch / FILES["onnx"])
+    write_serving_info(scratch, facts.inputs, facts.outputs)
 
 
 def _check_loads(directory: Path) -> None:
@@ -155,11 +187,9 @@ def build_variant(
     with building(target) as scratch:
         scratch.mkdir()
         try:
-            graph = _run_optimum(variant, chosen, fp32_dir, scratch / _WORK)
-            _assemble(scratch, fp32_dir, graph)
+            made = _make(variant, chosen, fp32_dir, scratch)
             facts = graph_facts(scratch / FILES["onnx"])
-            write_serving_info(scratch, facts.inputs, facts.outputs)
-            made = time.perf_counter()
+            made_at = time.perf_counter()
             _check_loads(scratch)
         except Exception as error:  # optimum, ONNX Runtime or the loader: one line
             first = (str(error).strip().splitlines() or [""])[0][:300]
@@ -167,7 +197,8 @@ def build_variant(
                 f"variant {variant!r} of {model_id} could not be made: "
                 f"{type(error).__name__}: {first}"
             ) from error
-        quantized = variant == "int8"
+        quantized = variant in QUANTIZED
+        decision = {"int8": INT8_DECISION, "int8-static": INT8_STATIC_DECISION}
         result = VariantResult(
             model_id=model_id,
             variant=variant,
@@ -181,15 +212,16 @@ def build_variant(
             recipe=chosen,
             isa=cpu.isa if quantized else None,
             cpu=cpu.to_dict() if quantized else None,
-            quantization=_record(_quantization(chosen)) if quantized else None,
-            optimization=None if quantized else _record(_optimization(chosen)),
-            decision=INT8_DECISION if quantized else OPTIMIZATION_DECISION,
+            quantization=_record(made.config) if quantized else None,
+            optimization=None if quantized else _record(made.config),
+            decision=decision.get(variant, OPTIMIZATION_DECISION),
             fused_operators={} if quantized else _fused(scratch / FILES["onnx"]),
+            selection=made.selection,
             note=fp32_record.get("note"),
             created=datetime.now(UTC).isoformat(timespec="seconds"),
             versions=versions(),
             timings={
-                "make_s": round(made - started, 3),
+                "make_s": round(made_at - started, 3),
                 "total_s": round(time.perf_counter() - started, 3),
             },
         )

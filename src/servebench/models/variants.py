@@ -3,7 +3,10 @@
 * `fp32`: the export itself (`export_model`), data/models/<slug>;
 * `optimized`: `ORTOptimizer`, `AutoOptimizationConfig.O2` for CPU, data/models/<slug>.optimized;
 * `int8`: `ORTQuantizer`, dynamic quantization with the `AutoQuantizationConfig` preset of the
-  CPU's instruction set detected at run time (`models.isa`), data/models/<slug>.int8.
+  CPU's instruction set detected at run time (`models.isa`), data/models/<slug>.int8;
+* `int8-static`: `ORTQuantizer`, static quantization with the same preset, calibrated on the
+  calibration split of the sentiment sentences, its recipe chosen by measurement
+  (`static_int8`), data/models/<slug>.int8-static.
 
 Every variant directory has the fp32 export's layout (model.onnx, the very same tokenizer
 files and config.json, serving.json written by `serving_info`, export.json), so every
@@ -27,6 +30,7 @@ from typing import Any
 
 from servebench.config import VARIANTS
 from servebench.models.isa import CpuIsa
+from servebench.models.sentiment_data import SENTENCES_TSV, data_fingerprint
 from servebench.models.serving_info import EXPORT_FILE, FILES, finished_record
 
 BASE = "fp32"
@@ -49,6 +53,44 @@ INT8_DECISION = (
     "plain, ms per inference: seed sentence 1.77 vs 1.83, medium 5.9 vs 5.1, long 73 vs 80) "
     "and agreed less with fp32 (333 vs 334 of 334 sentences, max |score diff| 0.37 vs 0.14)."
 )
+
+
+INT8_STATIC_DECISION = (
+    "static quantization (QDQ, MatMul only, per-channel int8 weights, activation ranges fixed "
+    "by calibration) of the plain fp32 export: every row of a batch is quantized with the same "
+    "scales whoever shares it, so an answer never depends on batch-mates, which dynamic int8's "
+    "per-batch DynamicQuantizeLinear cannot promise. The recipe is chosen among candidates by "
+    "measurement (see `selection`)."
+)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One static recipe: how activation ranges are calibrated, and which MatMuls."""
+
+    name: str
+    method: str  # AutoCalibrationConfig's: minmax, percentiles, entropy
+    percentile: float | None = None
+    attention_matmuls: bool = True  # False: activation x activation MatMuls stay fp32
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+CANDIDATES = (
+    Candidate("minmax", "minmax"),
+    Candidate("percentile-99.999", "percentiles", percentile=99.999),
+    Candidate("minmax, attention fp32", "minmax", attention_matmuls=False),
+    Candidate("percentile-99.999, attention fp32", "percentiles", 99.999, False),
+)
+CHOSEN_BY = (
+    "most labels agreeing with fp32 on the selection sentences (training sentences outside "
+    "the calibration split), then the smallest mean |score - fp32's| there"
+)
+
+
+#: The variants quantized to int8 (their preset follows the CPU's instruction set).
+QUANTIZED = ("int8", "int8-static")
 
 
 class VariantError(RuntimeError):
@@ -76,6 +118,7 @@ class VariantResult:
     optimization: dict[str, Any] | None = None  # optimum's OptimizationConfig, as recorded
     decision: str = ""
     fused_operators: dict[str, int] = field(default_factory=dict)
+    selection: dict[str, Any] | None = None  # int8-static: the split, candidates, choice
     note: str | None = None  # the fp32 export's: set when predictions are meaningless
     created: str = ""
     versions: dict[str, str] = field(default_factory=dict)
@@ -149,20 +192,25 @@ def recipe(variant: str, cpu: CpuIsa) -> dict[str, Any]:
     has no int8 preset."""
     if variant == "optimized":
         return {"tool": "ORTOptimizer", "level": OPTIMIZATION_LEVEL, "for_gpu": False}
-    if variant == "int8":
+    if variant in QUANTIZED:
         if cpu.isa is None:
             raise VariantError(
-                f"variant 'int8' cannot be made on this CPU: {cpu.reason}; optimum's int8 "
-                "presets need AVX2, AVX-512 (VNNI) or arm64 (drop int8 from `variants`)"
+                f"variant {variant!r} cannot be made on this CPU: {cpu.reason}; optimum's "
+                f"int8 presets need AVX2, AVX-512 (VNNI) or arm64 (drop {variant} from "
+                "`variants`)"
             )
-        return {
+        made = {
             "tool": "ORTQuantizer",
             "preset": cpu.isa,
-            "is_static": False,
+            "is_static": variant == "int8-static",
             "per_channel": True,  # what levers.md measured: 333/334 labels kept, 3.3x
             "reduce_range": cpu.reduce_range,
             "graph": INT8_GRAPH,
         }
+        if variant == "int8-static":  # what calibrates it: a change re-makes the variant
+            made["calibration_data"] = data_fingerprint(SENTENCES_TSV)[:16]
+            made["candidates"] = [c.to_dict() for c in CANDIDATES]
+        return made
     raise VariantError(f"variant {variant!r}: not made by optimum (fp32 is the export)")
 
 

@@ -67,6 +67,7 @@ VARIANT_STYLES: dict[str, VariantStyle] = {
     "fp32": VariantStyle("", 0.0, "-", "o", "#555555"),
     "optimized": VariantStyle("..", 0.25, "-.", "s", "#7b3294"),
     "int8": VariantStyle("///", 0.45, "--", "^", "#1b7837"),
+    "int8-static": VariantStyle("\\\\\\", 0.6, ":", "v", "#2166ac"),
 }
 OTHER_VARIANT = VariantStyle("xx", 0.3, ":", "D", "#b35806")
 
