@@ -55,7 +55,8 @@ def test_answer_states_what_int8_changes_per_language_and_its_label_agreement(
     seed_ratios = ratios.at_point(tables.ratios(run), run.seed_payload, run.seed_concurrency)
     tidy = factors.throughput_factors(summary, run.facts, seed_ratios)
     loops = tidy[tidy["factor"] == factors.IN_PROCESS]
-    assert "**int8 ÷ fp32**" in text and len(loops) == 2
+    assert "**Each model variant ÷ fp32**" in text and "**int8**: in process" in text
+    assert len(loops) == 2
     for r in loops.itertuples(index=False):  # the loops' paired ratio, with its interval
         assert f"{r.inference} loop {ratios.formatted(r.ratio, r.ci_low, r.ci_high)}" in text
         assert math.isfinite(r.ci_low)
@@ -86,13 +87,13 @@ def test_answer_leads_with_the_language_at_a_fixed_design(tmp_path: Path) -> Non
     assert first.startswith("- **The language, same design**")
     for r in chosen.itertuples(index=False):
         assert f"{r.ratio:.2f}× [{r.ratio_ci_low:.2f}–{r.ratio_ci_high:.2f}]" in first
-    assert "no difference measurable" not in first
+    assert "no measurable difference" not in first
     one = chosen["service"].iloc[0]
     blurred = summary.copy()
     mine = (blurred["service"] == one) & (blurred["variant"] == "fp32")
     blurred.loc[mine, ["ratio", "ratio_ci_low", "ratio_ci_high"]] = [1.03, 0.97, 1.09]
     first = narrative.answer(run, blurred).splitlines()[0]
-    assert f"{run.label(one)} ÷ Python 1.03× [0.97–1.09], no difference measurable" in first
+    assert f"{run.label(one)} ÷ Python 1.03× [0.97–1.09] (no measurable difference)" in first
     second = narrative.answer(run, summary).splitlines()[1]
     fp32 = summary[summary["variant"] == "fp32"].set_index("service")
     best = str(fp32["rps"].idxmax())

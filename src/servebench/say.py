@@ -8,3 +8,13 @@ import time
 
 def say(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+#: The width of a unit's name in a progress line: the longest service·variant of the
+#: registry today ("rust-native-release·int8-static") and a space, so the columns line up.
+UNIT_WIDTH = 32
+
+
+def unit_column(name: str) -> str:
+    """A unit's name padded to :data:`UNIT_WIDTH` (a longer one keeps a space after it)."""
+    return f"{name:<{UNIT_WIDTH - 1}} "

@@ -92,7 +92,9 @@ def language(run: Run, summary: pd.DataFrame) -> str | None:
         base = run.label(run.baseline(str(r.service)))
         part = f"{r.label} ÷ {base} {ratios.formatted(r.ratio, r.ratio_ci_low, r.ratio_ci_high)}"
         if pd.notna(r.ratio_ci_low) and r.ratio_ci_low <= 1 <= r.ratio_ci_high:
-            part += ", no difference measurable on this host at this precision"
+            # As short as the plain case: on a noisy host more intervals contain 1, and the
+            # short answer must not grow with the noise (it sits above the first figure).
+            part += " (no measurable difference)"
         parts.append(part)
     return (
         f"**The language, same design** (fp32, `{run.seed_payload}` at c={run.seed_concurrency}, "
@@ -147,21 +149,20 @@ def where_model_dominates(run: Run, summary: pd.DataFrame) -> str | None:
     share = model_share(run, summary)
     if share.empty:
         return None
-    low, high = share.idxmin(), share.idxmax()
     verdict = "the model dominates" if share.min() > 0.5 else "serving is a large share"
     # Two medians of a noisy machine: the loop can come out slower than a whole request
     # (above 100 %), which the sentence says in as many words whatever the noise.
     return (
         f"**At concurrency 1 {verdict}**: tokenize + ONNX Runtime in process are "
-        f"{share.min():.0%} to {share.max():.0%} of a request's latency ({low}: "
-        f"{share[low]:.0%}, {high}: {share[high]:.0%}; above 100 %: noise); the rest is HTTP, "
-        "JSON and the client."
+        f"{share.min():.0%} to {share.max():.0%} of a request's latency; the rest is "
+        "HTTP, JSON and the client (above 100 %: noise)."
     )
 
 
 def variant_change(run: Run, summary: pd.DataFrame, variant: str) -> str:
-    """A variant ÷ fp32, per language: in process (each inference loop) and over HTTP
-    (the services of each language), then its label agreement with fp32."""
+    """A variant ÷ fp32 at the seed point, per language: in process (each inference loop)
+    and over HTTP (the services of each language), then its label agreement with fp32; one
+    clause of :func:`variants_change`."""
     seed_ratios = ratios.at_point(tables.ratios(run), run.seed_payload, run.seed_concurrency)
     tidy = factors.throughput_factors(summary, run.facts, seed_ratios)
     mine = tidy[tidy["variant"] == variant]
@@ -172,35 +173,42 @@ def variant_change(run: Run, summary: pd.DataFrame, variant: str) -> str:
         f"{r.inference} loop {ratios.formatted(r.ratio, r.ci_low, r.ci_high)}"
         for r in loops.itertuples(index=False)
     ]
-    text = f"**{variant} ÷ fp32** (seed point): in process " + (", ".join(parts) or "not measured")
+    text = f"**{variant}**: in process " + (", ".join(parts) or "not measured")
     over_http = [
         f"{lang} services {spread(g)}" for lang, g in served["ratio"].groupby(language, sort=False)
     ]
     text += "; over HTTP " + (", ".join(over_http) or "not measured")
-    text += "."
     faith = factors.faithfulness(run).set_index("variant")
     if variant in faith.index and pd.notna(faith.at[variant, "label_agreement"]):
         row = faith.loc[variant]
         agreement, sentences = row["label_agreement"], int(row["sentences"])
-        text += f" It gives fp32's label on {agreement:.1%} of {sentences} sentences"
+        text += f"; fp32's label on {agreement:.1%} of {sentences} sentences"
         if pd.notna(row["accuracy_change_pp"]):
-            text += f", held-out accuracy {row['accuracy_change_pp']:+.1f} pp"
-        text += "." + batch_mates(row)
-    else:
-        text += " Its label agreement with fp32 was not recorded (no variants.csv)."
-    return text
+            text += f", accuracy {row['accuracy_change_pp']:+.1f} pp"
+        return text + batch_mates(row) + "."
+    return text + "; label agreement with fp32 not recorded (no variants.csv)."
+
+
+def variants_change(run: Run, summary: pd.DataFrame) -> str | None:
+    """Every variant ÷ fp32 in one bullet: the short answer keeps one bullet per finding, so
+    its length (and what follows it on the first screen) does not grow with the variants."""
+    variants = [v for v in factors.summary_variants(summary) if v != BASE_VARIANT]
+    if not variants:
+        return None
+    clauses = " ".join(variant_change(run, summary, v) for v in variants)
+    return f"**Each model variant ÷ fp32** (seed point). {clauses}"
 
 
 def batch_mates(row: pd.Series) -> str:
-    """Whether a variant's answers depend on who shares the batch (variants.csv)."""
+    """Whether a variant's answers depend on who shares the batch (variants.csv), as a clause
+    of :func:`variant_change` (kept short: the short answer has one per variant)."""
     if pd.isna(row["batch_invariant"]):
         return ""
     if facts.truth(row["batch_invariant"]):
-        return " Its answers do not depend on batch-mates."
+        return "; batch-invariant"
     return (
-        f" **Its answers depend on batch-mates**: up to {row['batch_max_abs_diff']:.2g} of a "
-        f"score, {int(row['batch_label_flips'])} held-out labels flipped (so the batched "
-        "services' concurrent check compares its labels only)."
+        f"; **answers depend on batch-mates**: up to {row['batch_max_abs_diff']:.2g} of a "
+        f"score, {int(row['batch_label_flips'])} labels flipped (concurrent check: labels only)"
     )
 
 
@@ -211,22 +219,26 @@ def batching_change(run: Run) -> str | None:
     if table.empty:
         return None
 
+    variants = [v for v in run.variants_in_order() if v in set(table["variant"].astype(str))]
+
     def ratios(rows: pd.DataFrame) -> str:
-        """'Python batched 1.48× fp32, 1.72× int8; Rust native batched ...': by service."""
+        """'Python batched 1.48× / 1.72×; Rust native batched ...': by service, the variants
+        in the order the bullet names them once ("–" for one not measured there)."""
         rows = rows[np.isfinite(rows["rps_ratio"].to_numpy(float))]
-        return "; ".join(
-            f"{run.label(str(service))} "
-            + ", ".join(
-                f"{times(r.rps_ratio)}" + (f" {r.variant}" if run.multi_variant else "")
-                for r in mine.itertuples(index=False)
-            )
-            for service, mine in rows.groupby("service", sort=False)
-        )
+        parts = []
+        for service, mine in rows.groupby("service", sort=False):
+            by_variant = dict(zip(mine["variant"].astype(str), mine["rps_ratio"], strict=True))
+            shown = [times(by_variant[v]) if v in by_variant else "–" for v in variants]
+            parts.append(f"{run.label(str(service))} {' / '.join(shown)}")
+        return "; ".join(parts)
 
     seed_rows = table[
         (table["payload"] == run.seed_payload) & (table["concurrency"] == run.seed_concurrency)
     ]
-    text = "**Dynamic batching ÷ the same service unbatched** at the seed point: "
+    text = "**Dynamic batching ÷ the same service unbatched**"
+    if run.multi_variant:
+        text += f" ({' / '.join(variants)})"
+    text += " at the seed point: "
     text += ratios(seed_rows) or "not measured"
     mixed = table[table["payload"] == "mixed"]
     if not mixed.empty:
@@ -307,8 +319,7 @@ def noise_floor(run: Run) -> str:
 def answer(run: Run, summary: pd.DataFrame) -> str:
     """The short answer as markdown bullets, from the run's own numbers."""
     bullets = [language(run, summary), fastest(run, summary), where_model_dominates(run, summary)]
-    variants = factors.summary_variants(summary)
-    bullets += [variant_change(run, summary, v) for v in variants if v != BASE_VARIANT]
+    bullets.append(variants_change(run, summary))
     bullets.append(batching_change(run))
     bullets.append(precision(run, summary))
     return "\n".join(f"- {b}" for b in bullets if b)

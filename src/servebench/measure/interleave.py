@@ -59,7 +59,7 @@ from servebench.metadata import now_iso
 from servebench.process import ServiceProcess
 from servebench.progress import Progress
 from servebench.rundir.writer import RunWriter
-from servebench.say import say
+from servebench.say import say, unit_column
 
 Point = tuple[str, int]  # (payload, concurrency); payload `mixed` is the mixed workload
 
@@ -196,7 +196,7 @@ def in_process_burst(
     writer.append(
         "ceiling.csv" if unit.kind == "loop" else "batch_ceiling.csv", rows.to_dict("records")
     )
-    say(f"  {unit.name:<26} {point[0]:<7} c={point[1]:<3} {rps:8.1f} items/s in process")
+    say(f"  {unit_column(unit.name)}{point[0]:<7} c={point[1]:<3} {rps:8.1f} items/s in process")
     return {"service": unit.id, "variant": unit.variant, "round": round_number, "rps": rps}
 
 

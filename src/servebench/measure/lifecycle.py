@@ -20,7 +20,7 @@ from servebench.measure.vegeta_closed import run_closed_loop
 from servebench.measure.verify import first_correct_answer, verify
 from servebench.process import ServiceError, ServiceProcess
 from servebench.rundir.writer import RunWriter
-from servebench.say import say
+from servebench.say import say, unit_column
 
 
 def start_service(plan: Plan, unit: Unit, writer: RunWriter) -> ServiceProcess:
@@ -186,6 +186,6 @@ def prepare(
 
 def report_point(unit: Unit, payload: str, concurrency: int, row: dict[str, Any]) -> None:
     say(
-        f"  {unit.name:<26} {payload:<7} c={concurrency:<3} "
+        f"  {unit_column(unit.name)}{payload:<7} c={concurrency:<3} "
         f"{row['rps']:8.1f} req/s  errors={row['errors']}"
     )

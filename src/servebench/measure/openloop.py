@@ -12,7 +12,7 @@ from servebench.measure import vegeta
 from servebench.measure.plan import Plan, Unit
 from servebench.process import ServiceProcess
 from servebench.rundir.writer import RunWriter
-from servebench.say import say
+from servebench.say import say, unit_column
 
 
 def openloop_search(plan: Plan, unit: Unit, proc: ServiceProcess, writer: RunWriter) -> float:
@@ -31,7 +31,8 @@ def openloop_search(plan: Plan, unit: Unit, proc: ServiceProcess, writer: RunWri
     proc.check_alive()
     rows = vegeta.openloop_rows(unit.service.name, plan.seed_payload, attacks, bound_s)
     writer.append("openloop.csv", [{**unit.key(), **row} for row in rows])
-    say(f"  {unit.name:<26} open loop: {best:.1f} req/s with p99 <= {study.openloop_bound_ms:g} ms")
+    bound = f"p99 <= {study.openloop_bound_ms:g} ms"
+    say(f"  {unit_column(unit.name)}open loop: {best:.1f} req/s with {bound}")
     return best
 
 

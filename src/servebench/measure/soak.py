@@ -6,7 +6,7 @@ from servebench.measure import hey, resources
 from servebench.measure.plan import Plan, Unit
 from servebench.process import ServiceProcess
 from servebench.rundir.writer import RunWriter
-from servebench.say import say
+from servebench.say import say, unit_column
 
 
 def soak(plan: Plan, unit: Unit, proc: ServiceProcess, writer: RunWriter) -> None:
@@ -39,6 +39,6 @@ def soak(plan: Plan, unit: Unit, proc: ServiceProcess, writer: RunWriter) -> Non
         ],
     )
     say(
-        f"  {unit.name:<26} soak {study.soak_s:.0f}s: {run.answered} requests, "
+        f"  {unit_column(unit.name)}soak {study.soak_s:.0f}s: {run.answered} requests, "
         f"{run.errors} errors, RSS {rss_warm:.0f} -> {rss_end:.0f} MB"
     )
