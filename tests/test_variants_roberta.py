@@ -76,4 +76,7 @@ def test_roberta_style_local_model(tmp_path: Path) -> None:
         assert classifier.classify(long_text).label in sd.LABELS
     faithful = measure_faithfulness(made)
     assert faithful["optimized"].label_agreement >= 0.99  # the same math, whatever the weights
-    assert faithful["int8"].sentences >= 300  # random weights: int8's agreement is only reported
+    # Random weights: int8's agreement is only reported, on every sentence outside static
+    # int8's calibration split.
+    _, evaluation = sd.calibration_split(sd.load_sentences())
+    assert faithful["int8"].sentences == len(evaluation) > 100
