@@ -13,6 +13,7 @@ from typing import Any
 from servebench.client import Client
 from servebench.models.reference import TOLERANCE
 from servebench.process import ServiceError, ServiceProcess
+from servebench.rundir.facts import truth
 
 
 class VerificationError(ServiceError):
@@ -56,7 +57,8 @@ def batch_invariance(run_dir: Path, model_dirs: dict[str, Path]) -> dict[str, bo
         frame = pd.read_csv(run_dir / "variants.csv")
         if "batch_invariant" in frame:
             pairs = zip(frame["variant"].astype(str), frame["batch_invariant"], strict=True)
-            recorded = {variant: bool(invariant) for variant, invariant in pairs}
+            # A blank (not measured) is measured below, never read as invariant.
+            recorded = {v: truth(i) for v, i in pairs if pd.notna(i)}
     from servebench.models.faithfulness import is_batch_invariant
 
     return {

@@ -94,15 +94,23 @@ class Answers(NamedTuple):
 def answers(model_dir: str | Path, texts: Sequence[str]) -> Answers:
     """The services' answers for `texts` (labels from `classify`, the very request path) and
     the full probability vectors (to see how far scores move, whatever the label)."""
-    from servekit.inference import Classifier, softmax
+    from servekit.inference import Classifier
 
     classifier = Classifier(model_dir, threads=1)
-    labels, rows = [], []
+    labels = [classifier.classify(text).label for text in texts]
+    return Answers(labels, probabilities(classifier, texts))
+
+
+def probabilities(classifier: Any, texts: Sequence[str]) -> np.ndarray:
+    """A servekit `Classifier`'s probability vectors for `texts`, one text per call
+    (sentences x classes, float64)."""
+    from servekit.inference import softmax
+
+    rows = []
     for text in texts:
-        labels.append(classifier.classify(text).label)
         logits = classifier.session.run([classifier.info.output], classifier.encode(text))[0]
         rows.append(softmax(logits[0].astype(np.float64)))
-    return Answers(labels, np.array(rows))
+    return np.array(rows)
 
 
 def companions() -> list[str]:

@@ -36,10 +36,11 @@ from optimum.onnxruntime import ORTQuantizer
 from optimum.onnxruntime.configuration import AutoCalibrationConfig, QuantizationConfig
 
 from servebench.models import sentiment_data as sd
+from servebench.models.faithfulness import probabilities
 from servebench.models.reference import SEED_SENTENCE
 from servebench.models.serving_info import FILES
 from servebench.models.variants import CANDIDATES, CHOSEN_BY, Candidate
-from servekit.inference import Classifier, softmax
+from servekit.inference import Classifier
 
 _SPEED_S = 1.0  # batch-1 timing of each candidate: indicative only (the run measures speed)
 
@@ -93,14 +94,6 @@ def make_candidate(
     return work / f"{source.stem}_quantized.onnx", quantization
 
 
-def _probabilities(classifier: Classifier, texts: Sequence[str]) -> np.ndarray:
-    rows = []
-    for text in texts:
-        logits = classifier.session.run([classifier.info.output], classifier.encode(text))[0]
-        rows.append(softmax(logits[0].astype(np.float64)))
-    return np.array(rows)
-
-
 def _items_per_s(classifier: Classifier) -> float:
     feed = classifier.encode(SEED_SENTENCE)
     classifier.session.run(None, feed)
@@ -121,7 +114,7 @@ def evaluate(
     """A candidate directory's figures against fp32's probabilities on `texts` (every
     non-calibration sentence; `selection` indexes the ones the choice may look at)."""
     classifier = Classifier(directory, threads=1)
-    own = _probabilities(classifier, texts)
+    own = probabilities(classifier, texts)
     drift = np.abs(own - fp32).max(axis=1)
     return {
         "selection_agreeing": _agreeing(own, fp32, selection),
@@ -155,7 +148,7 @@ def choose_and_make(
     calibration, evaluation = sd.calibration_split(sd.load_sentences())
     texts = [e.text for e in evaluation]
     selection = [i for i, e in enumerate(evaluation) if not sd.is_held_out(e.text)]
-    fp32 = _probabilities(base, texts)
+    fp32 = probabilities(base, texts)
     dataset = calibration_dataset(base, [e.text for e in calibration])
     made: dict[str, tuple[Path, QuantizationConfig]] = {}
     figures: dict[str, dict[str, Any]] = {}

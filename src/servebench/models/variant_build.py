@@ -42,9 +42,7 @@ from servebench.models.reference import SEED_SENTENCE
 from servebench.models.serving_info import EXPORT_FILE, FILES, SERVING_FILE, write_serving_info
 from servebench.models.variants import (
     BASE,
-    INT8_DECISION,
-    INT8_STATIC_DECISION,
-    OPTIMIZATION_DECISION,
+    DECISIONS,
     QUANTIZED,
     VariantError,
     VariantResult,
@@ -141,14 +139,16 @@ def _make(variant: str, chosen: dict[str, Any], fp32_dir: Path, scratch: Path) -
         return Made(config, selection)
     stem = Path(FILES["onnx"]).stem
     if variant == "optimized":
+        optimization = _optimization(chosen)
         optimizer = ORTOptimizer.from_pretrained(fp32_dir, file_names=[FILES["onnx"]])
-        optimizer.optimize(_optimization(chosen), work, file_suffix="optimized")
+        optimizer.optimize(optimization, work, file_suffix="optimized")
         _assemble(scratch, fp32_dir, work / f"{stem}_optimized.onnx")
-        return Made(_optimization(chosen), None)
+        return Made(optimization, None)
+    quantization = _quantization(chosen)
     quantizer = ORTQuantizer.from_pretrained(fp32_dir, file_name=FILES["onnx"])
-    quantizer.quantize(_quantization(chosen), work, file_suffix="quantized")
+    quantizer.quantize(quantization, work, file_suffix="quantized")
     _assemble(scratch, fp32_dir, work / f"{stem}_quantized.onnx")
-    return Made(_quantization(chosen), None)
+    return Made(quantization, None)
 
 
 def _assemble(scratch: Path, fp32_dir: Path, graph: Path) -> None:
@@ -198,7 +198,6 @@ def build_variant(
                 f"{type(error).__name__}: {first}"
             ) from error
         quantized = variant in QUANTIZED
-        decision = {"int8": INT8_DECISION, "int8-static": INT8_STATIC_DECISION}
         result = VariantResult(
             model_id=model_id,
             variant=variant,
@@ -214,7 +213,7 @@ def build_variant(
             cpu=cpu.to_dict() if quantized else None,
             quantization=_record(made.config) if quantized else None,
             optimization=None if quantized else _record(made.config),
-            decision=decision.get(variant, OPTIMIZATION_DECISION),
+            decision=DECISIONS[variant],
             fused_operators={} if quantized else _fused(scratch / FILES["onnx"]),
             selection=made.selection,
             note=fp32_record.get("note"),

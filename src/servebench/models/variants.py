@@ -92,6 +92,13 @@ CHOSEN_BY = (
 #: The variants quantized to int8 (their preset follows the CPU's instruction set).
 QUANTIZED = ("int8", "int8-static")
 
+#: Why each variant optimum makes is made as it is (export.json `decision`).
+DECISIONS = {
+    "optimized": OPTIMIZATION_DECISION,
+    "int8": INT8_DECISION,
+    "int8-static": INT8_STATIC_DECISION,
+}
+
 
 class VariantError(RuntimeError):
     """A variant that cannot be made or is not faithful to fp32 (one line: variant, reason)."""
