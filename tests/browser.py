@@ -168,8 +168,11 @@ def page_socket(port: int, timeout_s: float = 30) -> str:
     raise BrowserError("Chromium did not open its DevTools port")
 
 
-def check_report(report: Path, screenshot: Path, first_screen: Path | None = None) -> PageCheck:
-    """Load the report at :data:`VIEWPORT`, measure what the report's tests check (images
+def check_report(
+    report: Path, screenshot: Path, first_screen: Path | None = None, script: str = ""
+) -> PageCheck:
+    """Load the report at :data:`VIEWPORT`, run ``script`` in the page (if given: to change
+    the page as a different run would), measure what the report's tests check (images
     that failed to decode, counts, positions, captions, status), save the first screen to
     ``first_screen`` (if given) and the whole page (up to 16,000 px) to ``screenshot``."""
     width, height = VIEWPORT
@@ -182,6 +185,8 @@ def check_report(report: Path, screenshot: Path, first_screen: Path | None = Non
             if time.monotonic() > deadline:
                 raise BrowserError(f"{report} did not finish loading")
             time.sleep(0.2)
+        if script:
+            tools.evaluate(script)
         images = tools.evaluate("document.images.length")
         broken = tools.evaluate(
             "Array.from(document.images).filter(i => !(i.complete && i.naturalWidth > 0)).length"

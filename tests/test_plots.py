@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import itertools
+import math
 from pathlib import Path
 
 import pandas as pd
@@ -13,6 +15,7 @@ from rundata import make_bare_run, make_run_dir, make_variant_run
 
 from servebench import plots, registry
 from servebench.analysis import inprocess, paired, ratios, stability, tables
+from servebench.plots import stability as stability_plots
 from servebench.plots import style
 from servebench.rundir import reader
 
@@ -187,3 +190,14 @@ def test_figures_count_rounds(tmp_path: Path) -> None:
     for name in ("histograms", "latency_cdf", "throughput_latency"):
         texts = " ".join(figure_texts(plots.draw(run, name)))
         assert "round" in texts and "repeat" not in texts, name
+
+
+@pytest.mark.parametrize(("left", "right"), [(0.85, 1.3), (0.2, 30.0), (0.45, 25.0), (0.9, 3.0)])
+def test_ratio_ticks_never_crowd(left: float, right: float) -> None:
+    """A noisy run's wide intervals widen the axis; its labels must still not overlap."""
+    ticks = stability_plots.ratio_ticks(left, right)
+    gap = math.log(right / left) / 9
+    assert 1.0 in ticks and set(ticks) <= set(stability_plots.NICE_RATIOS)
+    assert all(left <= t <= right for t in ticks)
+    assert all(math.log(b / a) >= gap for a, b in itertools.pairwise(ticks))
+    assert len(ticks) >= 3

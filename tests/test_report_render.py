@@ -21,8 +21,8 @@ pytestmark = pytest.mark.system
 
 #: The report's sections, in the order a reader meets them.
 SECTIONS = [
-    "The short answer",
     "The seed's table, on this machine",
+    "The short answer",
     "What the model variant changes",
     "Paired ratios",
     "Per payload",
@@ -71,6 +71,34 @@ def test_the_first_results_are_on_the_first_screen(
     first = page.first_screen
     assert first is not None and first.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert struct.unpack(">II", first.read_bytes()[16:24]) == browser.VIEWPORT
+
+
+#: What a noisier run does to the short answer, done to the rendered page: every bullet
+#: written out three more times (more caveats, longer intervals, more "read with care").
+LONGER_ANSWER = """(() => {
+  const heading = [...document.querySelectorAll('h2')]
+    .find(h => h.textContent.startsWith('The short answer'));
+  const after = Node.DOCUMENT_POSITION_FOLLOWING;
+  const ul = [...document.querySelectorAll('ul')]
+    .find(u => heading.compareDocumentPosition(u) & after);
+  const items = [...ul.children];
+  for (let i = 0; i < 3; i++) for (const li of items) ul.appendChild(li.cloneNode(true));
+  return items.length;
+})()"""
+
+
+def test_the_first_screen_does_not_depend_on_the_short_answers_length(
+    rendered: tuple[Path, browser.PageCheck],
+) -> None:
+    """The layout check of a real run must not depend on how noisy the run was: the seed's
+    table and the first figure stay where they are when the short answer is four times longer."""
+    run_dir, page = rendered
+    longer = browser.check_report(
+        run_dir / "report.html", run_dir / "report-longer.png", script=LONGER_ANSWER
+    )
+    assert longer.height > page.height + 200  # the answer did grow
+    for name in ("seed_table", "first_figure"):
+        assert longer.tops[name] == page.tops[name], name
 
 
 def test_no_code_and_no_stderr(rendered: tuple[Path, browser.PageCheck]) -> None:

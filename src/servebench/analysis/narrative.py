@@ -92,8 +92,7 @@ def language(run: Run, summary: pd.DataFrame) -> str | None:
         base = run.label(run.baseline(str(r.service)))
         part = f"{r.label} ÷ {base} {ratios.formatted(r.ratio, r.ratio_ci_low, r.ratio_ci_high)}"
         if pd.notna(r.ratio_ci_low) and r.ratio_ci_low <= 1 <= r.ratio_ci_high:
-            # As short as the plain case: on a noisy host more intervals contain 1, and the
-            # short answer must not grow with the noise (it sits above the first figure).
+            # As short as the plain case: a noisy host should not make the answer wordier.
             part += " (no measurable difference)"
         parts.append(part)
     return (
@@ -191,7 +190,7 @@ def variant_change(run: Run, summary: pd.DataFrame, variant: str) -> str:
 
 def variants_change(run: Run, summary: pd.DataFrame) -> str | None:
     """Every variant ÷ fp32 in one bullet: the short answer keeps one bullet per finding, so
-    its length (and what follows it on the first screen) does not grow with the variants."""
+    it does not grow with the variants."""
     variants = [v for v in factors.summary_variants(summary) if v != BASE_VARIANT]
     if not variants:
         return None

@@ -8,6 +8,8 @@ interleaved run (:mod:`servebench.analysis.stability`), None for a run without d
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
@@ -22,6 +24,8 @@ NICE_RATIOS = (
     0.25, 0.5, 0.67, 0.8, 0.9, 1.0, 1.1, 1.25, 1.5, 1.75, 2.0, 2.5, 3.0, 4.0, 5.0, 7.5, 10.0,
     15.0, 20.0,
 )  # fmt: skip
+#: The ticks a wide ratio axis keeps first.
+ROUNDEST = (1.0, 0.5, 2.0, 0.25, 5.0, 10.0, 20.0)
 #: What each kind of ratio compares, as a panel's title.
 KIND_TITLES = {
     "control": "the noise floor: the A/A control, a second instance of its baseline ÷ it",
@@ -120,9 +124,22 @@ def _pad(ax: object, rows: pd.DataFrame) -> None:
     left, right = low / 1.08, high * (high / low) ** 0.6 * 1.1
     ax.set_xlim(left, right)  # type: ignore[attr-defined]
     # A log axis labels powers of ten only; ratios read better as 0.8×, 1×, 1.25× ...
-    ticks = [t for t in NICE_RATIOS if left <= t <= right]
+    ticks = ratio_ticks(left, right)
     ax.set_xticks(ticks, [f"{t:g}×" for t in ticks])  # type: ignore[attr-defined]
     ax.set_xticks([], minor=True)  # type: ignore[attr-defined]
+
+
+def ratio_ticks(left: float, right: float, most: int = 9) -> list[float]:
+    """The :data:`NICE_RATIOS` inside ``[left, right]``, 1× always among them, the roundest
+    first, each kept only at least 1/``most`` of the axis from every other (on a log axis):
+    a noisy run's wide intervals must not crowd the labels into each other."""
+    gap = math.log(right / left) / most
+    inside = [t for t in NICE_RATIOS if left <= t <= right]
+    kept: list[float] = []
+    for t in sorted(inside, key=lambda t: (t not in ROUNDEST, abs(math.log(t)))):
+        if all(abs(math.log(t / k)) >= gap for k in kept):
+            kept.append(t)
+    return sorted(kept)
 
 
 def draw_drift(run: Run) -> Figure | None:
