@@ -63,9 +63,13 @@ def controls(run_dir: Path) -> set[str]:
     return set(services.loc[services["control"].astype(bool), "service"])
 
 
-def units_of(run_dir: Path, services: list[str], variants: list[str]) -> set[tuple[str, str]]:
-    """(service, variant) measured: every service with every variant, a control fp32 only."""
-    return {(s, v) for s in services for v in variants if v == "fp32" or s not in controls(run_dir)}
+def units_of(
+    run_dir: Path, services: list[str], variants: list[str], fp32_only: list[str]
+) -> set[tuple[str, str]]:
+    """(service, variant) measured: every service with every variant, a control and the
+    services of `base_variant_only` (`fp32_only`) with fp32 only."""
+    alone = controls(run_dir) | set(fp32_only)
+    return {(s, v) for s in services for v in variants if v == "fp32" or s not in alone}
 
 
 def test_quick_run_measures_batching_and_the_mixed_workload(quick_run: Path) -> None:
@@ -74,7 +78,7 @@ def test_quick_run_measures_batching_and_the_mixed_workload(quick_run: Path) -> 
     loadtests = pd.read_csv(quick_run / "loadtests.csv")
     mixed = loadtests[loadtests["payload"] == "mixed"]
     swept = [s for s in params["services"] if s not in params["seed_point_only"]]
-    units = units_of(quick_run, swept, params["variants"])
+    units = units_of(quick_run, swept, params["variants"], params["base_variant_only"])
     assert set(zip(mixed["service"], mixed["variant"], strict=True)) == units
     # A seed-point-only service has the seed point and nothing else.
     only = loadtests[loadtests["service"].isin(params["seed_point_only"])]
@@ -173,10 +177,15 @@ def test_quick_run_interleaves_the_units_in_counterbalanced_rounds(quick_run: Pa
     assert {"ratio", "ratio_ci_low", "ratio_ci_high"} <= set(summary.columns)
     rust = summary.loc[("rust-native-release", "fp32")]
     assert rust["ratio_ci_low"] <= rust["ratio"] <= rust["ratio_ci_high"]
-    # Each unit was started once for the rounds and once more for its soak/open loop.
+    # Each unit was started once for the rounds, and once more for its soak/open loop when
+    # its variant is among soak_openloop_variants.
     coldstarts = pd.read_csv(quick_run / "coldstarts.csv")
     starts = coldstarts.groupby(["service", "variant"])["start"].agg(list)
     assert set(map(tuple, starts)) <= {(0,), (0, 1)} and starts.loc[("python", "fp32")] == [0, 1]
+    twice = {unit for unit, s in starts.items() if s == [0, 1]}
+    assert {variant for _, variant in twice} == set(params["soak_openloop_variants"])
+    soaked = pd.read_csv(quick_run / "soak.csv")
+    assert set(soaked["variant"]) == set(params["soak_openloop_variants"])
     assert "repeat" not in pd.read_csv(quick_run / "stages.csv")
 
 
@@ -199,7 +208,8 @@ def test_quick_run_keeps_raw_records_and_metadata(quick_run: Path) -> None:
     variants = meta["parameters"]["variants"]
     assert set(ceiling["variant"]) == set(variants) == {"fp32", "int8", "int8-static"}
     pairs = set(zip(parity["service"], parity["variant"], strict=True))
-    assert pairs == units_of(quick_run, meta["parameters"]["services"], variants)
+    params = meta["parameters"]
+    assert pairs == units_of(quick_run, params["services"], variants, params["base_variant_only"])
     faithful = pd.read_csv(quick_run / "variants.csv").set_index("variant")
     assert faithful.loc["int8", "label_agreement"] >= meta["parameters"]["min_label_agreement"]
     assert faithful.loc["int8", "isa"]

@@ -62,16 +62,18 @@ def test_units_start_in_a_seeded_shuffle_and_the_fresh_phase_reverses_it() -> No
     units = sorted(names(plan.units))
     variants = plan.study.variants
     assert variants == ["fp32", "int8", "int8-static"]
-    assert len(units) == 7 * len(variants) + 1  # seven services x every variant; A/A: fp32
+    # five services x every variant; the two debug builds and the A/A control: fp32
+    assert len(units) == 5 * len(variants) + 3
     assert {u.split("·")[1] for u in units} == set(variants)
     assert "python-aa·fp32" in units and "python-aa·int8" not in units
     start = names(plan.start_order())
     assert sorted(start) == units and start != names(plan.units)
     assert start == names(Plan.from_study(config.load_study("default")).start_order())
-    # No soak or open loop for the debug builds (seed point only) or the A/A control.
+    # No soak or open loop for the debug builds (seed point only) or the A/A control, and
+    # fp32's alone for the others.
     skipped = ("rust-ffi-debug·", "rust-native-debug·", "python-aa·")
     fresh = names(plan.fresh_process_order())
-    assert fresh == [u for u in start[::-1] if not u.startswith(skipped)]
+    assert fresh == [u for u in start[::-1] if not u.startswith(skipped) and u.endswith("·fp32")]
     other_seed = config.load_study("default", ["shuffle_seed=1"])
     assert names(Plan.from_study(other_seed).start_order()) != start
 
@@ -83,7 +85,12 @@ def test_points_cross_the_seed_point_and_put_it_first() -> None:
     plan = Plan.from_study(
         config.load_study(
             "default",
-            ["concurrency_levels=[1,16]", "payloads=[seed,long]", "payload_levels=[4]"],
+            [
+                "concurrency_levels=[1,16]",
+                "payloads=[seed,long]",
+                "payload_levels=[4]",
+                "mixed_concurrency_levels=[1,50]",
+            ],
         )
     )
     assert plan.points() == [("seed", 1), ("seed", 16), ("seed", 50), ("long", 4)]
@@ -92,7 +99,7 @@ def test_points_cross_the_seed_point_and_put_it_first() -> None:
     ]  # fmt: skip
     everyone = plan.units_at(("seed", 50))
     variants = len(plan.study.variants)
-    assert len(everyone) == 7 * variants + 1
+    assert len(everyone) == 5 * variants + 3  # the debug builds and the A/A control: fp32
     swept = {u.name for u in plan.units_at(("long", 4))}
     assert len(swept) == 5 * variants + 1 and not any("debug" in name for name in swept)
     assert "python-aa·fp32" in swept  # the noise floor at every point
@@ -122,20 +129,51 @@ def test_seed_point_only_services_get_the_seed_point_and_nothing_else() -> None:
     from servebench import config
     from servebench.measure.plan import Plan
 
-    plan = Plan.from_study(config.load_study("default"))
+    plan = Plan.from_study(config.load_study("default", ["base_variant_only=[]"]))
     assert plan.study.seed_point_only == ["rust-ffi-debug", "rust-native-debug"]
     by_name = {unit.name: unit for unit in plan.units}
     debug, release = by_name["rust-ffi-debug·int8"], by_name["rust-ffi-release·int8"]
     assert plan.points(debug) == [("seed", 50)] and len(plan.points(release)) == 4
     mixed = [p for p in plan.all_points() if p[0] == "mixed"]
-    assert [c for _, c in mixed] == [1, 50]
+    assert [c for _, c in mixed] == plan.study.mixed_concurrency_levels
     for point in mixed:
         assert release in plan.units_at(point) and debug not in plan.units_at(point)
-    everyone = Plan.from_study(config.load_study("default", ["seed_point_only=[]"]))
+    everyone = Plan.from_study(
+        config.load_study(
+            "default",
+            ["seed_point_only=[]", "base_variant_only=[]", f"soak_openloop_variants={VARIANTS}"],
+        )
+    )
     assert len(everyone.fresh_process_order()) == len(everyone.units) - 1
     assert len(everyone.units) - 1 == 7 * len(everyone.study.variants)  # all but the control
     with pytest.raises(config.ConfigError, match="seed_point_only=\\['nope'\\]: unknown service"):
         config.load_study("default", ["seed_point_only=[nope]"])
+
+
+VARIANTS = "[fp32,int8,int8-static]"
+
+
+def test_base_variant_only_services_and_the_soak_get_fp32_alone() -> None:
+    """The default's budget (configs/default.yaml): the debug builds are there for the seed's
+    fp32 table, and the soak and open loop run once per service, at fp32."""
+    from servebench import config
+    from servebench.measure.plan import Plan
+
+    plan = Plan.from_study(config.load_study("default"))
+    variants = {u.name.split("·")[0]: set() for u in plan.units}
+    for unit in plan.units:
+        variants[unit.service.name].add(unit.variant)
+    for name in plan.study.base_variant_only:
+        assert variants[name] == {"fp32"}
+    assert variants["rust-ffi-release"] == set(plan.study.variants)
+    fresh = plan.fresh_process_order()
+    assert fresh and {u.variant for u in fresh} == {"fp32"}
+    swept = [s for s in plan.services if not s.control and s.name not in plan.study.seed_point_only]
+    assert sorted(u.service.name for u in fresh) == sorted(s.name for s in swept)
+    with pytest.raises(config.ConfigError, match="base_variant_only=\\['nope'\\]: unknown"):
+        config.load_study("default", ["base_variant_only=[nope]"])
+    with pytest.raises(config.ConfigError, match="soak_openloop_variants=\\['fp16'\\]: unknown"):
+        config.load_study("default", ["soak_openloop_variants=[fp16]"])
 
 
 def test_each_variant_is_served_from_its_own_directory() -> None:

@@ -124,16 +124,17 @@ def test_the_load_test_plan_lists_starts_points_ceilings_then_the_fresh_phases()
 
     measured = progress()
     variants = len(config.load_study("quick").variants)
-    units = 7 * variants + 1  # seven services x every variant; the A/A control, fp32
-    # quick measures rust-ffi-debug (every variant) at the seed point only; the control has no
-    # fresh phase
-    fresh = units - variants - 1
+    # five services x every variant; the two debug builds and the A/A control, fp32 alone
+    units = 5 * variants + 3
+    # quick measures rust-ffi-debug at the seed point only; the fresh phase is fp32's, for
+    # every service but that one and the control
+    fresh = 7 - 1
     points = 1 + 2 + 2  # quick: the seed point, seed c=1, long c=1, mixed c=1 and c=50
     assert measured.total == 1 + units + points + fresh
     kinds = [s.kind for s in measured.steps]
     assert kinds[0] == "in-process"  # the loops and batch paths, loaded before the units
     starts = sorted(kinds[1 : 1 + units])
-    assert starts == ["start seed unit"] * variants + ["start unit"] * (units - variants)
+    assert starts == ["start seed unit"] + ["start unit"] * (units - 1)
     assert kinds[1 + units : 1 + units + points] == ["seed point"] + ["point"] * (points - 1)
     assert {s.kind for s in measured.steps[-fresh:]} == {"fresh"}
     # quick: 4 s soak, at most 4 open-loop attacks of 1.5 s; a point's budget 20 s; the seed

@@ -59,6 +59,12 @@ class Study:
     seed_point_only: list[str] = field(
         metadata=_spec(allowed="names from the service registry (or [] for none)", empty_ok=True)
     )
+    base_variant_only: list[str] = field(
+        metadata=_spec(allowed="names from the service registry (or [] for none)", empty_ok=True)
+    )
+    soak_openloop_variants: list[str] = field(
+        metadata=_spec(allowed="variants the study measures (or [] for none)", empty_ok=True)
+    )
     server_cpus: str = field(
         metadata=_spec(allowed="a taskset CPU list such as '0' or '0-1', or '' to not pin")
     )
@@ -349,9 +355,9 @@ def _check_study(study: Study) -> None:
     from servebench import registry
 
     known = registry.load_registry()
-    # seed_point_only may name services the run does not measure (services=[python] with the
-    # default list), but not services that do not exist.
-    for name in ("services", "seed_point_only"):
+    # seed_point_only and base_variant_only may name services the run does not measure
+    # (services=[python] with the default lists), but not services that do not exist.
+    for name in ("services", "seed_point_only", "base_variant_only"):
         value = getattr(study, name)
         unknown = [service for service in value if service not in known]
         if unknown:
@@ -374,6 +380,11 @@ def _check_study(study: Study) -> None:
     if odd or "fp32" not in study.variants:
         why = f"unknown variant {odd[0]!r}" if odd else "fp32 must be among them"
         raise _refuse(_field("variants"), study.variants, f"{why}; known: {', '.join(VARIANTS)}")
+    # Like seed_point_only, it may name variants the run does not make (variants=[fp32]).
+    odd = [v for v in study.soak_openloop_variants if v not in VARIANTS]
+    if odd:
+        why = f"unknown variant {odd[0]!r}; known: {', '.join(VARIANTS)}"
+        raise _refuse(_field("soak_openloop_variants"), study.soak_openloop_variants, why)
     if study.max_padding >= 1:
         raise _refuse(_field("max_padding"), study.max_padding, "must be 0 <= share < 1")
     if study.min_label_agreement > 1:

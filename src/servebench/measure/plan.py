@@ -124,13 +124,17 @@ class Plan:
     @property
     def units(self) -> list[Unit]:
         """Every service with every variant, in the configuration's order; an A/A control
-        with fp32 alone (it measures the noise, not the model)."""
+        (it measures the noise, not the model) and the services of `base_variant_only` with
+        fp32 alone."""
         return [
             Unit(service, variant, model_dir)
             for service in self.services
             for variant, model_dir in self.model_dirs.items()
-            if variant == BASE_VARIANT or not service.control
+            if variant == BASE_VARIANT or not self.base_variant_only(service)
         ]
+
+    def base_variant_only(self, service: Service) -> bool:
+        return service.control or service.name in self.study.base_variant_only
 
     @property
     def seed_payload(self) -> str:
@@ -148,10 +152,17 @@ class Plan:
         return self._shuffled()
 
     def fresh_process_order(self) -> list[Unit]:
-        """The order of the soak and open-loop phase: the base order reversed, without the
-        units measured at the seed point only and the A/A control."""
+        """The order of the soak and open-loop phase: the base order reversed, the units of
+        the variants in `soak_openloop_variants` only, without the units measured at the seed
+        point only and the A/A control."""
         shuffled = self._shuffled()[::-1]
-        return [u for u in shuffled if not self.seed_point_only(u) and not u.service.control]
+        return [
+            u
+            for u in shuffled
+            if not self.seed_point_only(u)
+            and not u.service.control
+            and u.variant in self.study.soak_openloop_variants
+        ]
 
     def _shuffled(self) -> list[Unit]:
         base = self.units
