@@ -54,7 +54,7 @@ def test_a_run_config_round_trips(tmp_path: Path) -> None:
 
 # One line per bad value: the parameter, the value, and what is allowed.
 BAD = {
-    "repeat=5": "repeat: unknown parameter; known: base_variant_only, batch_sizes, burst_min_per_client",
+    "repeat=5": "repeat: unknown parameter; known: base_variant_only, batch_sizes, burst_min_per",
     "services=[nope]": "services=['nope']: unknown service 'nope'; known: python",
     "concurrency=0": "concurrency=0: must be an integer >= 1",
     "server_cpus='7'": "server_cpus='7': CPU 7 is not available here",

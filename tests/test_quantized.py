@@ -94,3 +94,15 @@ def test_without_an_invariant_variant_the_advice_says_to_serve_unbatched(tmp_pat
 def test_no_quantized_variant_no_advice(tmp_path: Path) -> None:
     run, summary = loaded(make_variant_run(tmp_path, variants=("fp32",)))
     assert quantized.advice(run, summary) is None
+
+
+def test_a_service_measured_with_fp32_alone_is_not_in_the_served_table(
+    three: tuple[Run, pd.DataFrame],
+) -> None:
+    """configs/default.yaml `base_variant_only`: the debug builds have nothing to compare."""
+    run, summary = three
+    service = str(summary["service"].iloc[0])
+    fp32_only = summary[(summary["service"] != service) | (summary["variant"] == "fp32")]
+    served = quantized.served_table(run, fp32_only)
+    assert service not in set(served["service"])
+    assert set(served["service"]) == set(summary["service"]) - {service}

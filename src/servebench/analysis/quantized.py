@@ -66,8 +66,11 @@ def variant_table(run: Run, summary: pd.DataFrame) -> pd.DataFrame:
 
 
 def served_table(run: Run, summary: pd.DataFrame) -> pd.DataFrame:
-    """Each service serving each variant at the seed point, with its paired ÷ fp32."""
+    """Each service serving each variant at the seed point, with its paired ÷ fp32; a service
+    measured with fp32 alone (configs/default.yaml `base_variant_only`) has nothing to compare
+    and is left out."""
     frame = summary.assign(variant=summary["variant"].astype(str))
+    frame = frame[frame.groupby("service")["variant"].transform("nunique") > 1]
     out = pd.DataFrame(
         {
             "service": frame["service"],
