@@ -38,9 +38,10 @@ def test_quick_run_produces_report_summary_and_figures(quick_run: Path) -> None:
     assert [c for c in SUMMARY_COLUMNS if c not in summary.columns] == []
     shown = [s for s in meta["parameters"]["services"] if s not in controls(quick_run)]
     assert controls(quick_run) and set(summary["service"]) == set(shown)
-    assert set(zip(summary["service"], summary["variant"], strict=True)) == {
-        (s, v) for s in shown for v in meta["parameters"]["variants"]
-    }
+    params = meta["parameters"]
+    assert set(zip(summary["service"], summary["variant"], strict=True)) == units_of(
+        quick_run, shown, params["variants"], params["base_variant_only"]
+    )
     # The fixture registry's extra service is in every table, with its registry facts.
     assert "python-twin" in set(summary["service"])
     per_config = pd.read_csv(quick_run / "per_config.csv")
