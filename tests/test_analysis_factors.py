@@ -10,6 +10,7 @@ import pytest
 from rundata import SHOWN_SERVICES as SERVICES
 from rundata import make_run_dir, make_variant_run
 
+from servebench import registry
 from servebench.analysis import factors, ratios, tables
 from servebench.rundir import reader
 from servebench.rundir.upgrade import upgrade_summary
@@ -66,7 +67,8 @@ def test_factor_table_has_a_row_per_service_and_loop(
 ) -> None:
     table = factors.factor_table(summary, run.facts)
     labels = [run.label(s) for s in SERVICES]
-    assert list(table.index) == [*labels, "python in process", "rust in process"]
+    loops = [f"{kind} in process" for kind in registry.inference_kinds()]
+    assert list(table.index) == [*labels, *loops]
     assert list(table.columns) == [
         "service ÷ baseline · fp32",
         "service ÷ baseline · int8",

@@ -179,7 +179,12 @@ def long_text() -> str:
 
 def classify_truncated(reference: Any, text: str) -> tuple[str, float]:
     """Tokenize without truncation, keep the first max_length-1 tokens plus [SEP], run."""
-    tokenizer, info = reference.tokenizer, reference.info
+    # transformers' tokenizer itself, not the services' front end (servekit.tokenize): the
+    # oracle must not share the code it judges.
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(str(reference.model_dir), use_fast=True)
+    info = reference.info
     ids = tokenizer(text, truncation=False, verbose=False)["input_ids"]
     assert len(ids) > info.max_length, "the long text must need truncation"
     ids = [*ids[: info.max_length - 1], tokenizer.sep_token_id]

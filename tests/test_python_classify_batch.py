@@ -79,10 +79,8 @@ class TestClassifyBatch:
 
     def test_sub_batches_follow_the_plan(self, classifier: Any) -> None:
         answers = classifier.classify_batch(TEXTS, max_batch_tokens=512, max_padding=0.25)
-        lengths = [
-            len(ids)
-            for ids in classifier.tokenizer(TEXTS, truncation=True, max_length=512)["input_ids"]
-        ]
+        rows = classifier.tokenizer.encode_rows(list(TEXTS), classifier.info.inputs)
+        lengths = [len(ids) for ids in rows["input_ids"]]
         plan = plan_sub_batches(lengths, 512, 0.25)
         for number, group in enumerate(plan):
             for index in group:

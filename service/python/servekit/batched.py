@@ -4,9 +4,9 @@ Run: python service/python-batched/app.py --model-dir data/models/minilm-sentime
 Handlers queue their text and await a future; one inference thread, which alone uses the
 ONNX Runtime session, forms batches (service/CONTRACT.md, "Batched services", steps 1-2),
 classifies each batch with `inference.Classifier.classify_batch` (steps 3-6) and resolves
-the futures on the event loop. Routes, checks, command line and server are servekit.routes',
-as the Python service's are, so both Python services refuse and answer alike; the flags'
-defaults are service/batching_policy.json's (servekit.policy).
+the futures on the event loop. Routes and checks are servekit.routes', command line and server
+servekit.server's, as the Python service's are, so both Python services refuse and answer
+alike; the flags' defaults are service/batching_policy.json's (servekit.policy).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from typing import Protocol
 
 from fastapi import FastAPI
 
-from servekit import routes
+from servekit import routes, server
 from servekit.contract import Refusal
 from servekit.inference import BatchPrediction, Classifier
 from servekit.policy import BatchSettings
@@ -53,7 +53,7 @@ class BatchClassifies(Protocol):
 @dataclass(frozen=True)
 class Job:
     text: str
-    future: asyncio.Future[routes.Reply]
+    future: asyncio.Future[server.Reply]
     queued_ns: int
 
 
@@ -86,13 +86,13 @@ class Batcher:
         if self.thread.is_alive():
             log.warning("inference thread still busy at shutdown; exiting without it")
 
-    async def predict(self, text: str) -> routes.Reply:
+    async def predict(self, text: str) -> server.Reply:
         """The routes' `Predict`: queue the text and await its answer."""
         if self.loop is None:
             raise RuntimeError("Batcher.start() was not called")
         if self.queue.qsize() >= self.settings.max_queue:
             raise Refusal(503, self.full_message, {"Retry-After": "1"})
-        future: asyncio.Future[routes.Reply] = self.loop.create_future()
+        future: asyncio.Future[server.Reply] = self.loop.create_future()
         self.queue.put(Job(text, future, time.perf_counter_ns()))
         try:
             return await future
@@ -179,7 +179,7 @@ def resolve(taken: list[tuple[Job, int]], outcome: list[BatchPrediction] | None)
             "x-batch-size": str(prediction.batch_size),
             "x-queue-time": str((taken_ns - job.queued_ns) // 1000),
         }
-        job.future.set_result(routes.Reply(prediction, headers))
+        job.future.set_result(server.Reply(prediction, headers))
 
 
 def create_app(classifier: BatchClassifies, settings: BatchSettings) -> FastAPI:
@@ -238,11 +238,11 @@ BATCH_FLAGS = (
 
 def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, BatchSettings]:
     """The common flags and the batching flags; FlagError for a value out of range."""
-    parser = routes.service_parser(__doc__.splitlines()[0])
+    parser = server.service_parser(__doc__.splitlines()[0])
     for flag, variable, default in BATCH_FLAGS:
         # Strings, checked below: argparse's own type errors print the usage on extra lines.
         parser.add_argument(flag, default=os.environ.get(variable, default), help=f"env {variable}")
-    args = routes.parse_service_args(parser, argv)
+    args = server.parse_service_args(parser, argv)
     if args.workers != 1:
         raise FlagError(
             f"--workers (WORKERS) must be 1 for the batched service (one queue, one inference "
@@ -275,7 +275,7 @@ def main(argv: list[str] | None = None) -> int:
     except FlagError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    classifier = routes.load_classifier(args)
+    classifier = server.load_classifier(args)
     if classifier is None:
         return 2
     try:
@@ -283,4 +283,4 @@ def main(argv: list[str] | None = None) -> int:
     except FlagError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    return routes.serve(create_app(classifier, settings), args, graceful_shutdown_s=GRACEFUL_S)
+    return server.serve(create_app(classifier, settings), args, graceful_shutdown_s=GRACEFUL_S)

@@ -22,6 +22,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Protocol
 
+from servekit.tokenize import TOKENIZER_APIS
+
 if TYPE_CHECKING:
     from servekit.inference import Prediction
 
@@ -70,13 +72,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=20)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--serve", action="store_true", help="iteration counts on stdin")
+    # The service's own front end (CONTRACT.md "Command line"): a loop bounds only the
+    # services that tokenize as it does.
+    parser.add_argument("--tokenizer", choices=TOKENIZER_APIS, default=TOKENIZER_APIS[0])
     args = parser.parse_args(argv)
     text = args.payload_file.read_text().strip()
     # torch is installed for the exporter only; keep transformers from importing it here.
     os.environ.setdefault("USE_TORCH", "0")
     from servekit.inference import Classifier
 
-    classifier = Classifier(args.model_dir, threads=args.threads)
+    classifier = Classifier(args.model_dir, threads=args.threads, tokenizer_api=args.tokenizer)
     if args.serve:
         serve(classifier, text, args.warmup, sys.stdin, sys.stdout)
         return 0

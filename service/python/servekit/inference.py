@@ -3,7 +3,8 @@
 The Rust PyO3 service (`rust-ffi`) imports this same module (`servekit.inference`), so both run
 the identical Python inference code, as in the seed study; the harness checks and measures with
 it too. Only numpy, onnxruntime and transformers (when a Classifier is made) are imported
-here: torch must stay out of the request path.
+here (transformers only by the seed's tokenizer front end, servekit.tokenize): torch must stay
+out of the request path.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import onnxruntime as ort
 
 from servekit.plan import plan_sub_batches
 from servekit.policy import DEFAULTS
+from servekit.tokenize import front_end
 
 SERVING_FILE = "serving.json"
 # Every file problem is fixed the same way: export the model directory again.
@@ -132,14 +134,23 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 class Classifier:
     """One ONNX Runtime session and one fast tokenizer for a single-text classifier."""
 
-    def __init__(self, model_dir: str | Path, threads: int = 1) -> None:
+    def __init__(
+        self, model_dir: str | Path, threads: int = 1, tokenizer_api: str = "transformers"
+    ) -> None:
+        """`tokenizer_api`: the tokenizer's front end (servekit.tokenize.TOKENIZER_APIS), the
+        seed's by default."""
         self.model_dir = Path(model_dir)
         self.info = ServingInfo.read(self.model_dir)
-        # Imported here, not above: the rest of this module (ServingInfo, the batch types) is
-        # read by code that never tokenizes, and transformers costs seconds to import.
-        from transformers import AutoTokenizer
-
-        self.tokenizer = AutoTokenizer.from_pretrained(str(self.model_dir), use_fast=True)
+        try:
+            self.tokenizer = front_end(
+                tokenizer_api,
+                self.model_dir,
+                self.info.files,
+                self.info.inputs,
+                self.info.max_length,
+            )
+        except ValueError as exc:
+            raise ModelDirError(f"{self.model_dir}: {exc}") from None
         onnx = self.model_dir / self.info.files["onnx"]
         self.session = ort.InferenceSession(
             str(onnx), sess_options=session_options(threads), providers=["CPUExecutionProvider"]
@@ -151,15 +162,10 @@ class Classifier:
                 f"{onnx} declares inputs {', '.join(declared)}, {SERVING_FILE} lists "
                 f"{', '.join(self.info.inputs)}; {RE_EXPORT}"
             )
-        # Padded positions are masked out, so any id would do for a tokenizer that has none.
-        pad = self.tokenizer.pad_token_id
-        self.pad_token_id: int = pad if isinstance(pad, int) else 0
+        self.pad_token_id = self.tokenizer.pad_token_id
 
     def encode(self, text: str) -> dict[str, np.ndarray]:
-        encoded = self.tokenizer(
-            text, truncation=True, max_length=self.info.max_length, return_tensors="np"
-        )
-        return {name: encoded[name].astype(np.int64) for name in self.info.inputs}
+        return self.tokenizer.encode(text, self.info.inputs)
 
     def classify(self, text: str) -> Prediction:
         started = time.perf_counter_ns()
@@ -186,16 +192,13 @@ class Classifier:
         if not texts:
             return []
         started = time.perf_counter_ns()
-        encoded = self.tokenizer(
-            list(texts), truncation=True, max_length=self.info.max_length, padding=False
-        )
+        rows = self.tokenizer.encode_rows(list(texts), self.info.inputs)
         tokenization_us = (time.perf_counter_ns() - started) // 1000
-        rows: dict[str, list[list[int]]] = {name: encoded[name] for name in self.info.inputs}
         lengths = [len(ids) for ids in rows[self.info.inputs[0]]]
         answers: list[BatchPrediction | None] = [None] * len(texts)
         groups = plan_sub_batches(lengths, max_batch_tokens, max_padding)
         for number, group in enumerate(groups):
-            feed = self._padded(rows, group, max(lengths[index] for index in group))
+            feed = self.padded(rows, group, max(lengths[index] for index in group))
             run_started = time.perf_counter_ns()
             logits = self.session.run([self.info.output], feed)[0]
             inference_us = (time.perf_counter_ns() - run_started) // 1000
@@ -213,7 +216,7 @@ class Classifier:
                 )
         return [answer for answer in answers if answer is not None]
 
-    def _padded(
+    def padded(
         self, rows: dict[str, list[list[int]]], group: list[int], longest: int
     ) -> dict[str, np.ndarray]:
         """The `group`'s rows padded on the right: pad token id, attention mask and type 0."""

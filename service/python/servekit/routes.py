@@ -1,21 +1,18 @@
-"""The contract's routes, error answers, command line and server, shared by the Python services.
+"""The contract's routes and error answers on FastAPI, shared by the seed's Python services.
 
-`build_app` wraps a `Predict` (how a checked text gets its answer) in the contract's routes:
-the unbatched service (servekit.service) answers in the thread pool, the batched one
-(servekit.batched) from its queue. The checks themselves are servekit.contract's.
+`build_app` wraps a `Predict` (servekit.server: how a checked text gets its answer) in the
+contract's routes: the unbatched service (servekit.service) answers in the thread pool, the
+batched one (servekit.batched) from its queue. The checks themselves are servekit.contract's;
+servekit.asgi is the same contract without a framework.
 """
 
 from __future__ import annotations
 
-import argparse
 import logging
-import os
-import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -30,10 +27,7 @@ from servekit.contract import (
     check_content_type,
     parse_body,
 )
-from servekit.inference import Classifier, ModelDirError, Prediction
-
-if TYPE_CHECKING:
-    import uvicorn
+from servekit.server import Predict
 
 REQUEST_SCHEMA: dict[str, Any] = {
     "required": True,
@@ -84,17 +78,6 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-@dataclass(frozen=True)
-class Reply:
-    """A text's answer: its prediction and any headers beyond the contract's three timings."""
-
-    prediction: Prediction
-    headers: dict[str, str] = field(default_factory=dict)
-
-
-# How the routes get an answer for a checked text: in the thread pool (servekit.service) or
-# from the batching queue (servekit.batched). It may raise Refusal for an error answer.
-Predict = Callable[[str], Awaitable[Reply]]
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 
 
@@ -168,61 +151,3 @@ def build_app(
         )
 
     return app
-
-
-def service_parser(description: str) -> argparse.ArgumentParser:
-    """The contract's common flags (service/CONTRACT.md, "Command line")."""
-    parser = argparse.ArgumentParser(description=description)
-    env = os.environ.get
-    parser.add_argument("--model-dir", default=env("MODEL_DIR"))
-    parser.add_argument("--host", default=env("HOST", "127.0.0.1"))
-    parser.add_argument("--port", type=int, default=int(env("PORT", "8080")))
-    parser.add_argument("--threads", type=int, default=int(env("ORT_THREADS", "1")))
-    parser.add_argument("--workers", type=int, default=int(env("WORKERS", "1")))
-    return parser
-
-
-def parse_service_args(
-    parser: argparse.ArgumentParser, argv: list[str] | None = None
-) -> argparse.Namespace:
-    args = parser.parse_args(argv)
-    if not args.model_dir:
-        parser.error("--model-dir (or MODEL_DIR) is required")
-    return args
-
-
-def load_classifier(args: argparse.Namespace) -> Classifier | None:
-    """The model of --model-dir, or None after printing the contract's one-line error."""
-    try:
-        return Classifier(args.model_dir, threads=args.threads)
-    except ModelDirError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return None
-
-
-def uvicorn_config(
-    app: Any, args: argparse.Namespace, graceful_shutdown_s: float = 3.0
-) -> uvicorn.Config:
-    import uvicorn
-
-    return uvicorn.Config(
-        app,
-        host=args.host,
-        port=args.port,
-        workers=args.workers,
-        factory=args.workers > 1,
-        access_log=False,
-        log_level="warning",
-        # In-flight requests get this long after SIGTERM, within the contract's 5 s.
-        timeout_graceful_shutdown=graceful_shutdown_s,
-    )
-
-
-def serve(app: FastAPI, args: argparse.Namespace, graceful_shutdown_s: float = 3.0) -> int:
-    """Serves `app` in this process (one worker) until SIGTERM/SIGINT; the exit status."""
-    import uvicorn
-
-    server = uvicorn.Server(uvicorn_config(app, args, graceful_shutdown_s))
-    server.run()
-    # uvicorn returns (instead of raising) when the port is taken.
-    return 0 if server.started else 1

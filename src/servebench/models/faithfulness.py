@@ -141,14 +141,9 @@ def batch_invariance(model_dir: str | Path, texts: Sequence[str]) -> Invariance:
         group = list(texts[start : start + _BATCH_SENTENCES])
         # Each long mate once (a 512-token row costs ~30 short ones), the paragraph after.
         mate = longer[min(start // _BATCH_SENTENCES, len(longer) - 1)]
-        encoded = classifier.tokenizer(
-            [*group, mate],
-            truncation=True,
-            max_length=classifier.info.max_length,
-            padding="longest",
-            return_tensors="np",
-        )
-        feed = {name: encoded[name].astype(np.int64) for name in classifier.info.inputs}
+        rows = classifier.tokenizer.encode_rows([*group, mate], classifier.info.inputs)
+        longest = max(len(ids) for ids in rows[classifier.info.inputs[0]])
+        feed = classifier.padded(rows, list(range(len(group) + 1)), longest)
         logits = classifier.session.run([classifier.info.output], feed)[0]
         for row, text_index in enumerate(range(start, start + len(group))):
             batched = softmax(logits[row].astype(np.float64))

@@ -58,11 +58,10 @@ def activation_matmuls(graph: Path) -> list[str]:
 
 def calibration_dataset(classifier: Classifier, texts: Sequence[str]) -> Dataset:
     """`texts` tokenized as the services do, padded to the longest (one shape for all)."""
-    longest = max(len(classifier.encode(t)[classifier.info.inputs[0]][0]) for t in texts)
-    encoded = classifier.tokenizer(
-        list(texts), truncation=True, max_length=longest, padding="max_length"
-    )
-    return Dataset.from_dict({name: encoded[name] for name in classifier.info.inputs})
+    rows = classifier.tokenizer.encode_rows(list(texts), classifier.info.inputs)
+    longest = max(len(ids) for ids in rows[classifier.info.inputs[0]])
+    padded = classifier.padded(rows, list(range(len(texts))), longest)
+    return Dataset.from_dict({name: padded[name].tolist() for name in classifier.info.inputs})
 
 
 def _calibration(candidate: Candidate, dataset: Dataset) -> Any:
