@@ -162,7 +162,6 @@ class Classifier:
                 f"{onnx} declares inputs {', '.join(declared)}, {SERVING_FILE} lists "
                 f"{', '.join(self.info.inputs)}; {RE_EXPORT}"
             )
-        self.pad_token_id = self.tokenizer.pad_token_id
 
     def encode(self, text: str) -> dict[str, np.ndarray]:
         return self.tokenizer.encode(text, self.info.inputs)
@@ -222,7 +221,7 @@ class Classifier:
         """The `group`'s rows padded on the right: pad token id, attention mask and type 0."""
         feed: dict[str, np.ndarray] = {}
         for name in self.info.inputs:
-            fill = self.pad_token_id if name == "input_ids" else 0
+            fill = self.tokenizer.pad_token_id if name == "input_ids" else 0
             array = np.full((len(group), longest), fill, dtype=np.int64)
             for row, index in enumerate(group):
                 values = rows[name][index]

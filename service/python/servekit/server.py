@@ -50,31 +50,26 @@ def service_parser(description: str) -> argparse.ArgumentParser:
     parser.add_argument("--workers", type=int, default=int(env("WORKERS", "1")))
     # The server's own levers. The defaults are the seed's stack, named rather than left to
     # uvicorn's "auto", which would switch to uvloop and httptools as soon as they are installed.
-    parser.add_argument(
-        "--http",
-        choices=HTTP_PARSERS,
-        default=HTTP_PARSERS[0],
-        help="uvicorn's HTTP/1.1 parser: h11 (pure Python, the seed's) or httptools",
+    add_lever(parser, "--server", SERVERS, "uvicorn (the seed's) or granian, hyper serving the app")
+    add_lever(
+        parser, "--http", HTTP_PARSERS, "uvicorn's HTTP/1.1 parser: h11 (the seed's) or httptools"
     )
-    parser.add_argument(
+    add_lever(parser, "--loop", EVENT_LOOPS, "the event loop: asyncio's own (the seed's) or uvloop")
+    add_lever(
+        parser,
         "--tokenizer",
-        choices=TOKENIZER_APIS,
-        default=TOKENIZER_APIS[0],
-        help="transformers' AutoTokenizer (the seed's) or the tokenizers binding",
-    )
-    parser.add_argument(
-        "--server",
-        choices=SERVERS,
-        default=SERVERS[0],
-        help="uvicorn (the seed's) or granian, a Rust (hyper) HTTP server running the ASGI app",
-    )
-    parser.add_argument(
-        "--loop",
-        choices=EVENT_LOOPS,
-        default=EVENT_LOOPS[0],
-        help="the event loop: asyncio's own (the seed's) or uvloop",
+        TOKENIZER_APIS,
+        "AutoTokenizer (the seed's) or the tokenizers binding",
     )
     return parser
+
+
+def add_lever(
+    parser: argparse.ArgumentParser, flag: str, choices: tuple[str, ...], help: str
+) -> None:
+    """A lever of the Python stack (CONTRACT.md "Command line"): its choices, the seed's first
+    and the default."""
+    parser.add_argument(flag, choices=choices, default=choices[0], help=help)
 
 
 def parse_service_args(

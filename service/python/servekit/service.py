@@ -20,6 +20,7 @@ from servekit.inference import Classifier, Prediction
 from servekit.server import (
     Predict,
     Reply,
+    add_lever,
     load_classifier,
     parse_service_args,
     serve,
@@ -75,17 +76,9 @@ def app_from_environment() -> Any:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = service_parser(__doc__.splitlines()[0])
-    parser.add_argument(
-        "--routes",
-        choices=ROUTES,
-        default=ROUTES[0],
-        help="FastAPI (the seed's) or bare ASGI routes with orjson replies",
-    )
-    parser.add_argument(
-        "--inference-on",
-        choices=INFERENCE_ON,
-        default=INFERENCE_ON[0],
-        help="classify in the thread pool (the seed's hop) or on the event loop",
+    add_lever(parser, "--routes", ROUTES, "FastAPI (the seed's) or bare ASGI routes with orjson")
+    add_lever(
+        parser, "--inference-on", INFERENCE_ON, "the thread pool (the seed's hop) or the loop"
     )
     return parse_service_args(parser, argv)
 
