@@ -76,12 +76,17 @@ def service_facts(registry_file: Path | None = None) -> dict[str, dict[str, Any]
 
 #: The project's own services (service/registry.yaml), whichever registry the suite selects.
 PROJECT_SERVICES = list(service_facts(paths.SERVICE / "registry.yaml"))
-#: Those a report's tables and figures show: all but the A/A control (registry `control`),
-#: which only the paired ratios and Stability show.
+#: Those a report's tables and figures show: all but the A/A control (registry `control`)
+#: and the ladder's rungs (`rung`), which only the paired ratios and Stability (and the
+#: ladder) show.
 SHOWN_SERVICES = [
     name
     for name, facts in service_facts(paths.SERVICE / "registry.yaml").items()
-    if not facts["control"]
+    if not facts["control"] and not facts["rung"]
+]
+#: The ladder's rungs.
+RUNGS = [
+    name for name, facts in service_facts(paths.SERVICE / "registry.yaml").items() if facts["rung"]
 ]
 #: The A/A control's name and its baseline's.
 CONTROL, CONTROL_BASELINE = next(
@@ -133,13 +138,16 @@ def make_run_dir(
     concurrency): rounds}); points.csv and drift.csv are written when ``points`` and
     ``drift`` are among ``optional``. The seed point also gets one round of the seed table
     (loadtests.csv ``seed_table``) unless ``seed_table`` is False (a run written before it).
-    An A/A control (a registry ``control``) serves fp32 alone and works as its baseline.
+    An A/A control (a registry ``control``) serves fp32 alone and works as its baseline; a
+    rung of the ladder (registry ``rung``) serves fp32 alone, at the seed point alone,
+    without the seed table, as the load test measures it.
     """
     rounds = rounds or {}
     known = service_facts(registry_file)
     services = list(known) if services is None else list(services)
     control = {s for s in services if known.get(s, {}).get("control")}
-    units = [(s, v) for s in services for v in variants if v == "fp32" or s not in control]
+    rung = {s for s in services if known.get(s, {}).get("rung")}
+    units = [(s, v) for s in services for v in variants if v == "fp32" or s not in control | rung]
     work = {
         (s, v): work_s(known.get(s), v, known.get(str(known.get(s, {}).get("baseline"))))
         for s, v in units
@@ -220,6 +228,7 @@ def make_run_dir(
         for p in payloads
         for c in concurrencies
         for r in range(rounds.get((p, c), min_rounds))
+        if s not in rung or (p, c) == ("seed", seed_c)
     ]
     order = list(rng.permutation(len(combos)))
     table_round = -1
@@ -227,7 +236,7 @@ def make_run_dir(
         # The seed table's full hey -n runs: one round, numbered after the paired ones
         # (drawn last, so the paired rounds draw what they drew before it existed).
         table_round = rounds.get(("seed", seed_c), min_rounds)
-        table = [(s, v, "seed", seed_c, table_round) for s, v in units]
+        table = [(s, v, "seed", seed_c, table_round) for s, v in units if s not in rung]
         order += list(range(len(table)))
         combos += table
     slow = (unstable_service, "fp32", "seed", max(concurrencies), 0)

@@ -50,6 +50,15 @@ class Shape:
     def variants(self) -> list[str]:
         return list(dict.fromkeys(v for _, v in self.units))
 
+    def rung(self, service: str) -> bool:
+        """A rung of the ladder: measured at the seed point alone (registry ``rung``)."""
+        return bool(self.known.get(service, {}).get("rung"))
+
+    @property
+    def full_units(self) -> list[tuple[str, str]]:
+        """The units measured beyond the seed point (soak, open loop, every payload)."""
+        return [(s, v) for s, v in self.units if not self.rung(s)]
+
 
 def services_csv(shape: Shape, rng: np.random.Generator) -> pd.DataFrame:
     return pd.DataFrame(
@@ -95,7 +104,7 @@ def parity_csv(shape: Shape, rng: np.random.Generator) -> pd.DataFrame:
 def stages_csv(shape: Shape, rng: np.random.Generator) -> pd.DataFrame:
     rows = []
     for s, v in shape.units:
-        for p in shape.payloads:
+        for p in shape.payloads if not shape.rung(s) else ["seed"]:
             # The fp32 request's microseconds; the variant speeds up its inference share.
             us = shape.work[s, v] / variant_share(v) * PAYLOAD_FACTOR.get(p, 1.0) * 1e6
             for _ in range(STAGE_REQUESTS):
@@ -149,7 +158,7 @@ def ceiling_csv(shape: Shape, rng: np.random.Generator) -> pd.DataFrame:
 
 def openloop_csv(shape: Shape, rng: np.random.Generator) -> pd.DataFrame:
     rows = []
-    for s, v in shape.units:
+    for s, v in shape.full_units:
         work = shape.work[s, v]
         for rate in (10, 20, 30, 40, 50, 60, 80, 100, 120):
             load = rate * work
@@ -191,7 +200,7 @@ def soak_csv(shape: Shape, rng: np.random.Generator) -> pd.DataFrame:
                 "rss_end_mb": 201.0,
                 "rss_growth": 0.005,
             }
-            for s, v in shape.units
+            for s, v in shape.full_units
         ]
     )
 
@@ -284,6 +293,8 @@ def points_csv(
         {s: str(f.get("baseline", "")) for s, f in facts.items()},
         {s: str(f.get("twin", "")) for s, f in facts.items()},
         controls=[s for s, f in facts.items() if f.get("control")],
+        steps={s: str(f.get("step_from", "")) for s, f in facts.items()},
+        rungs=[s for s, f in facts.items() if f.get("rung")],
     )
     paired_rounds = loadtests[~loadtests["seed_table"].astype(bool)]
     bursts = paired_rounds[["service", "variant", "payload", "concurrency", "round", "rps"]]

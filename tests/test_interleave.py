@@ -79,10 +79,20 @@ def test_the_point_compares_each_unit_with_its_registry_baseline_twin_and_fp32()
     assert not any("debug" in c.unit[0] for c in found)  # not measured at this point
     assert ("control", ("python-aa", "fp32"), ("python", "fp32")) in kinds
     assert ("variant", ("python", "int8-static"), ("python", "fp32")) in kinds
-    # 5 services x 3 variants: 12 baseline (all but python), 5 x 2 variant (each int8 to
-    # fp32), 2 x 3 batching; the A/A control (fp32) against python only
+    assert ("tuned", ("rust-native-release", "int8"), ("python-tuned", "int8")) in kinds
+    assert not any(c.kind == "step" for c in found)  # the ladder: the seed point only
+    # 6 services x 3 variants: 15 baseline (all but python), 4 x 3 tuned (all but python and
+    # python-tuned), 6 x 2 variant (each int8 to fp32), 2 x 3 batching; the A/A control
+    # (fp32) against python only
     assert plan.study.variants == ["fp32", "int8", "int8-static"]
-    assert len(found) == 12 + 10 + 6 + 1
+    assert len(found) == 15 + 12 + 12 + 6 + 1
+    seed = {(c.kind, c.unit, c.versus) for c in comparisons(plan.units_at(plan.all_points()[0]))}
+    assert ("step", ("python-tuned", "fp32"), ("ladder-thin", "fp32")) in seed
+    assert ("step", ("ladder-granian", "fp32"), ("python-tuned", "fp32")) in seed
+    # the ladder's first step is its baseline: stated once
+    assert ("baseline", ("ladder-uvloop", "fp32"), ("python", "fp32")) in seed
+    assert not any(k[1][0] == "ladder-uvloop" and k[0] == "step" for k in seed)
+    assert not any(k[1][0].startswith("ladder") and k[1][1] != "fp32" for k in seed)
 
 
 def test_a_probe_that_cannot_start_says_why(tmp_path: Path) -> None:

@@ -36,8 +36,9 @@ def test_quick_run_produces_report_summary_and_figures(quick_run: Path) -> None:
     assert len(figures) >= 4
     summary = pd.read_csv(quick_run / "summary.csv")
     assert [c for c in SUMMARY_COLUMNS if c not in summary.columns] == []
-    shown = [s for s in meta["parameters"]["services"] if s not in controls(quick_run)]
-    assert controls(quick_run) and set(summary["service"]) == set(shown)
+    aside = controls(quick_run) | rungs(quick_run)
+    shown = [s for s in meta["parameters"]["services"] if s not in aside]
+    assert controls(quick_run) and rungs(quick_run) and set(summary["service"]) == set(shown)
     params = meta["parameters"]
     assert set(zip(summary["service"], summary["variant"], strict=True)) == units_of(
         quick_run, shown, params["variants"], params["base_variant_only"]
@@ -56,6 +57,15 @@ def test_quick_run_produces_report_summary_and_figures(quick_run: Path) -> None:
     batched = summary["service"].isin(["python-batched", "rust-native-batched"])
     assert summary.loc[~batched, "efficiency"].between(0, 1.5).all()
     assert summary.loc[batched, "efficiency"].between(0, 3).all()
+    # The ladder: each step and the Rust release builds beside it, in ladder.csv, a figure and
+    # the report's section.
+    ladder = pd.read_csv(quick_run / "ladder.csv")
+    assert ladder["service"].iloc[0] == "python" and "python-tuned" in set(ladder["service"])
+    assert rungs(quick_run) < set(ladder["service"])
+    assert {"rust-native-release", "rust-ffi-release"} < set(ladder["service"])
+    assert ladder["rps"].gt(0).all() and ladder["overhead_ms"].notna().all()
+    assert (quick_run / "figures" / "ladder.png").is_file()
+    assert "Where Rust's lead comes from" in report
 
 
 def controls(run_dir: Path) -> set[str]:
@@ -64,12 +74,19 @@ def controls(run_dir: Path) -> set[str]:
     return set(services.loc[services["control"].astype(bool), "service"])
 
 
+def rungs(run_dir: Path) -> set[str]:
+    """The ladder's rungs (services.csv ``rung``): fp32 at the seed point only, in the
+    ladder and the ratios alone."""
+    services = pd.read_csv(run_dir / "services.csv")
+    return set(services.loc[services["rung"].astype(bool), "service"])
+
+
 def units_of(
     run_dir: Path, services: list[str], variants: list[str], fp32_only: list[str]
 ) -> set[tuple[str, str]]:
-    """(service, variant) measured: every service with every variant, a control and the
-    services of `base_variant_only` (`fp32_only`) with fp32 only."""
-    alone = controls(run_dir) | set(fp32_only)
+    """(service, variant) measured: every service with every variant, a control, a rung and
+    the services of `base_variant_only` (`fp32_only`) with fp32 only."""
+    alone = controls(run_dir) | rungs(run_dir) | set(fp32_only)
     return {(s, v) for s in services for v in variants if v == "fp32" or s not in alone}
 
 
@@ -78,11 +95,12 @@ def test_quick_run_measures_batching_and_the_mixed_workload(quick_run: Path) -> 
     params = meta["parameters"]
     loadtests = pd.read_csv(quick_run / "loadtests.csv")
     mixed = loadtests[loadtests["payload"] == "mixed"]
-    swept = [s for s in params["services"] if s not in params["seed_point_only"]]
+    seed_only = set(params["seed_point_only"]) | rungs(quick_run)
+    swept = [s for s in params["services"] if s not in seed_only]
     units = units_of(quick_run, swept, params["variants"], params["base_variant_only"])
     assert set(zip(mixed["service"], mixed["variant"], strict=True)) == units
-    # A seed-point-only service has the seed point and nothing else.
-    only = loadtests[loadtests["service"].isin(params["seed_point_only"])]
+    # A seed-point-only service (a rung too) has the seed point and nothing else.
+    only = loadtests[loadtests["service"].isin(seed_only)]
     assert len(only) and set(zip(only["payload"], only["concurrency"], strict=True)) == {
         (params["payload"], params["concurrency"])
     }

@@ -62,16 +62,18 @@ def test_units_start_in_a_seeded_shuffle_and_the_fresh_phase_reverses_it() -> No
     units = sorted(names(plan.units))
     variants = plan.study.variants
     assert variants == ["fp32", "int8", "int8-static"]
-    # five services x every variant; the two debug builds and the A/A control: fp32
-    assert len(units) == 5 * len(variants) + 3
+    # six services x every variant; the two debug builds, the A/A control and the ladder's
+    # four rungs: fp32
+    assert len(units) == 6 * len(variants) + 3 + 4
     assert {u.split("·")[1] for u in units} == set(variants)
     assert "python-aa·fp32" in units and "python-aa·int8" not in units
+    assert "ladder-thin·fp32" in units and "ladder-thin·int8" not in units
     start = names(plan.start_order())
     assert sorted(start) == units and start != names(plan.units)
     assert start == names(Plan.from_study(config.load_study("default")).start_order())
-    # No soak or open loop for the debug builds (seed point only) or the A/A control, and
-    # fp32's alone for the others.
-    skipped = ("rust-ffi-debug·", "rust-native-debug·", "python-aa·")
+    # No soak or open loop for the debug builds and the rungs (seed point only) or the A/A
+    # control, and fp32's alone for the others.
+    skipped = ("rust-ffi-debug·", "rust-native-debug·", "python-aa·", "ladder-")
     fresh = names(plan.fresh_process_order())
     assert fresh == [u for u in start[::-1] if not u.startswith(skipped) and u.endswith("·fp32")]
     other_seed = config.load_study("default", ["shuffle_seed=1"])
@@ -99,9 +101,10 @@ def test_points_cross_the_seed_point_and_put_it_first() -> None:
     ]  # fmt: skip
     everyone = plan.units_at(("seed", 50))
     variants = len(plan.study.variants)
-    assert len(everyone) == 5 * variants + 3  # the debug builds and the A/A control: fp32
+    assert len(everyone) == 6 * variants + 3 + 4  # debug, A/A control and the rungs: fp32
     swept = {u.name for u in plan.units_at(("long", 4))}
-    assert len(swept) == 5 * variants + 1 and not any("debug" in name for name in swept)
+    assert len(swept) == 6 * variants + 1 and not any("debug" in name for name in swept)
+    assert not any(name.startswith("ladder-") for name in swept)  # a rung: the seed point
     assert "python-aa·fp32" in swept  # the noise floor at every point
 
 
@@ -144,8 +147,10 @@ def test_seed_point_only_services_get_the_seed_point_and_nothing_else() -> None:
             ["seed_point_only=[]", "base_variant_only=[]", f"soak_openloop_variants={VARIANTS}"],
         )
     )
-    assert len(everyone.fresh_process_order()) == len(everyone.units) - 1
-    assert len(everyone.units) - 1 == 7 * len(everyone.study.variants)  # all but the control
+    # all but the control and the rungs (a rung's measure is the seed point's, whatever the
+    # configuration says)
+    assert len(everyone.fresh_process_order()) == len(everyone.units) - 1 - 4
+    assert len(everyone.units) - 1 - 4 == 8 * len(everyone.study.variants)
     with pytest.raises(config.ConfigError, match="seed_point_only=\\['nope'\\]: unknown service"):
         config.load_study("default", ["seed_point_only=[nope]"])
 
@@ -168,7 +173,11 @@ def test_base_variant_only_services_and_the_soak_get_fp32_alone() -> None:
     assert variants["rust-ffi-release"] == set(plan.study.variants)
     fresh = plan.fresh_process_order()
     assert fresh and {u.variant for u in fresh} == {"fp32"}
-    swept = [s for s in plan.services if not s.control and s.name not in plan.study.seed_point_only]
+    swept = [
+        s
+        for s in plan.services
+        if not s.control and not s.rung and s.name not in plan.study.seed_point_only
+    ]
     assert sorted(u.service.name for u in fresh) == sorted(s.name for s in swept)
     with pytest.raises(config.ConfigError, match="base_variant_only=\\['nope'\\]: unknown"):
         config.load_study("default", ["base_variant_only=[nope]"])

@@ -124,17 +124,19 @@ def test_the_load_test_plan_lists_starts_points_ceilings_then_the_fresh_phases()
 
     measured = progress()
     variants = len(config.load_study("quick").variants)
-    # five services x every variant; the two debug builds and the A/A control, fp32 alone
-    units = 5 * variants + 3
-    # quick measures rust-ffi-debug at the seed point only; the fresh phase is fp32's, for
-    # every service but that one and the control
-    fresh = 7 - 1
+    # six services x every variant; the two debug builds, the A/A control and the ladder's
+    # four rungs, fp32 alone
+    rungs = 4
+    units = 6 * variants + 3 + rungs
+    # quick measures rust-ffi-debug and the rungs at the seed point only; the fresh phase is
+    # fp32's, for every service but those and the control
+    fresh = 8 - 1
     points = 1 + 2 + 2  # quick: the seed point, seed c=1, long c=1, mixed c=1 and c=50
     assert measured.total == 1 + units + points + fresh
     kinds = [s.kind for s in measured.steps]
     assert kinds[0] == "in-process"  # the loops and batch paths, loaded before the units
     starts = sorted(kinds[1 : 1 + units])
-    assert starts == ["start seed unit"] + ["start unit"] * (units - 1)
+    assert starts == ["start seed unit"] * (1 + rungs) + ["start unit"] * (units - 1 - rungs)
     assert kinds[1 + units : 1 + units + points] == ["seed point"] + ["point"] * (points - 1)
     assert {s.kind for s in measured.steps[-fresh:]} == {"fresh"}
     # quick: 4 s soak, at most 4 open-loop attacks of 1.5 s; a point's budget 20 s; the seed
@@ -142,6 +144,6 @@ def test_the_load_test_plan_lists_starts_points_ceilings_then_the_fresh_phases()
     assert measured.prior_s == {
         "fresh": pytest.approx(4 + 4 * 1.5),
         "point": 20,
-        "seed point": pytest.approx(20 + units * 200 / 300),
+        "seed point": pytest.approx(20 + (units - rungs) * 200 / 300),  # no rung in the table
     }
     assert progress("soak_s=0", "openloop=false").total == 1 + units + points

@@ -16,6 +16,7 @@ from rundata import (
     CONTROL,
     CONTROL_BASELINE,
     OPTIONAL,
+    RUNGS,
     data_md_columns,
     make_run_dir,
     make_variant_run,
@@ -80,8 +81,8 @@ def test_ratios_csv_is_written_with_the_documented_columns(
     assert list(on_disk.columns) == data_md_columns("ratios.csv")
     assert set(on_disk["kind"]) == set(ratios.KINDS)
     assert set(ratios.KINDS) == {
-        "control", "baseline", "variant", "batching", "efficiency", "in_process_variant",
-        "batch_size",
+        "control", "baseline", "tuned", "step", "variant", "batching", "efficiency",
+        "in_process_variant", "batch_size",
     }  # fmt: skip
     control = on_disk[on_disk["kind"] == "control"]
     assert len(control) == len(on_disk[["payload", "concurrency"]].drop_duplicates())
@@ -93,6 +94,7 @@ def test_ratios_csv_is_written_with_the_documented_columns(
     known = registry.load_registry()
     baseline = seed[seed["kind"] == "baseline"]
     expected = {(s, v) for s in SERVICES if known[s].baseline for v in ("fp32", "int8")}
+    expected |= {(s, "fp32") for s in RUNGS}  # a rung: fp32 alone
     assert set(zip(baseline["service"], baseline["variant"], strict=True)) == expected
     assert set(seed.loc[seed["kind"] == "variant", "variant"]) == {"int8"}
     batching = seed[seed["kind"] == "batching"]

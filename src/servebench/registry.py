@@ -67,6 +67,16 @@ class Service:
     batch_ceiling: list[str] = field(default_factory=list)
     # An A/A control (registry.yaml `control`): its baseline again, in a second process.
     control: bool = False
+    # The ladder (registry.yaml `step_from`, `rung`): the service this one adds one change to;
+    # a rung is a step of the ladder only, measured for the ladder's ratios alone.
+    step_from: str = ""
+    rung: bool = False
+
+    @property
+    def bounded(self) -> bool:
+        """Held against its inference kind's in-process limit: every service but an A/A
+        control (it measures the noise) and a rung (a step of the ladder)."""
+        return not (self.control or self.rung)
 
     def binary_path(self) -> Path | None:
         return paths.ROOT / self.binary if self.binary else None
@@ -86,6 +96,8 @@ class Service:
             "batching": self.batching,
             "twin": self.twin,
             "control": self.control,
+            "step_from": self.step_from,
+            "rung": self.rung,
         }
 
 
@@ -167,6 +179,8 @@ def _parse(name: str, entry: dict[str, Any]) -> Service:
         twin=str(entry.get("twin") or ""),
         batch_ceiling=[str(part) for part in entry.get("batch_ceiling") or []],
         control=bool(entry.get("control", False)),
+        step_from=str(entry.get("step_from") or ""),
+        rung=bool(entry.get("rung", False)),
         size_paths=[str(p) for p in size.get("paths", [])],
         size_packages=[str(p) for p in size.get("packages", [])],
     )
@@ -191,7 +205,7 @@ def load_registry(path: Path = REGISTRY_FILE) -> dict[str, Service]:
                 f"registry entries {providers[service.inference]!r} and {service.name!r} both "
                 f"give the {service.inference!r} in-process ceiling; keep one `ceiling`"
             )
-        for fact in ("baseline", "twin"):
+        for fact in ("baseline", "twin", "step_from"):
             other = getattr(service, fact)
             if other and other not in services:
                 raise RegistryError(
@@ -202,11 +216,17 @@ def load_registry(path: Path = REGISTRY_FILE) -> dict[str, Service]:
                 f"registry entry {service.name!r}: an A/A control (control: true) repeats its "
                 "baseline: it needs a `baseline` and measures no ceiling and no batching"
             )
+        if service.rung and (not service.step_from or service.batching or service.ceiling):
+            raise RegistryError(
+                f"registry entry {service.name!r}: a rung (rung: true) is one step of the "
+                "ladder: it needs `step_from` and measures no ceiling and no batching"
+            )
         if service.batching != bool(service.batch_ceiling):
             raise RegistryError(
                 f"registry entry {service.name!r}: a batched service (batching: true) and only "
                 "one gives `batch_ceiling`, the command measuring its batch path in process"
             )
+    _check_ladder(services)
     # The inference kinds are those some entry measures in process (its `ceiling`).
     for service in services.values():
         if service.inference not in providers:
@@ -216,6 +236,16 @@ def load_registry(path: Path = REGISTRY_FILE) -> dict[str, Service]:
                 f"`ceiling` command (kinds with one: {', '.join(providers) or 'none'})"
             )
     return services
+
+
+def _check_ladder(services: dict[str, Service]) -> None:
+    """Each `step_from` chain ends at a service that steps from none (the ladder's foot)."""
+    for service in services.values():
+        seen = [service.name]
+        while services[seen[-1]].step_from:
+            seen.append(services[seen[-1]].step_from)
+            if seen[-1] in seen[:-1]:
+                raise RegistryError(f"registry: step_from goes round ({' -> '.join(seen)})")
 
 
 def inference_kinds(registry: dict[str, Service] | None = None) -> tuple[str, ...]:

@@ -132,9 +132,15 @@ def cold_start(run: Run, service: str, variant: str) -> float:
     return float(mine.median()) if len(mine) else math.nan
 
 
-def stage_decomposition(run: Run) -> pd.DataFrame:
+def stage_decomposition(run: Run, rungs: bool = False) -> pd.DataFrame:
     """stages.csv's concurrency-1 round trip split into four parts per (service, variant,
-    payload) (:func:`servebench.analysis.stats.decompose_stages`); empty when missing."""
+    payload) (:func:`servebench.analysis.stats.decompose_stages`); empty when missing. The
+    ladder's rungs (services.csv ``rung``) only with `rungs`: the ladder shows them."""
+    columns = ["service", "variant", "payload", "requests", "client_us", "handler_us"]
     if run.stages is None or run.stages.empty:
-        return pd.DataFrame(columns=["service", "variant", "payload", *stats.STAGE_COMPONENTS])
-    return stats.decompose_stages(run.stages, by=("service", "variant", "payload"))
+        return pd.DataFrame(columns=[*columns, *stats.STAGE_COMPONENTS])
+    stages = run.stages
+    if not rungs:
+        shown = [s for s in run.facts.index if not run.fact(s, "rung")]
+        stages = stages[stages["service"].isin(shown)]
+    return stats.decompose_stages(stages, by=("service", "variant", "payload"))

@@ -3,8 +3,9 @@
 :func:`answer` states, as a few markdown bullets, what a reader of the report wants first:
 
 * the study's own question first, the language with the design fixed (:func:`language`):
-  each unbatched release build of another language ÷ its baseline, with its interval, and in
-  plain words when that interval includes 1;
+  each unbatched release build of another language ÷ its baseline and ÷ its baseline's tuned
+  stack (ratios.csv kind ``tuned``), with their intervals, and in plain words when an
+  interval includes 1;
 * which service is fastest at the seed point, and by how much against the seed's baseline
   (the same pair as the seed's Difference column, :func:`servebench.analysis.seed.seed_pair`):
   the paired ratio with its 95 % interval when the summary has it, labelled cross-design
@@ -87,18 +88,30 @@ def language(run: Run, summary: pd.DataFrame) -> str | None:
     rows = like_for_like(run, summary)
     if rows.empty:
         return None
+    seed_ratios = ratios.at_point(tables.ratios(run), run.seed_payload, run.seed_concurrency)
+    tuned = ratios.estimates(seed_ratios, "tuned", per_point=False)
     parts = []
     for r in rows.itertuples(index=False):
         base = run.label(run.baseline(str(r.service)))
-        part = f"{r.label} ÷ {base} {ratios.formatted(r.ratio, r.ratio_ci_low, r.ratio_ci_high)}"
-        if pd.notna(r.ratio_ci_low) and r.ratio_ci_low <= 1 <= r.ratio_ci_high:
-            # As short as the plain case: a noisy host should not make the answer wordier.
-            part += " (no measurable difference)"
+        part = f"{r.label} ÷ {base} {_plainly(r.ratio, r.ratio_ci_low, r.ratio_ci_high)}"
+        if (r.service, BASE_VARIANT) in tuned.index:
+            t = tuned.loc[(r.service, BASE_VARIANT)]
+            versus = run.label(str(t["versus_service"]))
+            part += f", ÷ {versus} {_plainly(*(t[c] for c in ratios.INTERVAL_COLUMNS))}"
         parts.append(part)
     return (
         f"**The language, same design** (fp32, `{run.seed_payload}` at c={run.seed_concurrency}, "
         "req/s paired per round [95 % interval]): " + "; ".join(parts) + "."
     )
+
+
+def _plainly(ratio: float, low: float, high: float) -> str:
+    """A ratio with its interval, and "no measurable difference" when that includes 1 (as
+    short as the plain case: a noisy host should not make the answer much wordier)."""
+    text = ratios.formatted(ratio, low, high)
+    if pd.notna(low) and low <= 1 <= high:
+        text += " (no measurable difference)"
+    return text
 
 
 def fastest(run: Run, summary: pd.DataFrame) -> str:

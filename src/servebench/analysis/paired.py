@@ -170,9 +170,12 @@ def interval_columns(ci: RatioInterval) -> dict[str, float]:
 #: The kinds of ratio a run states, each a unit ÷ the unit it is compared with in the same
 #: rounds: ``control`` (an A/A control ÷ its baseline: the same service twice, so 1 up to
 #: the run's noise), ``baseline`` (a service ÷ its registry baseline, same variant: the
-#: language's factor), ``variant`` (a variant ÷ fp32, same service), ``batching`` (a batched
+#: language's factor), ``tuned`` (a service ÷ its baseline's tuned stack, same variant: how
+#: much of its lead over the baseline a tuned stack leaves, :func:`tuned_stacks`), ``step``
+#: (a service ÷ the service it adds one change to, its ``step_from``, same variant: one step
+#: of the ladder), ``variant`` (a variant ÷ fp32, same service), ``batching`` (a batched
 #: service ÷ its unbatched ``twin``, same variant).
-KINDS = ("control", "baseline", "variant", "batching")
+KINDS = ("control", "baseline", "tuned", "step", "variant", "batching")
 
 Key = tuple[str, str]  # (service, variant)
 
@@ -184,19 +187,46 @@ class Comparison:
     versus: Key
 
 
+def tuned_stacks(baseline: dict[str, str], steps: dict[str, str]) -> dict[str, str]:
+    """Each service -> its baseline's tuned stack, for the services that have one.
+
+    A baseline's tuned stack is the service of that baseline that adds a change to another
+    (has a ``step_from`` in `steps`): the top of the baseline's ladder. `baseline` holds the
+    services that may be one (:func:`comparisons` leaves the rungs and controls out). The
+    services that step from another get none: they are compared step by step."""
+    tops: dict[str, str] = {}
+    for service, base in baseline.items():
+        if base and steps.get(service):
+            tops.setdefault(base, service)
+    return {
+        service: tops[base]
+        for service, base in baseline.items()
+        if base in tops and not steps.get(service)
+    }
+
+
 def comparisons(
     units: Iterable[Key],
     baseline: dict[str, str],
     twin: dict[str, str],
     base_variant: str = "fp32",
     controls: Iterable[str] = (),
+    steps: dict[str, str] | None = None,
+    rungs: Iterable[str] = (),
 ) -> list[Comparison]:
     """Every ratio among `units` the study states (:data:`KINDS`), for the pairs whose both
-    sides are among the units: a unit without its baseline, fp32 or twin gets no such ratio.
-    A service of `controls` (an A/A control) is compared with its baseline only."""
+    sides are among the units: a unit without its baseline, tuned stack, step, fp32 or twin
+    gets no such ratio (a step that is the service's baseline is its ``baseline`` ratio). A
+    service of `controls` (an A/A control) is compared with its baseline only; `steps` maps
+    a service to the one it adds a change to (its ``step_from``); a service of `rungs` is a
+    step of a ladder only (never a tuned stack)."""
     present = list(dict.fromkeys(units))
     known = set(present)
     control = set(controls)
+    steps = steps or {}
+    rung = set(rungs)
+    stacked = {s: b for s, b in baseline.items() if s not in rung and s not in control}
+    tuned = tuned_stacks(stacked, steps)
     found: list[Comparison] = []
     for service, variant in present:
         if service in control:
@@ -206,9 +236,13 @@ def comparisons(
             continue
         sides = {
             "baseline": (baseline.get(service, ""), variant),
+            "tuned": (tuned.get(service, ""), variant),
+            "step": (steps.get(service, ""), variant),
             "variant": (service, base_variant if variant != base_variant else ""),
             "batching": (twin.get(service, ""), variant),
         }
+        if sides["step"] == sides["baseline"]:
+            sides["step"] = ("", "")  # the ladder's first step is its baseline ratio
         for kind, versus in sides.items():
             if versus[0] and versus[1] and versus != (service, variant) and versus in known:
                 found.append(Comparison(kind, (service, variant), versus))

@@ -42,7 +42,11 @@ def comparisons(run: Run, bursts: pd.DataFrame | None = None) -> list[paired.Com
     baseline = {s: run.baseline(s) for s in services}
     twin = {s: str(run.fact(s, "twin")) for s in services}
     controls = {s for s in services if bool(run.fact(s, "control"))}
-    return paired.comparisons(units, baseline, twin, base_variant=BASE_VARIANT, controls=controls)
+    steps = {s: str(run.fact(s, "step_from")) for s in services}
+    rungs = {s for s in services if bool(run.fact(s, "rung"))}
+    return paired.comparisons(
+        units, baseline, twin, BASE_VARIANT, controls=controls, steps=steps, rungs=rungs
+    )
 
 
 def compute(run: Run, per_run: pd.DataFrame) -> pd.DataFrame:
@@ -62,7 +66,10 @@ def compute(run: Run, per_run: pd.DataFrame) -> pd.DataFrame:
     if len(limits):
         units = run.units_in_order(usable_bursts)
         keys = units + list(dict.fromkeys(zip(limits["service"], limits["variant"], strict=True)))
-        inference = {s: str(run.fact(s, "inference")) for s, _ in units}
+        # A control measures the noise and a rung a step of the ladder: neither is held
+        # against an in-process limit (registry.Service.bounded).
+        bounded = [s for s, _ in units if not (run.fact(s, "rung") or run.fact(s, "control"))]
+        inference = {s: str(run.fact(s, "inference")) for s in bounded}
         compared += inprocess.comparisons(keys, inference, base_variant=BASE_VARIANT)
         usable_bursts = pd.concat([usable_bursts, limits], ignore_index=True)
     table = paired.ratio_table(usable_bursts, compared, run.rounds.target_ci_pct)

@@ -111,11 +111,20 @@ def per_run(run: Run | str | Path) -> pd.DataFrame:
 
 def control_runs(run: Run | str | Path) -> pd.DataFrame:
     """:func:`per_run` of the A/A control's hey runs (``run.controls``); empty without one."""
-    run = load_run(run)
-    if run.controls is None:
+    return _aside(load_run(run), "controls")
+
+
+def rung_runs(run: Run | str | Path) -> pd.DataFrame:
+    """:func:`per_run` of the ladder's rungs' hey runs (``run.rungs``); empty without any."""
+    return _aside(load_run(run), "rungs")
+
+
+def _aside(run: Run, name: str) -> pd.DataFrame:
+    """:func:`per_run` of the hey runs the reader keeps aside as ``run.<name>``."""
+    frame = getattr(run, name)
+    if frame is None:
         return pd.DataFrame(columns=[*KEY, "rps"])
-    controls = run.controls
-    return run.cached("control_runs", lambda: _per_run(run, controls))
+    return run.cached(f"{name}_runs", lambda: _per_run(run, frame))
 
 
 def seed_runs(run: Run | str | Path) -> pd.DataFrame:
@@ -157,7 +166,7 @@ def _per_run(run: Run, loadtests: pd.DataFrame) -> pd.DataFrame:
         )
         rows.append(row)
     every = [run.loadtests]
-    every += [f for f in (run.controls, run.seed_table_bursts) if f is not None]
+    every += [f for f in (run.controls, run.rungs, run.seed_table_bursts) if f is not None]
     extra = set(groups) - set(pd.concat(every)[KEY].itertuples(index=False, name=None))
     if extra and loadtests is run.loadtests:
         run.note(f"{len(extra)} hey run(s) in requests.csv.gz have no loadtests.csv row; ignored")
@@ -228,9 +237,10 @@ def ratios(run: Run | str | Path, write: bool = False) -> pd.DataFrame:
 
 
 def _with_controls(run: Run) -> pd.DataFrame:
-    """Every hey run, the A/A control's included (its only table is ratios.csv)."""
-    controls = control_runs(run)
-    return pd.concat([per_run(run), controls], ignore_index=True) if len(controls) else per_run(run)
+    """Every hey run, the A/A control's and the rungs' included (their tables are
+    ratios.csv and the ladder's)."""
+    aside = [f for f in (control_runs(run), rung_runs(run)) if len(f)]
+    return pd.concat([per_run(run), *aside], ignore_index=True) if aside else per_run(run)
 
 
 def ceilings(run: Run | str | Path) -> pd.DataFrame:

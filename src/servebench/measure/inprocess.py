@@ -100,8 +100,9 @@ class InProcessUnit:
 
 
 def ceiling_providers(services: list[Service]) -> dict[str, Service]:
-    """The registry entry measuring the ceiling of each inference kind the services use."""
-    kinds = dict.fromkeys(service.inference for service in services)
+    """The registry entry measuring the ceiling of each inference kind the services held
+    against one use (registry.Service.bounded)."""
+    kinds = dict.fromkeys(service.inference for service in services if service.bounded)
     return {kind: registry.ceiling_provider(kind) for kind in kinds}
 
 
@@ -165,7 +166,7 @@ def units_at(
 ) -> list[InProcessUnit]:
     """The in-process units a point runs: the loops of its services' inference kinds on its
     payload; at the seed point, the batch paths of its batched services too."""
-    kinds = {s.inference for s in services}
+    kinds = {s.inference for s in services if s.bounded}
     batched = {s.name for s in services if s.batching}
     seed = plan.is_seed_point(point)
     return [

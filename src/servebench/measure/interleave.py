@@ -87,10 +87,12 @@ def comparisons(
         baseline={name: s.baseline for name, s in services.items()},
         twin={name: s.twin for name, s in services.items()},
         controls=[name for name, s in services.items() if s.control],
+        steps={name: s.step_from for name, s in services.items()},
+        rungs=[name for name, s in services.items() if s.rung],
     )
     if in_process:
         keys += [(u.id, u.variant) for u in in_process]
-        inference = {name: s.inference for name, s in services.items() if not s.control}
+        inference = {name: s.inference for name, s in services.items() if s.bounded}
         found += inprocess_ratios.comparisons(keys, inference)
     return found
 
@@ -258,7 +260,7 @@ def measure_point_interleaved(
     rng = random.Random(seed)
     started_at, started = time.monotonic(), now_iso()
     number, order = 0, []
-    services = [u.name for u in units]
+    services = [u.name for u in units if plan.in_seed_table(u)]
     for table_round in range(plan.seed_table_rounds(point)):
         order = next_order(order, services, table_round, rng)
         for position, name in enumerate(order):

@@ -94,7 +94,8 @@ def plan_progress(plan: Plan, fresh: list[Unit]) -> Progress:
     if study.seed_point_budget_s > 0:
         # The seed table's rounds first: hey -n n_requests at ~300 req/s a unit (a guess until
         # the seed point is timed).
-        table_s = study.seed_table_runs * len(plan.units) * study.n_requests / 300
+        tabled = sum(plan.in_seed_table(unit) for unit in plan.units)
+        table_s = study.seed_table_runs * tabled * study.n_requests / 300
         prior["seed point"] = study.seed_point_budget_s + table_s
     return Progress(steps, prior_s=prior)
 

@@ -124,8 +124,8 @@ class Plan:
     @property
     def units(self) -> list[Unit]:
         """Every service with every variant, in the configuration's order; an A/A control
-        (it measures the noise, not the model) and the services of `base_variant_only` with
-        fp32 alone."""
+        (it measures the noise, not the model), a rung of the ladder and the services of
+        `base_variant_only` with fp32 alone."""
         return [
             Unit(service, variant, model_dir)
             for service in self.services
@@ -134,7 +134,7 @@ class Plan:
         ]
 
     def base_variant_only(self, service: Service) -> bool:
-        return service.control or service.name in self.study.base_variant_only
+        return service.control or service.rung or service.name in self.study.base_variant_only
 
     @property
     def seed_payload(self) -> str:
@@ -181,7 +181,8 @@ class Plan:
         return sorted(self.study.mixed_concurrency_levels) if self.mixed_texts else []
 
     def seed_point_only(self, unit: Unit) -> bool:
-        return unit.service.name in self.study.seed_point_only
+        """A rung of the ladder, or a service of `seed_point_only`."""
+        return unit.service.rung or unit.service.name in self.study.seed_point_only
 
     def points(self, unit: Unit | None = None) -> list[tuple[str, int]]:
         """(payload, concurrency) pairs: the seed's payload at every concurrency level, the
@@ -211,6 +212,11 @@ class Plan:
 
     def is_seed_point(self, point: tuple[str, int]) -> bool:
         return point == (self.seed_payload, self.seed_concurrency)
+
+    def in_seed_table(self, unit: Unit) -> bool:
+        """The seed table's full runs are every unit's but a rung's (the ladder explains the
+        table; its ratios come from the paired rounds)."""
+        return not unit.service.rung
 
     def seed_table_rounds(self, point: tuple[str, int]) -> int:
         """Rounds of full ``hey -n n_requests`` runs before a point's paired rounds: the seed

@@ -17,7 +17,16 @@ from pathlib import Path
 
 from matplotlib.figure import Figure
 
-from servebench.plots import batching, cost, factors, latency, stability, style, throughput
+from servebench.plots import (
+    batching,
+    cost,
+    factors,
+    ladder,
+    latency,
+    stability,
+    style,
+    throughput,
+)
 from servebench.rundir.reader import Run, load_run
 
 
@@ -33,6 +42,13 @@ FIGURES: dict[str, FigureSpec] = {
         throughput.draw_rps_bars,
         "Requests/sec at the seed point against each service's in-process ceiling (black "
         "tick): the gap is what serving over HTTP costs.",
+    ),
+    "ladder": FigureSpec(
+        ladder.draw_ladder,
+        "Is it Rust, or is it the Python stack? The seed's Python one change at a time up to "
+        "a tuned stack (each step's ratio to the one before printed), the Rust services "
+        "beside it, and one request's time at c=1: what the HTTP stack, the tokenizer "
+        "wrapper and the thread hop cost, and what is left for the language.",
     ),
     "variant_rps": FigureSpec(
         factors.draw_variant_rps,

@@ -20,13 +20,18 @@ from servebench import registry
 #: What services.csv says about each service besides its measurements (registry.facts()).
 FACT_COLUMNS: tuple[str, ...] = (
     "label", "language", "inference", "family", "build", "color", "order", "baseline",
-    "batching", "twin", "control",
+    "batching", "twin", "control", "step_from", "rung",
 )  # fmt: skip
-#: Facts a services.csv written before batched services (or A/A controls) lacks: their value
-#: for every service of such a run (none batched, none a control), taken without a note.
-LATER_FACTS: dict[str, Any] = {"batching": False, "twin": "", "control": False}
+#: Facts a services.csv written before batched services (A/A controls, the ladder) lacks:
+#: their value for every service of such a run (none batched, none a control, no ladder),
+#: taken without a note.
+LATER_FACTS: dict[str, Any] = {
+    "batching": False, "twin": "", "control": False, "step_from": "", "rung": False,
+}  # fmt: skip
+#: Facts that are true or false.
+BOOL_FACTS = ("batching", "control", "rung")
 #: Facts whose empty CSV cell (read back as NaN) means "none".
-MAY_BE_EMPTY = ("baseline", "twin")
+MAY_BE_EMPTY = ("baseline", "twin", "step_from")
 
 
 def _registry_facts(path: Path | None) -> dict[str, dict[str, Any]]:
@@ -106,9 +111,9 @@ def _complete(
         )
     facts = pd.DataFrame.from_dict(rows, orient="index", columns=list(FACT_COLUMNS))
     facts["order"] = facts["order"].astype(int)
-    for column in ("batching", "control"):
+    for column in BOOL_FACTS:
         facts[column] = facts[column].map(truth)
-    for column in (c for c in FACT_COLUMNS if c not in ("order", "batching", "control")):
+    for column in (c for c in FACT_COLUMNS if c not in ("order", *BOOL_FACTS)):
         facts[column] = facts[column].fillna("").astype(str)
     facts.index.name = "service"
     return facts.sort_values("order", kind="stable")

@@ -90,6 +90,11 @@ class Run:
     ``hey -n n_requests`` runs (loadtests.csv ``seed_table``) are ``seed_table_bursts``, kept
     out of ``loadtests`` too (the rounds there are the paired ones); ``None`` for a run
     written before they were separate, whose seed-point rounds were all full runs.
+
+    A rung of the ladder (services.csv ``rung``) explains a service rather than being one:
+    its hey runs are ``rungs``, kept out of ``loadtests`` like a control's, so that only the
+    ladder (:mod:`servebench.analysis.ladder`), the paired ratios and Stability show it; its
+    other rows (stage timings, checks) stay, for the ladder's latency decomposition.
     """
 
     path: Path
@@ -110,6 +115,7 @@ class Run:
     points: pd.DataFrame | None = None
     drift: pd.DataFrame | None = None
     controls: pd.DataFrame | None = None
+    rungs: pd.DataFrame | None = None
     seed_table_bursts: pd.DataFrame | None = None
     seed_payload: str = DEFAULT_SEED_PAYLOAD
     seed_concurrency: int = DEFAULT_SEED_CONCURRENCY
@@ -352,16 +358,18 @@ def load_run(
     controls = set(facts.index[facts["control"]])
     loadtests = frames["loadtests.csv"]
     is_control = loadtests["service"].isin(controls)
+    is_rung = loadtests["service"].isin(set(facts.index[facts["rung"]]))
     table = loadtests["seed_table"].map(truth) if "seed_table" in loadtests else False
-    is_table = ~is_control & table
+    is_table = ~is_control & ~is_rung & table
     for name, frame in optional.items():
         if frame is not None and name != "services" and "service" in frame:
             optional[name] = frame[~frame["service"].isin(controls)].reset_index(drop=True)
     run = Run(
         path=path,
         metadata=metadata,
-        loadtests=loadtests[~is_control & ~is_table].reset_index(drop=True),
+        loadtests=loadtests[~is_control & ~is_rung & ~is_table].reset_index(drop=True),
         controls=loadtests[is_control].reset_index(drop=True) if is_control.any() else None,
+        rungs=loadtests[is_rung & ~table].reset_index(drop=True) if is_rung.any() else None,
         seed_table_bursts=loadtests[is_table].reset_index(drop=True) if is_table.any() else None,
         requests=frames["requests.csv.gz"],
         facts=facts,
