@@ -347,3 +347,34 @@ def test_an_in_process_units_first_burst_is_preceded_by_an_untimed_one() -> None
     assert tool.asked == ["4 3", "4 17"]  # 0.1 s at the cold 6 ms
     unit.burst(0.1)
     assert tool.asked[2:] == ["4 50"]  # no warm-up after the first; 0.1 s of 2 ms calls
+
+
+def test_the_in_process_tools_are_settled_before_any_service_starts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """start_units returns only once each tool answered one call (it has loaded its model
+    and made its warm-up calls): each tool asked once, whatever its units; the units' first
+    bursts still follow an untimed call."""
+    import contextlib
+
+    from servebench import config
+    from servebench.measure import inprocess
+    from servebench.measure.plan import Plan
+
+    plan = Plan.from_study(config.load_study("quick"))
+    loops: dict[tuple[str, str, str], Any] = {
+        ("python", "fp32", "seed"): _Tool(1000),
+        ("rust", "fp32", "seed"): _Tool(500),
+    }
+    batch: dict[tuple[str, str], Any] = {("python-batched", "fp32"): _Tool(4000)}
+    monkeypatch.setattr(inprocess, "loop_tools", lambda *_: loops)
+    monkeypatch.setattr(inprocess, "batch_tools", lambda *_: batch)
+    with contextlib.ExitStack() as stack:
+        units = inprocess.start_units(plan, stack)
+    sizes = plan.study.batch_sizes
+    assert len(units) == 2 + len(sizes)
+    assert [t.asked for t in loops.values()] == [["1"], ["1"]]
+    assert batch[("python-batched", "fp32")].asked == [f"{sizes[0]} 1"]  # once, not per size
+    assert all(u.call_s == 0 for u in units)  # the settling call sizes nothing
+    units[0].burst(0.01)
+    assert loops[("python", "fp32", "seed")].asked[1:] == ["3", "10"]  # untimed, then timed

@@ -136,7 +136,7 @@ def test_seed_point_only_services_get_the_seed_point_and_nothing_else() -> None:
     assert plan.study.seed_point_only == ["rust-ffi-debug", "rust-native-debug"]
     by_name = {unit.name: unit for unit in plan.units}
     debug, release = by_name["rust-ffi-debug·int8"], by_name["rust-ffi-release·int8"]
-    assert plan.points(debug) == [("seed", 50)] and len(plan.points(release)) == 4
+    assert plan.points(debug) == [("seed", 50)] and len(plan.points(release)) == 3
     mixed = [p for p in plan.all_points() if p[0] == "mixed"]
     assert [c for _, c in mixed] == plan.study.mixed_concurrency_levels
     for point in mixed:
