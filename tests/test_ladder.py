@@ -163,7 +163,7 @@ def test_ladder_csv_holds_each_step_and_the_services_beside_it(run: reader.Run) 
     assert rows.at["ladder-uvloop", "foot_ratio"] == rows.at["ladder-uvloop", "step_ratio"]
     for service in ladder.beside(run):
         assert np.isfinite(rows.at[service, "tuned_ratio"]) and not rows.at[service, "step_from"]
-    # The overhead is what the round trip spends outside tokenization and inference.
+    # The serving time is what the round trip spends outside tokenization and inference.
     stages = run.stages
     assert stages is not None
     for service in ["python", "python-tuned", "ladder-thin"]:
@@ -174,7 +174,7 @@ def test_ladder_csv_holds_each_step_and_the_services_beside_it(run: reader.Run) 
         ]
         rest = mine["client_us"].median() - mine["tokenization_us"].median()
         rest -= mine["inference_us"].median()
-        assert rows.at[service, "overhead_ms"] == pytest.approx(rest / 1e3)
+        assert rows.at[service, "serving_ms"] == pytest.approx(rest / 1e3)
 
 
 def test_the_share_of_a_lead_a_tuned_stack_recovers() -> None:

@@ -63,7 +63,7 @@ def test_quick_run_produces_report_summary_and_figures(quick_run: Path) -> None:
     assert ladder["service"].iloc[0] == "python" and "python-tuned" in set(ladder["service"])
     assert rungs(quick_run) < set(ladder["service"])
     assert {"rust-native-release", "rust-ffi-release"} < set(ladder["service"])
-    assert ladder["rps"].gt(0).all() and ladder["overhead_ms"].notna().all()
+    assert ladder["rps"].gt(0).all() and ladder["serving_ms"].notna().all()
     assert (quick_run / "figures" / "ladder.png").is_file()
     assert "Where Rust's lead comes from" in report
 

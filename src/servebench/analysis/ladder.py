@@ -37,7 +37,7 @@ COLUMNS = [
     "step_ratio", "step_ci_low", "step_ci_high",
     "foot_ratio", "foot_ci_low", "foot_ci_high",
     "tuned_ratio", "tuned_ci_low", "tuned_ci_high",
-    "client_ms", "tokenization_ms", "inference_ms", "overhead_ms",
+    "client_ms", "tokenization_ms", "inference_ms", "serving_ms",
 ]  # fmt: skip
 #: A ratio's three columns in ladder.csv, by its side: the step before, the foot, the tuned.
 SIDES = ("step", "foot", "tuned")
@@ -154,7 +154,7 @@ def shown(run: Run, table: pd.DataFrame) -> pd.DataFrame:
         ]
     for column, head in {
         "client_ms": "c=1 ms",
-        "overhead_ms": "overhead ms",
+        "serving_ms": "serving ms",
         "tokenization_ms": "tokenization ms",
         "inference_ms": "inference ms",
     }.items():
@@ -242,15 +242,17 @@ def answer(run: Run) -> str | None:
             f"{ratios.formatted(*_three(row, 'tuned'))}"
             + (f": the tuned stack recovers {share:.0%} of that lead." if share == share else ".")
         )
-    overhead = [
-        f"{run.label(s)} {rows.loc[s, 'overhead_ms']:.2f} ms"
+    serving = [
+        f"{run.label(s)} {rows.loc[s, 'serving_ms']:.2f} ms"
         for s in [foot, top, *beside(run)]
-        if np.isfinite(rows.loc[s, "overhead_ms"])
+        if np.isfinite(rows.loc[s, "serving_ms"])
     ]
-    if overhead:
+    if serving:
         parts.append(
-            "One request's overhead at concurrency 1 (its round trip less tokenization and "
-            "inference): " + ", ".join(overhead) + "."
+            "One request's serving time at concurrency 1 (its round trip less the service's "
+            "own tokenization and inference: HTTP, routing, JSON, hops): "
+            + ", ".join(serving)
+            + "."
         )
     return " ".join(parts)
 
@@ -307,7 +309,7 @@ def _seed_rps(run: Run) -> dict[str, float]:
 
 def _stages(run: Run) -> dict[str, dict[str, float]]:
     """Each service's concurrency-1 round trip on the seed payload with fp32 (ms): client,
-    tokenization, inference, and the overhead (the rest: HTTP, routing, JSON, hops)."""
+    tokenization, inference, and the serving time (the rest: HTTP, routing, JSON, hops)."""
     dec = measures.stage_decomposition(run, rungs=True)
     if dec.empty:
         return {}
@@ -317,7 +319,7 @@ def _stages(run: Run) -> dict[str, dict[str, float]]:
             "client_ms": r.client_us / 1e3,
             "tokenization_ms": r.tokenization_us / 1e3,
             "inference_ms": r.inference_us / 1e3,
-            "overhead_ms": (r.network_http_us + r.handler_overhead_us) / 1e3,
+            "serving_ms": (r.network_http_us + r.handler_overhead_us) / 1e3,
         }
         for r in mine.itertuples(index=False)
     }

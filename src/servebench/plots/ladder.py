@@ -3,7 +3,7 @@
 :func:`draw_ladder` puts each step of the ladder (foot first) and each service beside it on
 one row of two panels: its requests/sec over the foot's with the 95 % interval (the printed
 figure is its ratio to the step before it), and its concurrency-1 round trip stacked into
-overhead, tokenization and inference. None for a run without a ladder.
+serving (HTTP, routing, JSON, hops), tokenization and inference. None for a run without a ladder.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from servebench.rundir.reader import Run
 
 #: The stacked parts of the round trip (ladder.csv's columns) and their legend and fill.
 PARTS = {
-    "overhead_ms": ("overhead (HTTP, routing, JSON, hops)", "#fdd49e"),
+    "serving_ms": ("serving (HTTP, routing, JSON, hops)", "#fdd49e"),
     "tokenization_ms": cost.STAGE_STYLE["tokenization_us"],
     "inference_ms": cost.STAGE_STYLE["inference_us"],
 }
