@@ -79,6 +79,23 @@ def test_targets_carry_one_body_each() -> None:
     assert json.loads(lines[0])["header"] == {"Content-Type": ["application/json"]}
 
 
+def test_each_answer_is_matched_with_its_body_by_the_url_not_vegetas_number() -> None:
+    """vegeta numbers a request and reads its target under two locks: request 0 may carry
+    body 1. The body's index travels in the target URL and wins."""
+    lines = targets_jsonl("http://h/age", [b"{}", b"{}"]).splitlines()
+    assert [json.loads(line)["url"] for line in lines] == [
+        "http://h/age?seq=0",
+        "http://h/age?seq=1",
+    ]
+    assert json.loads(targets_jsonl("http://h/age?x=1", [b"{}"]))["url"] == "http://h/age?x=1&seq=0"
+    text = (
+        "1000000000,200,4000000,10,20,,eyJsYWJlbCI6ICJ4In0=,,0,POST,http://h/age?seq=1,\n"
+        "2000000000,200,5000000,10,20,,eyJsYWJlbCI6ICJ5In0=,,1,POST,http://h/age?seq=0,\n"
+    )
+    frame = parse_results(text)
+    assert list(frame["seq"]) == [0, 1] and list(frame["label"]) == ["y", "x"]
+
+
 def test_parse_drops_vegetas_end_of_targets_row() -> None:
     text = (
         "2000000000,200,5000000,10,20,,eyJsYWJlbCI6ICJ4In0=,,1,POST,u,eC1iYXRjaC1zaXplOiAzDQo=\n"

@@ -6,7 +6,9 @@ body). With ``-rate=0`` vegeta has no pacer: ``-workers=c -max-workers=c`` gorou
 their next request as soon as their previous answer is in, which is hey's closed loop at
 concurrency c. With ``-lazy`` it reads the targets one by one and stops when they run out, so
 a run is exactly ``len(bodies)`` requests (vegeta then records one "no targets to attack" row,
-which is dropped here). Responses are kept (``-max-body=-1``) so each answer's label and the
+which is dropped here). Each body's index rides in its URL's query (``?seq=k``) and is read
+back from the result's URL: vegeta's own sequence numbers may pair a request with a
+neighbouring body. Responses are kept (``-max-body=-1``) so each answer's label and the
 batched services' ``x-batch-size`` / ``x-queue-time`` headers are recorded per request.
 """
 
@@ -17,6 +19,7 @@ import csv
 import io
 import json
 import tempfile
+import urllib.parse
 from pathlib import Path
 
 import pandas as pd
@@ -26,6 +29,8 @@ from servebench.loadrun import ClosedLoopRun
 from servebench.measure.vegeta import attack_and_encode, vegeta_path
 
 NO_TARGETS = "no targets to attack"
+#: The query parameter carrying a body's index (its `seq`) in the target URL.
+SEQ_PARAM = "seq"
 # The per-request columns; hey's own (DNS, request write, ...) stay empty for these runs.
 RECORD_COLUMNS = (
     "seq",
@@ -40,15 +45,30 @@ RECORD_COLUMNS = (
 
 
 def targets_jsonl(url: str, bodies: list[bytes]) -> str:
-    """vegeta's JSON target format: one POST per line, the body base64-encoded."""
+    """vegeta's JSON target format: one POST per line, the body base64-encoded, its index in
+    the URL's query (``?seq=k``, which the services ignore) so that each answer is matched
+    with its own body: vegeta numbers a request (its ``seq``) and reads its target under two
+    different locks, so with several workers request k may carry body k±1."""
     header = {"Content-Type": ["application/json"]}
+    glue = "&" if "?" in url else "?"
     lines = [
         json.dumps(
-            {"method": "POST", "url": url, "header": header, "body": base64.b64encode(b).decode()}
+            {
+                "method": "POST",
+                "url": f"{url}{glue}{SEQ_PARAM}={k}",
+                "header": header,
+                "body": base64.b64encode(b).decode(),
+            }
         )
-        for b in bodies
+        for k, b in enumerate(bodies)
     ]
     return "\n".join(lines) + "\n"
+
+
+def _seq(url: str, vegetas: str) -> int:
+    """The body's index from the target URL's query; vegeta's own number without one."""
+    found = urllib.parse.parse_qs(urllib.parse.urlsplit(url).query).get(SEQ_PARAM)
+    return int(found[-1]) if found else int(vegetas)
 
 
 def _headers(encoded: str) -> dict[str, str]:
@@ -77,7 +97,7 @@ def parse_results(text: str) -> pd.DataFrame:
             continue
         headers = _headers(row[11]) if len(row) > 11 else {}
         record = {
-            "seq": int(row[8]),
+            "seq": _seq(row[10] if len(row) > 10 else "", row[8]),
             "timestamp_ns": int(row[0]),
             "response_time_s": int(row[2]) / 1e9,
             "status_code": int(row[1]),
