@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from servebench.analysis import measures, ratios, tables
+from servebench.analysis import measures, paired, ratios, tables
 from servebench.rundir.reader import BASE_VARIANT, Run
 
 #: ladder.csv's columns (docs/DATA.md).
@@ -67,15 +67,12 @@ def steps(run: Run) -> list[str]:
 
 
 def tuned_stack(run: Run, foot: str) -> str:
-    """The top of `foot`'s ladder: its service that steps from another and is no rung."""
-    return next(
-        (
-            s
-            for s in steps(run)
-            if s != foot and run.baseline(s) == foot and not run.fact(s, "rung")
-        ),
-        "",
-    )
+    """The top of `foot`'s ladder (:func:`servebench.analysis.paired.ladder_tops`, as the
+    ``tuned`` ratios name it)."""
+    facts = run.facts
+    candidates = facts[~facts["rung"] & ~facts["control"]]
+    tops = paired.ladder_tops(dict(candidates["baseline"]), dict(candidates["step_from"]))
+    return tops.get(foot, "")
 
 
 def path(run: Run, top: str) -> list[str]:
@@ -291,6 +288,11 @@ def _measured(run: Run) -> set[str]:
 
 
 def _seed_bursts(run: Run) -> pd.DataFrame:
+    """The fp32 hey runs at the seed point, the rungs' included (once per run)."""
+    return run.cached("ladder_seed_bursts", lambda: _fp32_at_seed(run))
+
+
+def _fp32_at_seed(run: Run) -> pd.DataFrame:
     frames = [tables.per_run(run), tables.rung_runs(run)]
     bursts = pd.concat([f for f in frames if len(f)], ignore_index=True)
     at = (

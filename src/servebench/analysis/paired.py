@@ -187,17 +187,22 @@ class Comparison:
     versus: Key
 
 
-def tuned_stacks(baseline: dict[str, str], steps: dict[str, str]) -> dict[str, str]:
-    """Each service -> its baseline's tuned stack, for the services that have one.
-
-    A baseline's tuned stack is the service of that baseline that adds a change to another
-    (has a ``step_from`` in `steps`): the top of the baseline's ladder. `baseline` holds the
-    services that may be one (:func:`comparisons` leaves the rungs and controls out). The
-    services that step from another get none: they are compared step by step."""
+def ladder_tops(baseline: dict[str, str], steps: dict[str, str]) -> dict[str, str]:
+    """Each baseline -> its tuned stack: the service of that baseline that adds a change to
+    another (has a ``step_from`` in `steps`), the top of the baseline's ladder. `baseline`
+    holds the services that may be one (the callers leave the rungs and controls out)."""
     tops: dict[str, str] = {}
     for service, base in baseline.items():
         if base and steps.get(service):
             tops.setdefault(base, service)
+    return tops
+
+
+def tuned_stacks(baseline: dict[str, str], steps: dict[str, str]) -> dict[str, str]:
+    """Each service -> its baseline's tuned stack (:func:`ladder_tops`), for the services
+    that have one; the services that step from another get none: they are compared step by
+    step."""
+    tops = ladder_tops(baseline, steps)
     return {
         service: tops[base]
         for service, base in baseline.items()
