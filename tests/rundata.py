@@ -26,10 +26,13 @@ import pandas as pd
 from rundata_files import (
     PAYLOAD_FACTOR,
     WRITERS,
+    Burst,
     Shape,
     batch_ceiling_csv,
     coldstarts_csv,
     drift_csv,
+    loadtest_row,
+    mixed_run,
     points_csv,
     variant_share,
     variants_csv,
@@ -124,6 +127,7 @@ def make_run_dir(
     error_run: tuple[str, str, int, int] | None = ("rust-native-debug", "short", 8, 1),
     rounds: dict[tuple[str, int], int] | None = None,
     seed_table: bool = True,
+    mixed: Sequence[int] = (),
 ) -> Path:
     """Write a run directory under ``root`` and return its path.
 
@@ -141,6 +145,12 @@ def make_run_dir(
     An A/A control (a registry ``control``) serves fp32 alone and works as its baseline; a
     rung of the ladder (registry ``rung``) serves fp32 alone, at the seed point alone,
     without the seed table, as the load test measures it.
+
+    ``mixed`` lists the concurrency levels of the mixed workload (payload ``mixed``, with
+    workload.csv; none by default): every unit but the rungs, ``min_rounds`` rounds per level
+    unless ``rounds`` gives them, vegeta's rows (``seq``, empty hey phases), a batched
+    service's with a batch size; its first batched unit's fp32 burst of round 0 at the first
+    level fails a few requests (``rundata_files.MIXED_ERRORS``).
     """
     rounds = rounds or {}
     known = service_facts(registry_file)
@@ -273,35 +283,19 @@ def make_run_dir(
             }
         )[:rows]
         requests.append(df.reindex(columns=REQUEST_COLUMNS))
-        cpu = total * rng.uniform(0.85, 0.98)
         errors = int((status[:rows] >= 300).sum()) + (n - rows)
-        loadtests.append(
-            {
-                "service": service,
-                "variant": variant,
-                "payload": payload,
-                "concurrency": c,
-                "round": r,
-                "order": int(order[k]),
-                "n": n,
-                "errors": errors,
-                "total_s": total,
-                "rps": rows / total,
-                "cpu_s": cpu,
-                "cpu_s_per_req": cpu / n,
-                # A Python interpreter in the process costs memory.
-                "peak_rss_mb": 300 + 50 * rng.random()
-                if known.get(service, {}).get("inference", "python") == "python"
-                else 120 + 20 * rng.random(),
-                "rss_after_mb": 290.0,
-                "started": f"2026-01-01T12:{k % 60:02d}:00+00:00",
-                "seed_table": (payload, c, r) == ("seed", seed_c, table_round),
-            }
-        )
+        burst = Burst(service, variant, payload, c, r, int(order[k]), n, rows, errors, total)
+        in_table = (payload, c, r) == ("seed", seed_c, table_round)
+        loadtests.append(loadtest_row(burst, known, k, in_table, rng))
+    shape = Shape(units, known, list(payloads), work)
+    if mixed:  # its own generator, so that every other file draws what it drew before
+        bursts = mixed_run(shape, mixed, rounds, min_rounds, np.random.default_rng(seed + 2))
+        bursts.workload.to_csv(run / "workload.csv", index=False)
+        requests += [frame.reindex(columns=REQUEST_COLUMNS) for frame in bursts.requests]
+        loadtests += bursts.loadtests
     pd.concat(requests).to_csv(run / "requests.csv.gz", index=False)
     pd.DataFrame(loadtests).to_csv(run / "loadtests.csv", index=False)
 
-    shape = Shape(units, known, list(payloads), work)
     for name, write in WRITERS.items():
         if name in optional:
             write(shape, rng).to_csv(run / f"{name}.csv", index=False)

@@ -6,6 +6,7 @@ rows, with the columns docs/DATA.md lists.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -371,3 +372,148 @@ def drift_csv(loadtests: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame
         elapsed += float(seconds) * 1.05
         probe((str(payload), int(c), int(r)))
     return pd.DataFrame(rows)
+
+
+#: Requests per burst of the synthetic mixed workload.
+MIXED_REQUESTS = 120
+#: Token counts the synthetic workload always holds, its first texts: each side of the length
+#: classes' bounds (servebench.analysis.length_classes).
+ON_THE_BOUNDS = (31, 32, 255, 256)
+#: The rows of the mixed burst that fails (row: status): two 500 answers and a connection
+#: error (vegeta's status 0), each slower than any answer, so that a percentile that took
+#: them in would show it.
+MIXED_ERRORS = {10: 500, 11: 500, 12: 0}
+ERROR_TIME_S = 60.0  # a client timeout
+
+
+def workload_csv(rng: np.random.Generator) -> pd.DataFrame:
+    """workload.csv: mostly short texts, some of a paragraph's length, a few long reviews
+    (truncated at 512 tokens), opening with :data:`ON_THE_BOUNDS`."""
+    n = MIXED_REQUESTS
+    kind = rng.choice(3, n, p=[0.8, 0.15, 0.05])
+    lengths = [rng.integers(6, 32, n), rng.integers(32, 256, n), rng.integers(256, 513, n)]
+    tokens = np.choose(kind, lengths)
+    tokens[: len(ON_THE_BOUNDS)] = ON_THE_BOUNDS
+    chars = tokens * 4 + rng.integers(0, 4, n)
+    return pd.DataFrame({"seq": np.arange(n), "chars": chars, "tokens": tokens})
+
+
+def mixed_burst(
+    work_s: float,
+    tokens: np.ndarray,
+    concurrency: int,
+    batched: bool,
+    failing: dict[int, int],
+    rng: np.random.Generator,
+) -> pd.DataFrame:
+    """One closed-loop burst of the mixed workload, as vegeta records it: a request's time
+    grows with its text's tokens and with the queue of the other clients (shorter for a
+    batched service); the rows of ``failing`` (row: status) answer with that status."""
+    own = work_s * (0.3 + tokens / 16)
+    queue = (concurrency - 1) * own.mean() * (0.4 if batched else 1.0)
+    latency = (own + queue) * rng.lognormal(0, 0.1, len(tokens))
+    status = np.full(len(tokens), 200)
+    for row, code in failing.items():
+        status[row], latency[row] = code, ERROR_TIME_S
+    total = latency.sum() / concurrency
+    return pd.DataFrame(
+        {
+            "response_time_s": latency,
+            "status_code": status,
+            "offset_s": np.sort(rng.uniform(0, max(total - latency.max(), 1e-3), len(tokens))),
+            "seq": np.arange(len(tokens)),
+            "error": ["connection reset by peer" if s == 0 else "" for s in status],
+            "batch_size": rng.integers(1, 9, len(tokens)) if batched else np.nan,
+        }
+    )
+
+
+@dataclass(frozen=True)
+class Burst:
+    """One burst's loadtests.csv facts: its key, its position in its round, the requests
+    sent and answered (rows recorded), its errors and its Total."""
+
+    service: str
+    variant: str
+    payload: str
+    concurrency: int
+    round: int
+    order: int
+    n: int
+    answered: int
+    errors: int
+    total_s: float
+
+
+def loadtest_row(
+    burst: Burst,
+    known: dict[str, dict[str, Any]],
+    k: int,
+    seed_table: bool,
+    rng: np.random.Generator,
+) -> dict[str, Any]:
+    """The burst's loadtests.csv row, the ``k``-th of the run, with made-up resources."""
+    cpu = burst.total_s * rng.uniform(0.85, 0.98)
+    python = known.get(burst.service, {}).get("inference", "python") == "python"
+    return {
+        "service": burst.service,
+        "variant": burst.variant,
+        "payload": burst.payload,
+        "concurrency": burst.concurrency,
+        "round": burst.round,
+        "order": burst.order,
+        "n": burst.n,
+        "errors": burst.errors,
+        "total_s": burst.total_s,
+        "rps": burst.answered / burst.total_s,
+        "cpu_s": cpu,
+        "cpu_s_per_req": cpu / burst.n,
+        # A Python interpreter in the process costs memory.
+        "peak_rss_mb": 300 + 50 * rng.random() if python else 120 + 20 * rng.random(),
+        "rss_after_mb": 290.0,
+        "started": f"2026-01-01T12:{k % 60:02d}:00+00:00",
+        "seed_table": seed_table,
+    }
+
+
+@dataclass(frozen=True)
+class MixedRun:
+    """The mixed workload's files: workload.csv, and its bursts' request and loadtests rows."""
+
+    workload: pd.DataFrame
+    requests: list[pd.DataFrame]
+    loadtests: list[dict[str, Any]]
+
+
+def mixed_run(
+    shape: Shape,
+    levels: Sequence[int],
+    rounds: dict[tuple[str, int], int],
+    min_rounds: int,
+    rng: np.random.Generator,
+) -> MixedRun:
+    """The mixed workload at each of ``levels``, every unit but the rungs in every round
+    (``rounds`` per level, else ``min_rounds``); the first batched unit's fp32 burst of the
+    first level's first round fails :data:`MIXED_ERRORS`."""
+    workload = workload_csv(rng)
+    tokens = workload["tokens"].to_numpy()
+    units = shape.full_units
+    failing = next(
+        ((s, v, levels[0], 0) for s, v in units if batched(shape, s) and v == "fp32"), None
+    )
+    requests: list[pd.DataFrame] = []
+    loadtests: list[dict[str, Any]] = []
+    for c in levels:
+        for r in range(rounds.get(("mixed", c), min_rounds)):
+            for order, (s, v) in enumerate(units):
+                errors = MIXED_ERRORS if (s, v, c, r) == failing else {}
+                burst = mixed_burst(shape.work[s, v], tokens, c, batched(shape, s), errors, rng)
+                requests.append(
+                    burst.assign(service=s, variant=v, payload="mixed", concurrency=c, round=r)
+                )
+                total = float((burst["offset_s"] + burst["response_time_s"]).max())
+                facts = Burst(
+                    s, v, "mixed", c, r, order, len(burst), len(burst), len(errors), total
+                )
+                loadtests.append(loadtest_row(facts, shape.known, len(loadtests), False, rng))
+    return MixedRun(workload, requests, loadtests)

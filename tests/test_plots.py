@@ -33,7 +33,7 @@ def figure_texts(fig: Figure) -> set[str]:
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_run_dir(tmp_path_factory.mktemp("runs"), n=80, concurrencies=[1, 50])
+    return make_run_dir(tmp_path_factory.mktemp("runs"), n=80, concurrencies=[1, 50], mixed=[50])
 
 
 def test_all_figures_written(run_dir: Path, tmp_path: Path) -> None:
@@ -81,7 +81,7 @@ NO_SERVICE = {"drift"}
 def twin_run(tmp_path_factory: pytest.TempPathFactory) -> reader.Run:
     """A run of the fixture registry: the project's services plus python-twin."""
     root = tmp_path_factory.mktemp("twin")
-    rd = make_run_dir(root, n=60, registry_file=FIXTURE_REGISTRY, concurrencies=[1, 50])
+    rd = make_run_dir(root, n=60, registry_file=FIXTURE_REGISTRY, concurrencies=[1, 50], mixed=[50])
     return reader.load_run(rd)
 
 
@@ -100,6 +100,7 @@ def test_a_registered_service_needs_no_code_change(twin_run: reader.Run, tmp_pat
         "short",
         "medium",
         "long",
+        "mixed",
     }
     base = summary.loc[twin.baseline, "rps"]
     assert summary.loc[TWIN, "difference_pct"] == pytest.approx(

@@ -32,11 +32,12 @@ def execute(notebook: str, out: Path, parameters: dict[str, str]) -> nbformat.No
 
 
 def test_report_notebook_runs(tmp_path: Path) -> None:
-    run_dir = make_run_dir(tmp_path / "runs", n=120, concurrencies=[1, 8, 50])
+    run_dir = make_run_dir(tmp_path / "runs", n=120, concurrencies=[1, 8, 50], mixed=[8, 50])
     executed = execute("03_report.ipynb", tmp_path / "out.ipynb", {"run_dir": str(run_dir)})
     for name in plots.FIGURES:
         assert (run_dir / "figures" / f"{name}.png").is_file(), name
     assert (run_dir / "summary.csv").is_file() and (run_dir / "per_config.csv").is_file()
+    assert (run_dir / "length_classes.csv").is_file()
     outputs = json.dumps([cell.get("outputs", []) for cell in executed.cells])
     assert "Difference %" in outputs and "Fastest at the seed point" in outputs
     # Every figure is inlined with its caption; nothing is written to stderr.
@@ -50,11 +51,15 @@ def test_report_notebook_runs(tmp_path: Path) -> None:
     assert "ratio [95 % CI]" in outputs and "÷ baseline [95 % CI]" in outputs
     assert "points did not converge" in outputs and "**Precision**" in outputs
     assert "short of it:" in outputs
+    # The mixed workload per length class: its table, and the short texts in the short answer.
+    assert "p99 ÷ twin's" in outputs and "short texts' p99" in outputs
 
 
 def test_report_notebook_runs_on_a_run_without_points(tmp_path: Path) -> None:
     optional = [name for name in OPTIONAL if name not in ("points", "drift")]
-    run_dir = make_run_dir(tmp_path / "runs", n=60, concurrencies=[1, 50], optional=optional)
+    run_dir = make_run_dir(
+        tmp_path / "runs", n=60, concurrencies=[1, 50], optional=optional, mixed=[50]
+    )
     executed = execute("03_report.ipynb", tmp_path / "out.ipynb", {"run_dir": str(run_dir)})
     outputs = json.dumps([cell.get("outputs", []) for cell in executed.cells], ensure_ascii=False)
     assert "No points.csv" in outputs and "3–12 rounds (adaptive) per point" in outputs
@@ -72,6 +77,7 @@ def test_report_notebook_runs_with_variants(tmp_path: Path) -> None:
     assert "int8 ÷ fp32" in outputs and "label_agreement" in outputs
     assert "**int8**: in process" in outputs  # the short answer says what int8 changes
     assert "Python · int8" in outputs  # the per-payload grids have a row per variant
+    assert "No mixed workload in this run" in outputs  # and no length classes to show
 
 
 def test_compare_notebook_runs(tmp_path: Path) -> None:

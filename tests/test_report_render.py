@@ -37,7 +37,7 @@ SECTIONS = [
 
 @pytest.fixture(scope="module")
 def rendered(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, browser.PageCheck]:
-    run_dir = make_variant_run(tmp_path_factory.mktemp("runs"))
+    run_dir = make_variant_run(tmp_path_factory.mktemp("runs"), mixed=[50])
     # As in the pipeline: notebook 03 runs while the run is still "running" ...
     metadata.update(run_dir, status="running", finished=None)
     executed = run_dir / "notebooks" / "03_report.ipynb"

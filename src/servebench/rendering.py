@@ -74,12 +74,15 @@ def figure(made: dict[str, Path | None], name: str) -> str:
     return figure_html(path, plots.FIGURES[name].caption)
 
 
-def side_by_side(tables: Sequence[tuple[str, pd.DataFrame]], element_id: str = "") -> str:
+def side_by_side(
+    tables: Sequence[tuple[str, pd.DataFrame]], element_id: str = "", index: bool = True
+) -> str:
     """Titled tables in one row (never wrapped below each other: the row scrolls
-    sideways instead, so what follows stays where the reader expects it)."""
+    sideways instead, so what follows stays where the reader expects it); ``index`` False
+    leaves out the frames' index (a table whose columns say everything)."""
     cells = "".join(
         f'<div style="flex:0 0 auto"><p><strong>{html.escape(title)}</strong></p>'
-        f"{frame.to_html(border=0, classes='dataframe', na_rep='')}</div>"
+        f"{frame.to_html(border=0, classes='dataframe', na_rep='', index=index)}</div>"
         for title, frame in tables
     )
     ident = f' id="{element_id}"' if element_id else ""

@@ -15,7 +15,8 @@
 * what each other model variant (e.g. int8) changes: its ÷ fp32 factor per language, in
   process and over HTTP, and how often it still gives fp32's label;
 * what dynamic batching changes: each batched service ÷ its unbatched twin at the seed point
-  and on the mixed workload, and how far past the batch-1 in-process ceiling it got;
+  and on the mixed workload (with its short texts' p99 against the twin's), and how far past
+  the batch-1 in-process ceiling it got;
 * how far to trust the numbers (:func:`precision`): the widest interval and counts of what
   fell short, never a list, so that the answer is as long on a noisy run as on a calm one.
 
@@ -27,6 +28,7 @@ variant, so a run of other services or variants gets its own sentences.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
@@ -34,12 +36,14 @@ import pandas as pd
 from servebench.analysis import (
     batching,
     factors,
+    length_classes,
     measures,
     ratios,
     seed,
     stability,
     tables,
 )
+from servebench.measure.workload import MIXED
 from servebench.rundir import facts
 from servebench.rundir.reader import BASE_VARIANT, Run
 
@@ -226,7 +230,8 @@ def batch_mates(row: pd.Series) -> str:
 
 def batching_change(run: Run) -> str | None:
     """Each batched service ÷ its twin: at the seed point, and on the mixed workload at its
-    highest concurrency (where batches pad); the best multiple of the batch-1 ceiling."""
+    highest concurrency (where batches pad) with the short texts' p99 beside the twin's;
+    the best multiple of the batch-1 ceiling."""
     table = batching.twin_table(run)
     if table.empty:
         return None
@@ -239,9 +244,8 @@ def batching_change(run: Run) -> str | None:
         rows = rows[np.isfinite(rows["rps_ratio"].to_numpy(float))]
         parts = []
         for service, mine in rows.groupby("service", sort=False):
-            by_variant = dict(zip(mine["variant"].astype(str), mine["rps_ratio"], strict=True))
-            shown = [times(by_variant[v]) if v in by_variant else "–" for v in variants]
-            parts.append(f"{run.label(str(service))} {' / '.join(shown)}")
+            shown = per_variant(mine, "rps_ratio", variants, times)
+            parts.append(f"{run.label(str(service))} {shown}")
         return "; ".join(parts)
 
     seed_rows = table[
@@ -252,11 +256,12 @@ def batching_change(run: Run) -> str | None:
         text += f" ({' / '.join(variants)})"
     text += " at the seed point: "
     text += ratios(seed_rows) or "not measured"
-    mixed = table[table["payload"] == "mixed"]
+    mixed = table[table["payload"] == MIXED]
     if not mixed.empty:
         top = int(mixed["concurrency"].max())
         text += f"; on the mixed workload at c={top}: "
         text += ratios(mixed[mixed["concurrency"] == top])
+        text += short_texts(run, top, variants)
     best = seed_rows.dropna(subset=["x_batch1_ceiling"])
     if not best.empty:
         r = best.loc[best["x_batch1_ceiling"].idxmax()]
@@ -265,6 +270,38 @@ def batching_change(run: Run) -> str | None:
             f"{times(r['x_batch1_ceiling'])} the batch-1 in-process ceiling"
         )
     return text + "."
+
+
+def short_texts(run: Run, concurrency: int, variants: list[str]) -> str:
+    """'; short texts' p99 Python batched 62 / 55 ms vs 240 / 230 ms for its twin, ...': each
+    batched service's p99 of the short class on the mixed workload at ``concurrency`` beside
+    its twin's (:mod:`servebench.analysis.length_classes`), or '' without them."""
+    table = length_classes.length_class_table(run)
+    short = table[
+        (table["length_class"] == length_classes.CLASSES[0])
+        & (table["concurrency"] == concurrency)
+        & np.isfinite(table["twin_p99_ms"].to_numpy(float))
+    ]
+    parts = [
+        f"{run.label(str(service))} {per_variant(mine, 'p99_ms', variants, milliseconds)} ms "
+        f"vs {per_variant(mine, 'twin_p99_ms', variants, milliseconds)} ms for its twin"
+        for service, mine in short.groupby("service", sort=False)
+    ]
+    return f"; short texts' p99 {', '.join(parts)}" if parts else ""
+
+
+def per_variant(
+    rows: pd.DataFrame, column: str, variants: list[str], shown: Callable[[float], str]
+) -> str:
+    """One service's ``column`` per variant, in the order of ``variants``: '1.48× / 1.72×'
+    ("–" for a variant it lacks)."""
+    by_variant = dict(zip(rows["variant"].astype(str), rows[column], strict=True))
+    return " / ".join(shown(by_variant[v]) if v in by_variant else "–" for v in variants)
+
+
+def milliseconds(value: float) -> str:
+    """A latency in ms as a reader quotes it: no decimals from 10 ms on."""
+    return f"{value:.0f}" if abs(value) >= 10 else f"{value:.1f}"
 
 
 def precision(run: Run, summary: pd.DataFrame) -> str | None:

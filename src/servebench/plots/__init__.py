@@ -23,6 +23,7 @@ from servebench.plots import (
     factors,
     ladder,
     latency,
+    length_classes,
     stability,
     style,
     throughput,
@@ -80,6 +81,12 @@ FIGURES: dict[str, FigureSpec] = {
         "The batching ceiling: items/s of each batched service's own batch path without "
         "HTTP, per batch size; the thin line is what the service answered over HTTP at the "
         "seed point.",
+    ),
+    "length_classes": FigureSpec(
+        length_classes.draw_length_classes,
+        "Latency per text length on the mixed workload, each batched service beside its "
+        "twin: whether a long text in the queue holds up the short ones behind it (their "
+        "p99), and what batching costs the long texts themselves.",
     ),
     "histograms": FigureSpec(
         latency.draw_histograms,
