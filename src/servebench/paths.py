@@ -16,6 +16,9 @@ NOTEBOOKS = ROOT / "notebooks"
 CONFIGS = ROOT / "configs"
 SERVICE = ROOT / "service"
 PAYLOADS = DATA / "payloads"
+#: The mixed workload's payload name: a workload (servebench.measure.workload), not a file in
+#: PAYLOADS; named here so that measuring and analysis share it without one importing the other.
+MIXED = "mixed"
 TOOLS_BIN = ROOT / ".tools" / "bin"
 
 

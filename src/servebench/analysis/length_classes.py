@@ -27,7 +27,7 @@ from numpy.typing import ArrayLike
 from servebench import loadrun
 from servebench.analysis import batching, stats
 from servebench.analysis.tables import KEY
-from servebench.measure.workload import MIXED
+from servebench.paths import MIXED
 from servebench.rundir.reader import Run
 
 #: A text of fewer tokens is short; of at least :data:`LONG_FROM`, long; medium between.

@@ -43,7 +43,7 @@ from servebench.analysis import (
     stability,
     tables,
 )
-from servebench.measure.workload import MIXED
+from servebench.paths import MIXED
 from servebench.rundir import facts
 from servebench.rundir.reader import BASE_VARIANT, Run
 

@@ -54,8 +54,8 @@ from servebench.measure.lifecycle import (
     start_service,
 )
 from servebench.measure.plan import Plan, Unit
-from servebench.measure.workload import MIXED
 from servebench.metadata import now_iso
+from servebench.paths import MIXED
 from servebench.process import ServiceProcess
 from servebench.progress import Progress
 from servebench.rundir.writer import RunWriter

@@ -203,7 +203,7 @@ class Plan:
         then the sweep, then the mixed workload (payload `mixed`)."""
         seed = (self.seed_payload, self.seed_concurrency)
         rest = [p for p in self.points() if p != seed]
-        return [seed, *rest, *((workload.MIXED, c) for c in self.mixed_points())]
+        return [seed, *rest, *((paths.MIXED, c) for c in self.mixed_points())]
 
     def units_at(self, point: tuple[str, int]) -> list[Unit]:
         """The units measured at a point (those measured at the seed point only, only there)."""

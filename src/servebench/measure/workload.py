@@ -27,7 +27,6 @@ from pathlib import Path
 
 from servebench import paths
 
-MIXED = "mixed"
 SHORT_SHARE = 0.90
 MEDIUM_SHARE = 0.08
 LONG_SHARE = 1.0 - SHORT_SHARE - MEDIUM_SHARE
