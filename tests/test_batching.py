@@ -143,6 +143,50 @@ def test_one_request_alone_is_a_batch_of_one(batched: ServiceProcess) -> None:
 
 
 @pytest.mark.parametrize("name", BATCHED)
+@pytest.mark.parametrize(("max_wait_ms", "aged"), [("30", True), ("600000", False)])
+def test_a_long_text_waits_for_short_ones_only_until_it_has_aged(
+    name: str,
+    max_wait_ms: str,
+    aged: bool,
+    model_dir: Path,
+    built_services: dict[str, registry.Service],
+    tmp_path: Path,
+) -> None:
+    """The continuous schedule: 12 clients keep short texts waiting (2 to a run), so shortest
+    first alone runs the long text only once they stop (the control, aging off); with aging it
+    runs soon after max-wait-ms (CONTRACT.md "Which requests run next"). Bounds far from
+    either outcome."""
+    stream_s = 2.5
+    long_text = (paths.PAYLOADS / "long.txt").read_text()
+    with start(name, model_dir, built_services, tmp_path, MAX_BATCH_SIZE="2",
+               MAX_WAIT_MS=max_wait_ms, SCHEDULE="continuous") as proc:  # fmt: skip
+        ends = time.monotonic() + stream_s
+
+        def short_stream(_: int) -> int:
+            sent = 0
+            with Client(proc.host, proc.port, timeout=60) as client:
+                while time.monotonic() < ends:
+                    assert client.classify("Short and sweet.").status == 200
+                    sent += 1
+            return sent
+
+        with ThreadPoolExecutor(max_workers=13) as pool:
+            streams = [pool.submit(short_stream, i) for i in range(12)]
+            time.sleep(0.5)  # the stream is flowing
+            long = pool.submit(classify_all, proc, [long_text], 1)
+            sent_long = time.monotonic()
+            answer = long.result()[0]
+            answered = time.monotonic()
+            assert sum(stream.result() for stream in streams) > 100
+    assert answer.status == 200
+    queued_s = int(answer.headers["x-queue-time"]) / 1e6
+    if aged:
+        assert queued_s < 1.0 and answered < ends, (queued_s, answered - sent_long)
+    else:
+        assert answered >= ends - 0.2 and queued_s > 1.0, (queued_s, answered - sent_long)
+
+
+@pytest.mark.parametrize("name", BATCHED)
 def test_a_full_queue_refuses_at_once_with_503_and_keeps_serving(
     name: str,
     model_dir: Path,

@@ -69,6 +69,7 @@ BAD = {
     "soak_s=-1": "soak_s=-1: must be a number >= 0",
     "repeats": "override 'repeats': not key=value",
     "max_padding=1": "max_padding=1.0: must be 0 <= share < 1",
+    "schedule=fifo": "schedule='fifo': must be one of batch, continuous",
     "max_queue=0": "max_queue=0: must be an integer >= 1",
     "batch_sizes=[0,4]": "batch_sizes=0: must be integers >= 1",
     "min_rounds=1": "min_rounds=1: must be an integer >= 2",
@@ -79,11 +80,11 @@ BAD = {
 
 
 def test_batching_parameters_reach_the_services_as_their_environment() -> None:
-    study = config.load_study("quick", ["max_batch_size=8", "max_padding=0.5"])
+    study = config.load_study("quick", ["max_batch_size=8", "max_padding=0.5", "max_wait_ms=40"])
     env = study.batching_env()
     assert env == {
         "MAX_BATCH_SIZE": "8", "MAX_BATCH_TOKENS": "8192", "MAX_BATCH_DELAY_US": "0",
-        "MAX_QUEUE": "1024", "MAX_PADDING": "0.5",
+        "MAX_QUEUE": "1024", "MAX_PADDING": "0.5", "MAX_WAIT_MS": "40", "SCHEDULE": "batch",
     }  # fmt: skip
 
 

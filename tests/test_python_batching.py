@@ -1,7 +1,7 @@
-"""The Python batched service's parts, in process: sub-batch planning (the golden cases of
-service/batching_cases.json, which the Rust planner's tests read too, and random plans), the
-batcher (queue and inference thread) with a stand-in classifier, its routes and flags, and
-`classify_batch` on the real model against the unbatched `classify`.
+"""The Python batched service's parts, in process: the scheduler (the golden cases of
+service/batching_cases.json, which the Rust scheduler's tests read too, random queues, and a
+simulated stream for aging), the batcher (queue and inference thread) with a stand-in
+classifier, its routes (a client that leaves is skipped) and flags, and the batch ceiling.
 
 The service as a real process (contract, batching under load, 503s, SIGTERM) is tested by
 tests/test_batching.py and the contract suites; service/CONTRACT.md "Batched services" is the
@@ -11,105 +11,194 @@ specification.
 from __future__ import annotations
 
 import asyncio
+import http.client
 import io
 import json
 import random
+import socket
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
+import uvicorn
 from contract_cases import contract_cases
 from fastapi.testclient import TestClient
 
 from servebench import paths
+from servebench.process import free_port
 from servekit import batch_ceiling, batched, ceiling, inference, policy, service
 from servekit.contract import Refusal
-from servekit.plan import plan_sub_batches
+from servekit.plan import Limits, fits, next_run, plan_all
 
-TOLERANCE = 1e-4
 pytestmark = pytest.mark.unit
-PLAN_CASES = json.loads((paths.SERVICE / "batching_cases.json").read_text())["cases"]
+GOLDEN = json.loads((paths.SERVICE / "batching_cases.json").read_text())
+PLAN_CASES = GOLDEN["cases"]
+LIMITS = GOLDEN["limits"]
 
 
-# --- sub-batch planning (CONTRACT.md step 4) --------------------------------------------
+# --- the scheduler (CONTRACT.md "Which requests run next") -------------------------------
 
 
-def check_plan(lengths: list[int], max_tokens: int, max_padding: float) -> list[list[int]]:
-    """The plan, after checking what every plan must satisfy."""
-    groups = plan_sub_batches(lengths, max_tokens, max_padding)
-    walk = [index for group in groups for index in group]
-    assert walk == sorted(range(len(lengths)), key=lambda i: lengths[i]), "not the stable order"
-    for number, group in enumerate(groups):
-        assert group, "an empty sub-batch"
-        positions = len(group) * max(lengths[i] for i in group)
-        if len(group) > 1:
-            assert positions <= max_tokens, (group, positions)
-            assert 1 - sum(lengths[i] for i in group) / positions <= max_padding, group
-        if number + 1 < len(groups):
-            # Greedy: the next sub-batch's first item did not fit into this one.
-            grown = [*group, groups[number + 1][0]]
-            rows, longest = len(grown), max(lengths[i] for i in grown)
-            share = 1 - sum(lengths[i] for i in grown) / (rows * longest)
-            assert rows * longest > max_tokens or share > max_padding, (group, grown)
-    return groups
+def case_limits(case: dict[str, Any]) -> Limits:
+    return Limits(**{name: case.get(name, value) for name, value in LIMITS.items()})
 
 
-class TestPlanSubBatches:
+def check_next(lengths: list[int], waited_us: list[int], limits: Limits) -> list[int]:
+    """The next run, after checking what every choice must satisfy."""
+    chosen = next_run(lengths, waited_us, limits)
+    if not lengths:
+        assert chosen == []
+        return chosen
+    assert chosen and len(set(chosen)) == len(chosen)
+    assert chosen == sorted(chosen, key=lambda i: (lengths[i], i)), "not in row order"
+    longest = max(lengths[i] for i in chosen)
+    tokens = sum(lengths[i] for i in chosen)
+    assert len(chosen) == 1 or fits(len(chosen), longest, tokens, limits), chosen
+    oldest = min(range(len(lengths)), key=lambda i: (-waited_us[i], i))
+    assert len(chosen) <= limits.max_batch_size
+    if waited_us[oldest] > limits.max_wait_ms * 1000:
+        assert oldest in chosen, "the aged anchor runs first"
+    else:
+        assert min(lengths) == lengths[chosen[0]], "the shortest runs first"
+        # A prefix of the (length, index) order, cut where the next did not fit.
+        walk = sorted(range(len(lengths)), key=lambda i: (lengths[i], i))
+        assert walk[: len(chosen)] == chosen
+        if len(chosen) < len(walk):
+            following = walk[len(chosen)]
+            assert not fits(
+                len(chosen) + 1, lengths[following], tokens + lengths[following], limits
+            )
+    return chosen
+
+
+class TestScheduler:
     @pytest.mark.parametrize("case", PLAN_CASES, ids=[case["id"] for case in PLAN_CASES])
     def test_golden_case(self, case: dict[str, Any]) -> None:
-        lengths, limits = case["lengths"], (case["max_batch_tokens"], case["max_padding"])
-        assert check_plan(lengths, *limits) == case["sub_batches"]
+        lengths, limits = case["lengths"], case_limits(case)
+        waited = case.get("waited_us", [0] * len(lengths))
+        assert plan_all(lengths, limits, waited) == case["runs"]
+        if lengths:
+            assert check_next(lengths, waited, limits) == case["runs"][0]
 
     def test_golden_cases_are_well_formed(self) -> None:
         ids = [case["id"] for case in PLAN_CASES]
         assert len(ids) == len(set(ids)), "case ids must be unique"
+        assert set(LIMITS) == {"max_batch_size", "max_batch_tokens", "max_padding", "max_wait_ms"}
         for case in PLAN_CASES:
-            indices = sorted(index for group in case["sub_batches"] for index in group)
+            indices = sorted(index for group in case["runs"] for index in group)
             assert indices == list(range(len(case["lengths"]))), case["id"]
+            assert len(case.get("waited_us", case["lengths"])) == len(case["lengths"])
+        assert any("waited_us" in case for case in PLAN_CASES), "no aging case"
 
-    @pytest.mark.parametrize("seed", range(20))
-    def test_random_plans_satisfy_every_rule(self, seed: int) -> None:
+    @pytest.mark.parametrize("seed", range(30))
+    def test_random_queues_satisfy_every_rule(self, seed: int) -> None:
         rng = random.Random(seed)
-        lengths = [rng.choice([rng.randint(3, 40), rng.randint(3, 512)]) for _ in range(40)]
-        max_padding = rng.choice([0.0, 0.1, 0.25, 0.5, 0.9])
-        check_plan(lengths, rng.choice([512, 1024, 8192]), max_padding)
+        n = rng.randint(1, 60)
+        lengths = [rng.choice([rng.randint(3, 40), rng.randint(3, 512)]) for _ in range(n)]
+        waited = [rng.choice([0, rng.randint(0, 300_000)]) for _ in range(n)]
+        limits = Limits(
+            max_batch_size=rng.choice([1, 4, 32]),
+            max_batch_tokens=rng.choice([512, 1024, 8192]),
+            max_padding=rng.choice([0.0, 0.1, 0.25, 0.5, 0.9]),
+            max_wait_ms=rng.choice([0, 50, 100, 10_000]),
+        )
+        check_next(lengths, waited, limits)
+
+
+def simulate(
+    arrivals: list[tuple[float, int]], limits: Limits, run_ms: Callable[[int, int], float]
+) -> dict[int, float]:
+    """A single inference thread choosing with `next_run`: requests (arrival ms, tokens)
+    in time order, a run of r rows padded to L taking run_ms(r, L). Each request's wait (ms)
+    from arrival to the start of its run."""
+    waits: dict[int, float] = {}
+    now, pending = 0.0, 0
+    waiting: list[int] = []
+    while len(waits) < len(arrivals):
+        while pending < len(arrivals) and arrivals[pending][0] <= now:
+            waiting.append(pending)
+            pending += 1
+        if not waiting:
+            now = arrivals[pending][0]
+            continue
+        lengths = [arrivals[i][1] for i in waiting]
+        waited = [round((now - arrivals[i][0]) * 1000) for i in waiting]
+        chosen = [waiting[k] for k in next_run(lengths, waited, limits)]
+        for index in chosen:
+            waits[index] = now - arrivals[index][0]
+        now += run_ms(len(chosen), max(arrivals[i][1] for i in chosen))
+        waiting = [i for i in waiting if i not in chosen]
+    return waits
+
+
+class TestAging:
+    """A long text among a steady stream of short ones that keeps the thread busy: shortest
+    first alone runs it only when the stream stops; with aging it waits at most `max_wait_ms`
+    plus the run in progress when it aged (CONTRACT.md "Which requests run next")."""
+
+    # 3 short texts every 10 ms and runs of at most 4 taking 10 ms: the thread keeps up, yet
+    # short texts are waiting whenever it chooses (they come as a run ends).
+    STREAM: ClassVar = [(t * 10.0, 12) for t in range(200) for _ in range(3)]
+    LONG: ClassVar = (5.0, 512)
+
+    @staticmethod
+    def run_ms(rows: int, longest: int) -> float:
+        return 10.0 if longest < 100 else 120.0
+
+    def long_wait(self, max_wait_ms: int) -> float:
+        arrivals = sorted([*self.STREAM, self.LONG])
+        limits = Limits(
+            max_batch_size=4, max_batch_tokens=8192, max_padding=0.25, max_wait_ms=max_wait_ms
+        )
+        waits = simulate(arrivals, limits, self.run_ms)
+        return waits[arrivals.index(self.LONG)]
+
+    @pytest.mark.parametrize("max_wait_ms", [0, 20, 50, 100, 400])
+    def test_a_long_text_waits_at_most_max_wait_plus_one_run(self, max_wait_ms: int) -> None:
+        longest_run = self.run_ms(4, 12)  # what is running when it ages: a short run
+        assert self.long_wait(max_wait_ms) <= max_wait_ms + longest_run
+
+    def test_without_aging_the_stream_starves_it(self) -> None:
+        assert self.long_wait(10**9) > 1000, "the scenario must starve shortest-first alone"
 
 
 # --- the batcher, with a stand-in classifier ---------------------------------------------
 
 
 class StandIn:
-    """Answers each text with itself as the label; `gate` holds a batch (and the thread) in
-    classify_batch, so requests pile up behind it; a batch holding `fail_on` raises."""
+    """Tokenizes a text as its code points (so its length is its number of characters) and
+    answers each row with its text as the label; `gate` holds a run (and the thread) in
+    run_rows, so requests pile up behind it; a run holding `fail_on` raises."""
 
     def __init__(self) -> None:
         self.batches: list[list[str]] = []
         self.gate = threading.Event()
         self.gate.set()
         self.fail_on: str | None = None
+        # A run holding `hold_on` waits for `hold` too: one run held while others go.
+        self.hold_on: str | None = None
+        self.hold = threading.Event()
 
-    def classify_batch(
-        self, texts: Sequence[str], max_batch_tokens: int, max_padding: float
-    ) -> list[Any]:
-        self.batches.append(list(texts))
+    def encode_rows(self, texts: Sequence[str]) -> inference.Rows:
+        return {"input_ids": [[ord(char) for char in text] for text in texts]}
+
+    def run_rows(self, rows: inference.Rows, group: Sequence[int]) -> tuple[list[Any], int]:
+        texts = ["".join(map(chr, rows["input_ids"][index])) for index in group]
+        self.batches.append(texts)
         assert self.gate.wait(10), "the test never opened the gate"
+        if self.hold_on in texts:
+            assert self.hold.wait(10), "the test never let the held run go"
         if self.fail_on in texts:
             raise RuntimeError("inference failed")
-        return [
-            inference.BatchPrediction(
-                label=text,
-                score=0.5,
-                tokenization_us=1,
-                inference_us=2,
-                batch_size=len(texts),
-                sub_batch=0,
-            )
-            for text in texts
-        ]
+        return [(text, 0.5) for text in texts], 2
+
+    def classify_batch(self, texts: Sequence[str], limits: Limits) -> list[Any]:
+        """Classifier's own batch call, over this stand-in's rows and runs."""
+        return inference.Classifier.classify_batch(self, texts, limits)  # type: ignore[arg-type]
 
 
 async def eventually(condition: Callable[[], bool], timeout_s: float = 10) -> None:
@@ -129,8 +218,10 @@ async def held_first_batch(batcher: Any, stand_in: StandIn) -> asyncio.Task[Any]
 
 
 async def queue(batcher: Any, texts: Sequence[str]) -> list[asyncio.Task[Any]]:
-    tasks = [asyncio.create_task(batcher.predict(text)) for text in texts]
-    await eventually(lambda: batcher.queue.qsize() >= len(texts))
+    tasks, before = [], len(batcher.waiting)
+    for text in texts:  # one at a time, so their arrival order is the list's
+        tasks.append(asyncio.create_task(batcher.predict(text)))
+        await eventually(lambda: len(batcher.waiting) == before + len(tasks))
     return tasks
 
 
@@ -162,7 +253,7 @@ class TestBatcher:
 
         run_batcher(batched.BatchSettings(), scenario)
 
-    def test_waiting_requests_are_batched_oldest_first_up_to_the_batch_size(self) -> None:
+    def test_equal_lengths_run_in_arrival_order_up_to_the_batch_size(self) -> None:
         async def scenario(batcher: Any, stand_in: StandIn) -> None:
             first = await held_first_batch(batcher, stand_in)
             texts = [f"text {i}" for i in range(6)]
@@ -176,13 +267,85 @@ class TestBatcher:
 
         run_batcher(batched.BatchSettings(max_batch_size=4), scenario)
 
+    def test_the_shortest_waiting_run_first_and_a_long_one_alone(self) -> None:
+        async def scenario(batcher: Any, stand_in: StandIn) -> None:
+            first = await held_first_batch(batcher, stand_in)
+            texts = ["x" * 40, "bb", "a", "cc", "x" * 41]
+            tasks = await queue(batcher, texts)
+            stand_in.gate.set()
+            await asyncio.gather(first, *tasks)
+            # 1 and 2 characters together are 25 % padding; 40 and 41 share a run.
+            assert stand_in.batches == [["first"], ["a", "bb", "cc"], ["x" * 40, "x" * 41]]
+
+        run_batcher(batched.BatchSettings(), scenario)
+
+    def test_a_request_past_max_wait_runs_before_shorter_ones(self) -> None:
+        async def scenario(batcher: Any, stand_in: StandIn) -> None:
+            first = await held_first_batch(batcher, stand_in)
+            tasks = await queue(batcher, ["long text", "a"])
+            await asyncio.sleep(0.05)  # both past 20 ms: the longest-waiting goes first
+            stand_in.gate.set()
+            await asyncio.gather(first, *tasks)
+            assert stand_in.batches == [["first"], ["long text"], ["a"]]
+
+        run_batcher(batched.BatchSettings(max_wait_ms=20, schedule="continuous"), scenario)
+
+    @pytest.mark.parametrize(
+        ("schedule", "after"),
+        [("batch", ["long text", "a"]), ("continuous", ["a", "long text"])],
+    )
+    def test_a_newer_shorter_request_waits_for_the_taken_batch_only_in_the_batch_schedule(
+        self, schedule: str, after: list[str]
+    ) -> None:
+        async def scenario(batcher: Any, stand_in: StandIn) -> None:
+            first = await held_first_batch(batcher, stand_in)
+            tasks = await queue(batcher, ["long text", "bb"])
+            stand_in.hold_on = "bb"
+            stand_in.gate.set()
+            await eventually(lambda: len(stand_in.batches) == 2)  # "bb"'s run, held
+            tasks += await queue(batcher, ["a"])
+            stand_in.hold.set()
+            await asyncio.gather(first, *tasks)
+            assert stand_in.batches == [["first"], ["bb"], *([text] for text in after)]
+
+        run_batcher(batched.BatchSettings(schedule=schedule), scenario)
+
+    def test_each_run_is_answered_as_soon_as_it_ran(self) -> None:
+        async def scenario(batcher: Any, stand_in: StandIn) -> None:
+            first = await held_first_batch(batcher, stand_in)
+            short, long = await queue(batcher, ["a", "x" * 30])
+            stand_in.hold_on = "x" * 30
+            stand_in.gate.set()
+            reply = await short
+            await eventually(lambda: len(stand_in.batches) == 3)  # the long run, held
+            assert reply.prediction.label == "a" and not long.done()
+            stand_in.hold.set()
+            assert (await long).prediction.label == "x" * 30
+            await first
+
+        run_batcher(batched.BatchSettings(), scenario)
+
+    def test_a_request_whose_handler_is_gone_is_not_run(self) -> None:
+        async def scenario(batcher: Any, stand_in: StandIn) -> None:
+            first = await held_first_batch(batcher, stand_in)
+            gone, kept = await queue(batcher, ["gone", "kept"])
+            gone.cancel()
+            with pytest.raises(Refusal):  # what a cancelled handler says (shutdown)
+                await gone
+            stand_in.gate.set()
+            assert (await kept).prediction.label == "kept"
+            await first
+            assert stand_in.batches == [["first"], ["kept"]]
+
+        run_batcher(batched.BatchSettings(), scenario)
+
     def test_the_batch_delay_waits_for_company(self) -> None:
         async def scenario(batcher: Any, stand_in: StandIn) -> None:
             early = asyncio.create_task(batcher.predict("early"))
             await asyncio.sleep(0.05)
             late = asyncio.create_task(batcher.predict("late"))
             await asyncio.gather(early, late)
-            assert stand_in.batches == [["early", "late"]]
+            assert stand_in.batches == [["late", "early"]]  # one run, shortest row first
 
         run_batcher(batched.BatchSettings(max_batch_delay_us=500_000), scenario)
 
@@ -211,15 +374,16 @@ class TestBatcher:
 
         run_batcher(batched.BatchSettings(max_queue=2), scenario)
 
-    def test_a_failing_batch_answers_each_request_500_and_serving_goes_on(self) -> None:
+    def test_a_failing_run_answers_each_of_its_requests_500_and_serving_goes_on(self) -> None:
         async def scenario(batcher: Any, stand_in: StandIn) -> None:
             stand_in.fail_on = "bad"
             first = await held_first_batch(batcher, stand_in)
-            tasks = await queue(batcher, ["x", "bad", "y"])
+            tasks = await queue(batcher, ["x", "bad", "bee"])
             stand_in.gate.set()
             results = await asyncio.gather(first, *tasks, return_exceptions=True)
-            assert results[0].prediction.label == "first"
-            for result in results[1:]:
+            assert stand_in.batches == [["first"], ["x"], ["bad", "bee"]]
+            assert [r.prediction.label for r in (results[0], results[1])] == ["first", "x"]
+            for result in results[2:]:
                 assert isinstance(result, Refusal)
                 assert (result.status, result.message) == (500, "internal error")
             assert (await batcher.predict("next")).prediction.label == "next"
@@ -231,7 +395,7 @@ class TestBatcher:
             first = await held_first_batch(batcher, stand_in)
             tasks = await queue(batcher, ["a", "b", "c"])
             stopping = asyncio.create_task(batcher.stop())
-            await eventually(lambda: batcher.queue.qsize() == 4)  # the stop marker is queued
+            await eventually(lambda: batcher.stopping)
             stand_in.gate.set()
             replies = await asyncio.gather(first, *tasks)
             await stopping
@@ -255,6 +419,9 @@ class Counting:
         return inference.Prediction(text, 0.5, tokenization_us=3, inference_us=4)
 
 
+CEILING_LIMITS = Limits(max_batch_size=32, max_batch_tokens=8192, max_padding=0.25, max_wait_ms=0)
+
+
 class TestCeilings:
     def test_the_ceiling_times_each_classification(self) -> None:
         once = Counting()
@@ -275,7 +442,7 @@ class TestCeilings:
 
     def test_the_batch_ceiling_serves_batch_sizes_and_counts_from_stdin(self) -> None:
         stand_in = StandIn()
-        path = batch_ceiling.BatchPath(stand_in, "t", 8192, 0.25)  # type: ignore[arg-type]
+        path = batch_ceiling.BatchPath(stand_in, "t", CEILING_LIMITS)  # type: ignore[arg-type]
         out = io.StringIO()
         batch_ceiling.serve(path, [1, 4], 1, io.StringIO("4 2\n1 1\n"), out)
         answers = out.getvalue().split("\n\n")[:-1]
@@ -287,15 +454,16 @@ class TestCeilings:
 
     def test_the_batch_ceiling_times_each_batch(self) -> None:
         stand_in = StandIn()
-        path = batch_ceiling.BatchPath(stand_in, "t", 8192, 0.25)  # type: ignore[arg-type]
+        path = batch_ceiling.BatchPath(stand_in, "t", CEILING_LIMITS)  # type: ignore[arg-type]
         rows = batch_ceiling.measure(path, [1, 3], 2, 1)
         assert rows[0] == "batch_size,iteration,tokenization_us,inference_us,total_us"
-        assert [row.split(",")[:4] for row in rows[1:]] == [
-            ["1", "0", "1", "2"],
-            ["1", "1", "1", "2"],
-            ["3", "0", "1", "2"],
-            ["3", "1", "1", "2"],
+        assert [row.split(",")[:2] + row.split(",")[3:4] for row in rows[1:]] == [
+            ["1", "0", "2"],
+            ["1", "1", "2"],
+            ["3", "0", "2"],
+            ["3", "1", "2"],
         ]
+        assert all(row.split(",")[2].isdigit() for row in rows[1:]), "tokenization µs"
         assert [len(batch) for batch in stand_in.batches] == [1, 1, 1, 3, 3, 3]
 
     def test_the_batch_ceiling_reads_a_body_or_plain_text(self) -> None:
@@ -353,7 +521,7 @@ class TestRoutes:
             assert time.monotonic() < deadline
             time.sleep(0.002)
         held[1].start()
-        while routes.batcher.queue.qsize() < 1:
+        while len(routes.batcher.waiting) < 1:
             assert time.monotonic() < deadline
             time.sleep(0.002)
         response = routes.client.post("/age", json={"inputs": "refused"})
@@ -365,6 +533,62 @@ class TestRoutes:
         for thread in held:
             thread.join(10)
         assert routes.stand_in.batches == [["taken"], ["waiting"]]
+
+
+# --- a client that leaves (a real uvicorn server in a thread) ------------------------------
+
+
+@pytest.fixture()
+def served() -> Iterator[SimpleNamespace]:
+    stand_in = StandIn()
+    app = batched.create_app(stand_in, batched.BatchSettings())
+    port = free_port()
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert time.monotonic() < deadline and thread.is_alive(), "uvicorn did not start"
+        time.sleep(0.01)
+    yield SimpleNamespace(port=port, stand_in=stand_in, batcher=app.state.batcher)
+    stand_in.gate.set()
+    server.should_exit = True
+    thread.join(10)
+
+
+def send(port: int, text: str) -> http.client.HTTPConnection:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    body = json.dumps({"inputs": text})
+    connection.request("POST", "/age", body, {"Content-Type": "application/json"})
+    return connection
+
+
+def wait_for(condition: Callable[[], bool]) -> None:
+    deadline = time.monotonic() + 10
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.002)
+
+
+def test_a_request_whose_client_left_is_never_run(served: Any) -> None:
+    served.stand_in.gate.clear()
+    first = send(served.port, "first")
+    wait_for(lambda: served.stand_in.batches == [["first"]])  # held in its run
+    gone = send(served.port, "gone")
+    wait_for(lambda: len(served.batcher.waiting) == 1)
+    job = served.batcher.waiting[0]
+    gone.sock.shutdown(socket.SHUT_RDWR)
+    gone.close()
+    wait_for(job.future.cancelled)
+    kept = send(served.port, "kept")
+    wait_for(lambda: len(served.batcher.waiting) == 2)
+    served.stand_in.gate.set()
+    for connection, text in ((first, "first"), (kept, "kept")):
+        response = connection.getresponse()
+        assert (response.status, json.loads(response.read())["label"]) == (200, text)
+        connection.close()
+    assert served.stand_in.batches == [["first"], ["kept"]]
 
 
 # --- flags -------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from servekit import inference
-from servekit.plan import plan_sub_batches
+from servekit.plan import Limits, plan_all
 
 pytestmark = pytest.mark.system
 TOLERANCE = 1e-4
@@ -33,6 +33,12 @@ TEXTS = [
 ]
 
 
+def limits(max_padding: float, max_batch_tokens: int = 8192) -> Limits:
+    return Limits(
+        max_batch_size=32, max_batch_tokens=max_batch_tokens, max_padding=max_padding, max_wait_ms=0
+    )
+
+
 @pytest.fixture(scope="module")
 def classifier(model_dir: Path) -> Any:
     return inference.Classifier(model_dir)
@@ -48,7 +54,7 @@ class TestClassifyBatch:
     def test_mixed_lengths_answer_as_unbatched(
         self, classifier: Any, unbatched: list[Any], max_padding: float
     ) -> None:
-        answers = classifier.classify_batch(TEXTS, max_padding=max_padding)
+        answers = classifier.classify_batch(TEXTS, limits(max_padding=max_padding))
         assert len(answers) == len(TEXTS)
         for text, got, want in zip(TEXTS, answers, unbatched, strict=True):
             assert got.label == want.label, text[:40]
@@ -61,7 +67,7 @@ class TestClassifyBatch:
     ) -> None:
         order = list(range(len(TEXTS)))
         random.Random(3).shuffle(order)
-        answers = classifier.classify_batch([TEXTS[i] for i in order], max_padding=0.99)
+        answers = classifier.classify_batch([TEXTS[i] for i in order], limits(max_padding=0.99))
         for position, index in enumerate(order):
             assert abs(answers[position].score - unbatched[index].score) <= TOLERANCE
 
@@ -78,10 +84,12 @@ class TestClassifyBatch:
             )
 
     def test_sub_batches_follow_the_plan(self, classifier: Any) -> None:
-        answers = classifier.classify_batch(TEXTS, max_batch_tokens=512, max_padding=0.25)
+        small = limits(max_batch_tokens=512, max_padding=0.25)
+        answers = classifier.classify_batch(TEXTS, small)
         rows = classifier.tokenizer.encode_rows(list(TEXTS), classifier.info.inputs)
         lengths = [len(ids) for ids in rows["input_ids"]]
-        plan = plan_sub_batches(lengths, 512, 0.25)
+        plan = plan_all(lengths, small)
+        assert len(plan) > 1
         for number, group in enumerate(plan):
             for index in group:
                 assert (answers[index].sub_batch, answers[index].batch_size) == (

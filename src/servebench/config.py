@@ -9,8 +9,8 @@ local model path) before anything is created, and refuses a bad one with one lin
 the parameter, the value and what is allowed. Every phase reads the resulting `Study`.
 
 The batching policy's parameters (max_batch_size, max_batch_tokens, max_batch_delay_us,
-max_queue, max_padding) default to service/batching_policy.json, the file both batched
-services take their own defaults from, when a configuration omits them.
+max_queue, max_padding, max_wait_ms, schedule) default to service/batching_policy.json, the file
+both batched services take their own defaults from, when a configuration omits them.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ import yaml
 
 from servebench import paths
 from servekit.policy import DEFAULTS as BATCH_POLICY
+from servekit.policy import SCHEDULES
 
 # Model variants (one model directory each, made by notebook 01 with optimum). fp32 is the
 # export itself and every variant's factor is measured against it.
@@ -105,6 +106,8 @@ class Study:
     max_batch_delay_us: int = field(metadata=_spec(0))
     max_queue: int = field(metadata=_spec(1))
     max_padding: float = field(metadata=_spec(0))
+    max_wait_ms: int = field(metadata=_spec(0))
+    schedule: str = field(metadata=_spec())
     batch_sizes: list[int] = field(metadata=_spec(1))
     mixed_requests: int = field(metadata=_spec(0))
     mixed_concurrency_levels: list[int] = field(metadata=_spec(1))
@@ -126,9 +129,15 @@ class Study:
     def batching_env(self) -> dict[str, str]:
         """The batching parameters as the environment the batched services read
         (service/CONTRACT.md "Batched services"); the others ignore it."""
-        names = ("max_batch_size", "max_batch_tokens", "max_batch_delay_us", "max_queue")
+        names = (
+            "max_batch_size",
+            "max_batch_tokens",
+            "max_batch_delay_us",
+            "max_queue",
+            "max_wait_ms",
+        )
         env = {name.upper(): str(getattr(self, name)) for name in names}
-        return {**env, "MAX_PADDING": repr(self.max_padding)}
+        return {**env, "MAX_PADDING": repr(self.max_padding), "SCHEDULE": self.schedule}
 
     def as_dict(self) -> dict[str, Any]:
         """Plain values (what metadata.json records and a run's config.yaml holds)."""
@@ -385,6 +394,8 @@ def _check_study(study: Study) -> None:
     if odd:
         why = f"unknown variant {odd[0]!r}; known: {', '.join(VARIANTS)}"
         raise _refuse(_field("soak_openloop_variants"), study.soak_openloop_variants, why)
+    if study.schedule not in SCHEDULES:
+        raise _refuse(_field("schedule"), study.schedule, f"must be one of {', '.join(SCHEDULES)}")
     if study.max_padding >= 1:
         raise _refuse(_field("max_padding"), study.max_padding, "must be 0 <= share < 1")
     if study.min_label_agreement > 1:

@@ -6,7 +6,7 @@ name. Importing the package imports nothing heavy: each module says what it need
 
     inference      tokenize + ONNX Runtime + softmax (`Classifier`), serving.json; the request-path
                    code of the Python services and of rust-ffi (numpy, onnxruntime, transformers)
-    plan           the batch planner: one batch cut into sub-batches (pure)
+    plan           the scheduler: which waiting requests run next (pure)
     policy         the batching policy's defaults, read from service/batching_policy.json (pure)
     contract       the HTTP contract's request checks and error answers (pure)
     routes         the contract's routes, command line and server shared by both services (FastAPI)

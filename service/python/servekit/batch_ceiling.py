@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
 from servekit.contract import BadRequest, parse_body
+from servekit.plan import Limits
 from servekit.policy import DEFAULTS
 
 if TYPE_CHECKING:
@@ -65,22 +66,19 @@ class BatchPath:
 
     classifier: Classifier
     text: str
-    max_batch_tokens: int
-    max_padding: float
+    limits: Limits
 
     def warm(self, sizes: list[int], warmup: int) -> None:
         for size in sizes:
             for _ in range(warmup):
-                self.classifier.classify_batch(
-                    [self.text] * size, self.max_batch_tokens, self.max_padding
-                )
+                self.classifier.classify_batch([self.text] * size, self.limits)
 
     def timed(self, size: int, iterations: int) -> list[str]:
         """CSV rows without the header: one per timed classify_batch call of `size` texts."""
         texts, rows = [self.text] * size, []
         for iteration in range(iterations):
             started = time.perf_counter_ns()
-            answers = self.classifier.classify_batch(texts, self.max_batch_tokens, self.max_padding)
+            answers = self.classifier.classify_batch(texts, self.limits)
             total_us = (time.perf_counter_ns() - started) // 1000
             # Each sub-batch's run counts once, however many rows shared it.
             runs = {answer.sub_batch: answer.inference_us for answer in answers}
@@ -147,7 +145,15 @@ def main(argv: list[str] | None = None) -> int:
     except ModelDirError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    path = BatchPath(classifier, text, args.max_batch_tokens, args.max_padding)
+    # b copies of one text in one run, as far as the service's token and padding limits allow:
+    # the largest size asked for is the run's size limit here, not the service's own.
+    limits = Limits(
+        max_batch_size=max(args.batch_sizes),
+        max_batch_tokens=args.max_batch_tokens,
+        max_padding=args.max_padding,
+        max_wait_ms=DEFAULTS["max_wait_ms"],
+    )
+    path = BatchPath(classifier, text, limits)
     if args.serve:
         serve(path, args.batch_sizes, args.warmup, sys.stdin, sys.stdout)
         return 0

@@ -25,13 +25,17 @@ os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
 import numpy as np
 import onnxruntime as ort
 
-from servekit.plan import plan_sub_batches
-from servekit.policy import DEFAULTS
+from servekit.plan import Limits, plan_all
+from servekit.policy import BatchSettings
 from servekit.tokenize import front_end
 
 SERVING_FILE = "serving.json"
 # Every file problem is fixed the same way: export the model directory again.
 RE_EXPORT = "re-export the model with `make model` (or notebooks/01_export_model.ipynb)"
+
+
+#: Tokenized texts, unpadded: per model input, one id list per text.
+Rows = dict[str, list[list[int]]]
 
 
 class ModelDirError(RuntimeError):
@@ -181,33 +185,46 @@ class Classifier:
             inference_us=(inferred - tokenized) // 1000,
         )
 
+    def encode_rows(self, texts: Sequence[str]) -> Rows:
+        """Texts tokenized (truncated, unpadded) in one call: per input, one id list per text."""
+        return self.tokenizer.encode_rows(list(texts), self.info.inputs)
+
+    def run_rows(self, rows: Rows, group: Sequence[int]) -> tuple[list[tuple[str, float]], int]:
+        """CONTRACT.md "Batched services", steps 4-5 for one run: the `group`'s rows
+        padded to its longest, one `run`; each row's (label, score) in `group`'s order, and the
+        run's duration in µs."""
+        longest = max(len(next(iter(rows.values()))[index]) for index in group)
+        feed = self.padded(rows, group, longest)
+        started = time.perf_counter_ns()
+        logits = self.session.run([self.info.output], feed)[0]
+        inference_us = (time.perf_counter_ns() - started) // 1000
+        answers = []
+        for row in range(len(group)):
+            # Row by row through `softmax`, so a batch of one answers exactly as `classify`.
+            probabilities = softmax(logits[row].astype(np.float64))
+            best = int(np.argmax(probabilities))
+            answers.append((self.info.labels[best], float(probabilities[best])))
+        return answers, inference_us
+
     def classify_batch(
-        self,
-        texts: Sequence[str],
-        max_batch_tokens: int = DEFAULTS["max_batch_tokens"],
-        max_padding: float = DEFAULTS["max_padding"],
+        self, texts: Sequence[str], limits: Limits | None = None
     ) -> list[BatchPrediction]:
-        """Each text's answer, in input order: CONTRACT.md "Batched services", steps 3-6."""
+        """Each text's answer, in input order, the texts known at once: one tokenizer call,
+        then the sub-batches the scheduler would run for them (servekit.plan.plan_all; the
+        batched service's defaults unless `limits`), one `run` each."""
         if not texts:
             return []
         started = time.perf_counter_ns()
-        rows = self.tokenizer.encode_rows(list(texts), self.info.inputs)
+        rows = self.encode_rows(texts)
         tokenization_us = (time.perf_counter_ns() - started) // 1000
-        lengths = [len(ids) for ids in rows[self.info.inputs[0]]]
+        lengths = [len(ids) for ids in next(iter(rows.values()))]
         answers: list[BatchPrediction | None] = [None] * len(texts)
-        groups = plan_sub_batches(lengths, max_batch_tokens, max_padding)
-        for number, group in enumerate(groups):
-            feed = self.padded(rows, group, max(lengths[index] for index in group))
-            run_started = time.perf_counter_ns()
-            logits = self.session.run([self.info.output], feed)[0]
-            inference_us = (time.perf_counter_ns() - run_started) // 1000
-            for row, index in enumerate(group):
-                # Row by row through `softmax`, so a batch of one answers exactly as `classify`.
-                probabilities = softmax(logits[row].astype(np.float64))
-                best = int(np.argmax(probabilities))
+        for number, group in enumerate(plan_all(lengths, limits or BatchSettings().limits)):
+            results, inference_us = self.run_rows(rows, group)
+            for index, (label, score) in zip(group, results, strict=True):
                 answers[index] = BatchPrediction(
-                    label=self.info.labels[best],
-                    score=float(probabilities[best]),
+                    label=label,
+                    score=score,
                     tokenization_us=tokenization_us,
                     inference_us=inference_us,
                     batch_size=len(group),
@@ -215,9 +232,7 @@ class Classifier:
                 )
         return [answer for answer in answers if answer is not None]
 
-    def padded(
-        self, rows: dict[str, list[list[int]]], group: list[int], longest: int
-    ) -> dict[str, np.ndarray]:
+    def padded(self, rows: Rows, group: Sequence[int], longest: int) -> dict[str, np.ndarray]:
         """The `group`'s rows padded on the right: pad token id, attention mask and type 0."""
         feed: dict[str, np.ndarray] = {}
         for name in self.info.inputs:

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from servekit.plan import Limits
+
 POLICY_FILE = Path(__file__).resolve().parents[2] / "batching_policy.json"
 # Each default's name and type (the range checks are the services' and the config's).
 FIELDS: dict[str, type] = {
@@ -21,7 +23,11 @@ FIELDS: dict[str, type] = {
     "max_batch_delay_us": int,
     "max_queue": int,
     "max_padding": float,
+    "max_wait_ms": int,
+    "schedule": str,
 }
+#: The schedules (CONTRACT.md "Which requests run next"), the default's first in the file.
+SCHEDULES = ("batch", "continuous")
 
 
 def read_defaults(path: Path = POLICY_FILE) -> dict[str, Any]:
@@ -36,6 +42,10 @@ def read_defaults(path: Path = POLICY_FILE) -> dict[str, Any]:
         raise ValueError(f"{path}: defaults must name exactly {', '.join(FIELDS)}")
     for name, kind in FIELDS.items():
         value = defaults[name]
+        if kind is str:
+            if value not in SCHEDULES:
+                raise ValueError(f"{path}: {name} must be one of {', '.join(SCHEDULES)}")
+            continue
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ValueError(f"{path}: {name} must be a number, got {value!r}")
         if kind is int and not isinstance(value, int):
@@ -57,3 +67,15 @@ class BatchSettings:
     max_batch_delay_us: int = DEFAULTS["max_batch_delay_us"]
     max_queue: int = DEFAULTS["max_queue"]
     max_padding: float = DEFAULTS["max_padding"]
+    max_wait_ms: int = DEFAULTS["max_wait_ms"]
+    schedule: str = DEFAULTS["schedule"]
+
+    @property
+    def limits(self) -> Limits:
+        """What the scheduler needs of these settings (servekit.plan)."""
+        return Limits(
+            max_batch_size=self.max_batch_size,
+            max_batch_tokens=self.max_batch_tokens,
+            max_padding=self.max_padding,
+            max_wait_ms=self.max_wait_ms,
+        )

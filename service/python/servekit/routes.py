@@ -8,9 +8,10 @@ servekit.asgi is the same contract without a framework.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
@@ -27,7 +28,7 @@ from servekit.contract import (
     check_content_type,
     parse_body,
 )
-from servekit.server import Predict
+from servekit.server import Predict, Reply
 
 REQUEST_SCHEMA: dict[str, Any] = {
     "required": True,
@@ -102,13 +103,44 @@ async def read_limited_body(request: Request) -> bytes:
     return b"".join(chunks)
 
 
+class ClientGone(Exception):
+    """The client closed its connection before its answer was ready."""
+
+
+async def until_answered_or_gone(request: Request, answer: Awaitable[Reply]) -> Reply:
+    """`answer`, cancelled when the client closes its connection first (ClientGone): a queued
+    request nobody waits for is then skipped. The body has been read, so the server's next
+    message can only be `http.disconnect`. A handler cancelled meanwhile (shutdown) cancels
+    `answer` and says what it says (its refusal)."""
+    work = asyncio.ensure_future(answer)
+    gone = asyncio.ensure_future(request.receive())
+    try:
+        await asyncio.wait((work, gone), return_when=asyncio.FIRST_COMPLETED)
+    except asyncio.CancelledError:
+        gone.cancel()
+        work.cancel()
+        return await work
+    if work.done():
+        gone.cancel()
+        return work.result()
+    work.cancel()
+    await asyncio.wait((work,))
+    if not work.cancelled():
+        work.exception()  # what it says to a client that has left matters to no one
+    raise ClientGone
+
+
 def build_app(
     predict: Predict,
     *,
     title: str = "servebench python service",
     lifespan: Lifespan | None = None,
+    watch_client: bool = False,
 ) -> FastAPI:
-    """The contract's routes and error answers around `predict`, shared by the Python services."""
+    """The contract's routes and error answers around `predict`, shared by the Python services.
+    With `watch_client`, a request whose client disconnects while it waits is cancelled (the
+    batched service's queue then skips it); it costs a task per request, so the unbatched
+    service, whose request is already running, goes without."""
     app = FastAPI(title=title, docs_url=None, redoc_url=None, lifespan=lifespan)
 
     @app.exception_handler(StarletteHTTPException)
@@ -135,9 +167,15 @@ def build_app(
         try:
             check_content_type(request.headers.get("content-type"))
             text = parse_body(await read_limited_body(request))
-            reply = await predict(text)
+            if watch_client:
+                reply = await until_answered_or_gone(request, predict(text))
+            else:
+                reply = await predict(text)
         except Refusal as refusal:
             return error_response(refusal.status, refusal.message, refusal.headers)
+        except ClientGone:
+            # Nobody reads it; 499 as nginx logs a request its client closed.
+            return error_response(499, "client closed request")
         prediction = reply.prediction
         total_us = (time.perf_counter_ns() - started) // 1000
         return JSONResponse(

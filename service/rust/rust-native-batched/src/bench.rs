@@ -10,6 +10,7 @@ use rust_native::bench::{answer, serve_request};
 
 use crate::engine::BatchEngine;
 use crate::error::BatchedError;
+use crate::plan::Limits;
 
 pub const CSV_HEADER: &str = "batch_size,iteration,tokenization_us,inference_us,total_us";
 
@@ -24,7 +25,7 @@ struct Row {
 
 /// For each of `batch_sizes`, `warmup` untimed then `iterations` timed calls; prints
 /// [`CSV_HEADER`] and one row per timed call once all are done (no output while timing).
-/// The engine should be built with `SubBatchLimits::EQUAL_LENGTHS`, so each call is one run.
+/// Each call is one run of b copies ([`Limits::EQUAL_LENGTHS`]).
 pub fn run(
     engine: &mut BatchEngine,
     text: &str,
@@ -90,7 +91,7 @@ fn timed(
 
 /// One batch; its tokenization and inference times. Any failure fails the bench.
 fn call(engine: &mut BatchEngine, texts: &[&str]) -> Result<(u64, u64), BatchedError> {
-    let answers = engine.run(texts)?;
+    let answers = engine.run(texts, Limits::EQUAL_LENGTHS)?;
     Ok((answers.tokenization_us, answers.inference_us))
 }
 

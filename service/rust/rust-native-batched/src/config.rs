@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::plan::SubBatchLimits;
+use crate::plan::Limits;
 
 /// The batching policy's defaults: the one place they are written, shared with the Python side.
 const POLICY_FILE: &str = include_str!("../../../batching_policy.json");
@@ -25,6 +25,19 @@ pub struct PolicyDefaults {
     pub max_batch_delay_us: i64,
     pub max_queue: i64,
     pub max_padding: f64,
+    pub max_wait_ms: i64,
+    pub schedule: Schedule,
+}
+
+/// Which requests a run is chosen from (`CONTRACT.md` "Which requests run next").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Schedule {
+    /// The oldest max-batch-size waiting requests are taken together, and their runs made
+    /// shortest first before any newer request is looked at.
+    Batch,
+    /// Every run is chosen from everything waiting: shortest first, with aging.
+    Continuous,
 }
 
 /// The defaults compiled in from `service/batching_policy.json` (parsed once; the tests check
@@ -44,7 +57,7 @@ pub fn defaults() -> &'static PolicyDefaults {
 
 #[derive(Debug, Clone, PartialEq, clap::Args)]
 pub struct BatchArgs {
-    /// Most requests taken into one batch (≥ 1).
+    /// Most requests in one ONNX Runtime run (≥ 1).
     #[arg(
         long,
         env = "MAX_BATCH_SIZE",
@@ -64,7 +77,8 @@ pub struct BatchArgs {
     )]
     pub max_batch_tokens: i64,
 
-    /// After the first request, wait up to this long for max-batch-size requests (0: greedy).
+    /// When a request comes to an idle inference thread, wait up to this long for
+    /// max-batch-size requests (0: greedy).
     #[arg(
         long,
         env = "MAX_BATCH_DELAY_US",
@@ -74,11 +88,11 @@ pub struct BatchArgs {
     )]
     pub max_batch_delay_us: i64,
 
-    /// Most requests waiting for a batch (≥ 1); one more is refused with 503.
+    /// Most requests waiting to run (≥ 1); one more is refused with 503.
     #[arg(long, env = "MAX_QUEUE", default_value_t = defaults().max_queue, value_name = "N", allow_negative_numbers = true)]
     pub max_queue: i64,
 
-    /// Largest share of a sub-batch's positions that may be padding (0 ≤ F < 1).
+    /// Largest share of a run's positions that may be padding (0 ≤ F < 1).
     #[arg(
         long,
         env = "MAX_PADDING",
@@ -87,6 +101,20 @@ pub struct BatchArgs {
         allow_negative_numbers = true
     )]
     pub max_padding: f64,
+
+    /// Continuous schedule: a request that has waited longer than this runs next (≥ 0).
+    #[arg(
+        long,
+        env = "MAX_WAIT_MS",
+        default_value_t = defaults().max_wait_ms,
+        value_name = "MS",
+        allow_negative_numbers = true
+    )]
+    pub max_wait_ms: i64,
+
+    /// Which requests a run is chosen from.
+    #[arg(long, env = "SCHEDULE", value_enum, default_value_t = defaults().schedule)]
+    pub schedule: Schedule,
 }
 
 /// A batching flag out of its range; printed as one line after `error: `.
@@ -102,10 +130,11 @@ pub struct ConfigError {
 /// The checked batching parameters.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct BatchPolicy {
-    pub max_batch_size: usize,
+    pub schedule: Schedule,
     pub max_batch_delay: Duration,
     pub max_queue: usize,
-    pub limits: SubBatchLimits,
+    /// What the scheduler needs (`max-batch-size`, `max-batch-tokens`, `max-padding`, `max-wait-ms`).
+    pub limits: Limits,
 }
 
 impl BatchArgs {
@@ -123,6 +152,7 @@ impl BatchArgs {
         let max_tokens = at_least("max-batch-tokens", "MAX_BATCH_TOKENS", self.max_batch_tokens, 1)?;
         let delay_us = at_least("max-batch-delay-us", "MAX_BATCH_DELAY_US", self.max_batch_delay_us, 0)?;
         let max_queue = at_least("max-queue", "MAX_QUEUE", self.max_queue, 1)?;
+        let max_wait_ms = at_least("max-wait-ms", "MAX_WAIT_MS", self.max_wait_ms, 0)?;
         // Written so that NaN fails too.
         if !(0.0..1.0).contains(&self.max_padding) {
             return Err(ConfigError {
@@ -133,10 +163,15 @@ impl BatchArgs {
             });
         }
         Ok(BatchPolicy {
-            max_batch_size,
+            schedule: self.schedule,
             max_batch_delay: Duration::from_micros(delay_us as u64),
             max_queue,
-            limits: SubBatchLimits { max_tokens, max_padding: self.max_padding },
+            limits: Limits {
+                max_batch_size,
+                max_tokens,
+                max_padding: self.max_padding,
+                max_wait: Duration::from_millis(max_wait_ms as u64),
+            },
         })
     }
 }
@@ -167,7 +202,7 @@ mod tests {
         batch: BatchArgs,
     }
 
-    // None of MAX_BATCH_SIZE/MAX_BATCH_TOKENS/MAX_BATCH_DELAY_US/MAX_QUEUE/MAX_PADDING is set by
+    // None of MAX_BATCH_SIZE/MAX_BATCH_TOKENS/MAX_BATCH_DELAY_US/MAX_QUEUE/MAX_PADDING/MAX_WAIT_MS/SCHEDULE is set by
     // `cargo test`; these tests only pass flags.
     fn policy(flags: &[&str]) -> Result<BatchPolicy, ConfigError> {
         let args = std::iter::once("svc").chain(flags.iter().copied());
@@ -178,12 +213,17 @@ mod tests {
     fn defaults_are_the_policy_files() {
         let file = defaults();
         let policy = policy(&[]).unwrap();
-        assert_eq!(policy.max_batch_size as i64, file.max_batch_size);
         assert_eq!(policy.max_batch_delay, Duration::from_micros(file.max_batch_delay_us as u64));
         assert_eq!(policy.max_queue as i64, file.max_queue);
+        assert_eq!(policy.schedule, file.schedule);
         assert_eq!(
             policy.limits,
-            SubBatchLimits { max_tokens: file.max_batch_tokens as usize, max_padding: file.max_padding }
+            Limits {
+                max_batch_size: file.max_batch_size as usize,
+                max_tokens: file.max_batch_tokens as usize,
+                max_padding: file.max_padding,
+                max_wait: Duration::from_millis(file.max_wait_ms as u64),
+            }
         );
         // The defaults must pass their own checks, a full-length text included.
         assert!(policy.check_max_length(512).is_ok());
@@ -202,11 +242,17 @@ mod tests {
             "1",
             "--max-padding",
             "0",
+            "--max-wait-ms",
+            "0",
+            "--schedule",
+            "continuous",
         ])
         .unwrap();
-        assert_eq!((policy.max_batch_size, policy.max_queue), (8, 1));
+        assert_eq!((policy.max_queue, policy.schedule), (1, Schedule::Continuous));
         assert_eq!(policy.max_batch_delay, Duration::from_micros(2000));
-        assert_eq!(policy.limits, SubBatchLimits { max_tokens: 512, max_padding: 0.0 });
+        let limits =
+            Limits { max_batch_size: 8, max_tokens: 512, max_padding: 0.0, max_wait: Duration::ZERO };
+        assert_eq!(policy.limits, limits);
     }
 
     #[test]
@@ -220,6 +266,7 @@ mod tests {
                 "--max-batch-delay-us (MAX_BATCH_DELAY_US) must be at least 0, not -5",
             ),
             (["--max-queue", "0"], "--max-queue (MAX_QUEUE) must be at least 1, not 0"),
+            (["--max-wait-ms", "-1"], "--max-wait-ms (MAX_WAIT_MS) must be at least 0, not -1"),
             (["--max-padding", "1"], "--max-padding (MAX_PADDING) must be at least 0 and below 1, not 1"),
             (
                 ["--max-padding", "-0.1"],

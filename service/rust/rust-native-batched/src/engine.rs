@@ -1,10 +1,11 @@
-//! Steps 3–6 of `CONTRACT.md` "How a batch is formed": one batch of texts through the
-//! tokenizer (one call), the sub-batch plan, padding and one ONNX Runtime `run` per
-//! sub-batch. The server's inference thread and `bench` both call [`BatchEngine::tokenize`]
-//! then [`BatchEngine::run_sub_batch`] for each sub-batch.
+//! Steps 4–5 of `CONTRACT.md` "How requests are served": one run's rows padded to its
+//! longest and one ONNX Runtime `run`. The server's inference thread calls
+//! [`BatchEngine::run_rows`] for each run it chooses; `bench` calls [`BatchEngine::run`] for a
+//! batch of texts known at once.
 //!
 //! The engine owns the session (`run` takes `&mut self`): whoever owns the engine is the only
-//! thread running inference, so no lock is needed.
+//! thread running inference, so no lock is needed. The tokenizer is shared: the handlers
+//! tokenize their own text when they queue it (step 1).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -16,15 +17,20 @@ use rust_native::tokenize;
 use servekit::{ModelDir, PredictError};
 use tokenizers::{Encoding, Tokenizer};
 
-use crate::plan::{self, SubBatchLimits};
+use crate::plan::{self, Limits, Waiting};
 
-/// Steps 3–4 done: the batch's encodings and its sub-batches.
-pub struct Tokenized {
-    encodings: Vec<Encoding>,
-    /// The one tokenizer call, the same for every row.
+/// One text tokenized (truncated, unpadded), and how long that took.
+pub struct Encoded {
+    pub encoding: Encoding,
     pub tokenization_us: u64,
-    /// Indices into the texts, shortest sub-batch first (see [`plan::sub_batches`]).
-    pub sub_batches: Vec<Vec<usize>>,
+}
+
+/// Step 1: `text` through the shared tokenizer, on the caller's thread.
+pub fn encode(tokenizer: &Tokenizer, text: &str) -> Result<Encoded, PredictError> {
+    let started = Instant::now();
+    let encoding =
+        tokenize::encode(tokenizer, text).map_err(|e| PredictError::Tokenization(e.to_string()))?;
+    Ok(Encoded { encoding, tokenization_us: started.elapsed().as_micros() as u64 })
 }
 
 /// One request's answer.
@@ -35,9 +41,9 @@ pub struct RowAnswer {
     pub score: f64,
 }
 
-/// One sub-batch's answers, in its group's order, and its `run`.
+/// One run's answers, in its rows' order, and the `run`'s duration.
 #[derive(Debug, Clone, PartialEq)]
-pub struct SubBatchAnswers {
+pub struct RunAnswers {
     pub rows: Vec<RowAnswer>,
     /// The `run`, logits read included.
     pub inference_us: u64,
@@ -47,20 +53,19 @@ pub struct SubBatchAnswers {
 #[derive(Debug)]
 pub struct BatchAnswers {
     pub tokenization_us: u64,
-    /// Every sub-batch's `run` added up.
+    /// Every run's added up.
     pub inference_us: u64,
 }
 
 pub struct BatchEngine {
     model: ModelDir,
-    tokenizer: Tokenizer,
+    tokenizer: Arc<Tokenizer>,
     pad_id: u32,
     session: Session,
     /// The graph's inputs, in its order: only these are fed.
     inputs: Vec<(String, InputKind)>,
-    limits: SubBatchLimits,
-    /// One `[rows, longest]` row-major buffer per input, refilled for each sub-batch: they
-    /// grow to the largest sub-batch seen and are not reallocated after that.
+    /// One `[rows, longest]` row-major buffer per input, refilled for each run: they grow to
+    /// the largest run seen and are not reallocated after that.
     buffers: Vec<Vec<i64>>,
     /// Every `run` goes through these, so [`Stopper::stop`] can end one from another thread.
     run_options: Arc<RunOptions>,
@@ -77,15 +82,20 @@ impl Stopper {
 }
 
 impl BatchEngine {
-    pub fn new(loaded: LoadedModel, limits: SubBatchLimits) -> ort::Result<Self> {
+    pub fn new(loaded: LoadedModel) -> ort::Result<Self> {
         let LoadedModel { model, tokenizer, pad_id, session, inputs } = loaded;
         let buffers = vec![Vec::new(); inputs.len()];
         let run_options = Arc::new(RunOptions::new()?);
-        Ok(Self { model, tokenizer, pad_id, session, inputs, limits, buffers, run_options })
+        Ok(Self { model, tokenizer: Arc::new(tokenizer), pad_id, session, inputs, buffers, run_options })
     }
 
     pub fn stopper(&self) -> Stopper {
         Stopper(self.run_options.clone())
+    }
+
+    /// The tokenizer, for the handlers (step 1).
+    pub fn tokenizer(&self) -> Arc<Tokenizer> {
+        self.tokenizer.clone()
     }
 
     pub fn model(&self) -> &ModelDir {
@@ -96,38 +106,21 @@ impl BatchEngine {
         self.pad_id
     }
 
-    /// Steps 3–4: `texts` in one tokenizer call (truncated, unpadded), then the sub-batch plan.
-    /// The caller runs the sub-batches one by one with [`Self::run_sub_batch`], so it can
-    /// answer each as soon as it ran, and skip one nobody waits for any more.
-    pub fn tokenize(&self, texts: &[&str]) -> Result<Tokenized, PredictError> {
-        let started = Instant::now();
-        let encodings = tokenize::encode_batch(&self.tokenizer, texts)
-            .map_err(|e| PredictError::Tokenization(e.to_string()))?;
-        let tokenization_us = started.elapsed().as_micros() as u64;
-        let lengths: Vec<usize> = encodings.iter().map(Encoding::len).collect();
-        let sub_batches = plan::sub_batches(&lengths, self.limits);
-        Ok(Tokenized { encodings, tokenization_us, sub_batches })
-    }
-
-    /// Steps 5–6 for one sub-batch (`group`, indices into the tokenized texts): pad on the
-    /// right to its longest row, one `run`, one answer per row in `group`'s order.
-    pub fn run_sub_batch(
-        &mut self,
-        batch: &Tokenized,
-        group: &[usize],
-    ) -> Result<SubBatchAnswers, PredictError> {
+    /// Steps 4–5 for one run: `rows` padded on the right to the longest, one `run`, one answer
+    /// per row in `rows`' order.
+    pub fn run_rows(&mut self, rows: &[&Encoding]) -> Result<RunAnswers, PredictError> {
         let inference_error = |e: ort::Error| PredictError::Inference(e.to_string());
-        let rows = group.len();
-        let longest = group.iter().map(|&i| batch.encodings[i].len()).max().unwrap_or(0);
+        let count = rows.len();
+        let longest = rows.iter().map(|encoding| encoding.len()).max().unwrap_or(0);
         for ((_, kind), buffer) in self.inputs.iter().zip(&mut self.buffers) {
-            fill(buffer, *kind, &batch.encodings, group, longest, self.pad_id);
+            fill(buffer, *kind, rows, longest, self.pad_id);
         }
         let feed = self
             .inputs
             .iter()
             .zip(&self.buffers)
             .map(|((name, _), buffer)| {
-                let tensor = TensorRef::from_array_view(([rows, longest], buffer.as_slice()))?;
+                let tensor = TensorRef::from_array_view(([count, longest], buffer.as_slice()))?;
                 Ok((name.as_str(), SessionInputValue::from(tensor)))
             })
             .collect::<ort::Result<Vec<_>>>()
@@ -143,45 +136,47 @@ impl BatchEngine {
         let inference_us = started.elapsed().as_micros() as u64;
 
         // `[rows, num_labels]`: each row's logits are one contiguous slice.
-        if rows == 0 || logits.is_empty() || logits.len() % rows != 0 {
+        if count == 0 || logits.is_empty() || logits.len() % count != 0 {
             return Err(PredictError::NoLogits);
         }
         let rows = logits
-            .chunks_exact(logits.len() / rows)
+            .chunks_exact(logits.len() / count)
             .map(|row| {
                 let (index, score) = servekit::predict::classify(row)?;
                 let label = self.model.label(index).ok_or(PredictError::UnknownClass(index))?.to_string();
                 Ok(RowAnswer { label, score })
             })
             .collect::<Result<Vec<_>, PredictError>>()?;
-        Ok(SubBatchAnswers { rows, inference_us })
+        Ok(RunAnswers { rows, inference_us })
     }
 
-    /// Steps 3–6 for `texts`, every sub-batch run, every row checked: what `bench` times.
-    pub fn run(&mut self, texts: &[&str]) -> Result<BatchAnswers, PredictError> {
-        let batch = self.tokenize(texts)?;
+    /// `texts` in one tokenizer call, then every run the scheduler would choose for them if
+    /// they all waited at once ([`plan::plan_all`]), every row checked: what `bench` times.
+    pub fn run(&mut self, texts: &[&str], limits: Limits) -> Result<BatchAnswers, PredictError> {
+        let started = Instant::now();
+        let encodings = tokenize::encode_batch(&self.tokenizer, texts)
+            .map_err(|e| PredictError::Tokenization(e.to_string()))?;
+        let tokenization_us = started.elapsed().as_micros() as u64;
+        let waiting: Vec<Waiting> = encodings
+            .iter()
+            .map(|encoding| Waiting { length: encoding.len(), waited: std::time::Duration::ZERO })
+            .collect();
         let mut inference_us = 0;
-        for group in &batch.sub_batches {
-            inference_us += self.run_sub_batch(&batch, group)?.inference_us;
+        for group in plan::plan_all(&waiting, limits) {
+            let rows: Vec<&Encoding> = group.iter().map(|&i| &encodings[i]).collect();
+            inference_us += self.run_rows(&rows)?.inference_us;
         }
-        Ok(BatchAnswers { tokenization_us: batch.tokenization_us, inference_us })
+        Ok(BatchAnswers { tokenization_us, inference_us })
     }
 }
 
-/// `buffer` = the rows of `group`, each padded on the right to `longest` with the input's
-/// padding value (pad token id, attention mask 0, token type 0).
-fn fill(
-    buffer: &mut Vec<i64>,
-    kind: InputKind,
-    encodings: &[Encoding],
-    group: &[usize],
-    longest: usize,
-    pad_id: u32,
-) {
+/// `buffer` = `rows`, each padded on the right to `longest` with the input's padding value
+/// (pad token id, attention mask 0, token type 0).
+fn fill(buffer: &mut Vec<i64>, kind: InputKind, rows: &[&Encoding], longest: usize, pad_id: u32) {
     buffer.clear();
     let padding = i64::from(kind.padding(pad_id));
-    for &i in group {
-        let values = kind.values(&encodings[i]);
+    for encoding in rows {
+        let values = kind.values(encoding);
         buffer.extend(values.iter().map(|&v| i64::from(v)));
         buffer.extend(std::iter::repeat_n(padding, longest - values.len()));
     }
@@ -192,6 +187,7 @@ mod tests {
     use super::*;
     use servekit::Predictor;
     use std::path::PathBuf;
+    use std::time::Duration;
 
     fn encoding(ids: &[u32]) -> Encoding {
         let n = ids.len();
@@ -210,13 +206,13 @@ mod tests {
 
     #[test]
     fn rows_are_padded_on_the_right_in_group_order() {
-        let encodings = [encoding(&[101, 7, 102]), encoding(&[101, 102]), encoding(&[101, 8, 9, 102])];
+        let [a, b, c] = [encoding(&[101, 7, 102]), encoding(&[101, 102]), encoding(&[101, 8, 9, 102])];
         let mut buffer = vec![42; 100];
-        fill(&mut buffer, InputKind::InputIds, &encodings, &[1, 0], 3, 5);
+        fill(&mut buffer, InputKind::InputIds, &[&b, &a], 3, 5);
         assert_eq!(buffer, [101, 102, 5, 101, 7, 102]);
-        fill(&mut buffer, InputKind::AttentionMask, &encodings, &[1, 0, 2], 4, 5);
+        fill(&mut buffer, InputKind::AttentionMask, &[&b, &a, &c], 4, 5);
         assert_eq!(buffer, [1, 1, 0, 0, 1, 1, 1, 0, 1, 1, 1, 1]);
-        fill(&mut buffer, InputKind::TokenTypeIds, &encodings, &[1], 2, 5);
+        fill(&mut buffer, InputKind::TokenTypeIds, &[&b], 2, 5);
         assert_eq!(buffer, [0, 0]);
     }
 
@@ -230,16 +226,22 @@ mod tests {
         rust_native::runtime::init(Some(&ort_lib)).unwrap();
         let single = rust_native::engine::NativePredictor::load(&model_dir, 1).unwrap();
         let loaded = LoadedModel::load(&model_dir, 1).unwrap();
+        let mut engine = BatchEngine::new(loaded).unwrap();
         // A loose padding limit, so texts of different lengths share runs.
-        let mut engine =
-            BatchEngine::new(loaded, SubBatchLimits { max_tokens: 8192, max_padding: 0.9 }).unwrap();
+        let limits =
+            Limits { max_batch_size: 32, max_tokens: 8192, max_padding: 0.9, max_wait: Duration::ZERO };
         let long = "a surprisingly long and winding review of a film that never ends ".repeat(60);
         let texts =
             ["I love this movie", "Terrible.", "It was fine, I guess, but too long", &long, "ok", "Great!"];
-        let batch = engine.tokenize(&texts).unwrap();
-        assert!(batch.sub_batches.iter().any(|group| group.len() > 1), "{:?}", batch.sub_batches);
-        for group in &batch.sub_batches {
-            let answers = engine.run_sub_batch(&batch, group).unwrap();
+        let tokenizer = engine.tokenizer();
+        let encoded: Vec<Encoded> = texts.iter().map(|text| encode(&tokenizer, text).unwrap()).collect();
+        let waiting: Vec<Waiting> =
+            encoded.iter().map(|e| Waiting { length: e.encoding.len(), waited: Duration::ZERO }).collect();
+        let runs = plan::plan_all(&waiting, limits);
+        assert!(runs.iter().any(|group| group.len() > 1), "{runs:?}");
+        for group in &runs {
+            let rows: Vec<&Encoding> = group.iter().map(|&i| &encoded[i].encoding).collect();
+            let answers = engine.run_rows(&rows).unwrap();
             for (answer, &i) in answers.rows.iter().zip(group) {
                 let expected = single.predict(texts[i]).unwrap();
                 assert_eq!(answer.label, expected.label, "{}", texts[i]);

@@ -4,8 +4,8 @@
 //! - `rust-native-batched [--model-dir D] [--ort-lib L] [--max-batch-size N] ...`: the service.
 //! - `rust-native-batched bench ... --batch-sizes 1,2,4`: the batch path's timings as CSV.
 //!
-//! Modules: [`config`] (batching flags), [`queue`] (steps 1–2), [`plan`] (step 4),
-//! [`engine`] (steps 3–6), [`server`] (the handlers' backend and the inference thread),
+//! Modules: [`config`] (batching flags), [`queue`] (step 2), [`plan`] (step 3: which requests
+//! run next), [`engine`] (steps 1, 4–5), [`server`] (the handlers' backend and the inference thread),
 //! [`bench`], [`error`].
 
 mod bench;
@@ -29,7 +29,6 @@ use servekit::{ModelDir, ServiceArgs};
 use crate::config::BatchArgs;
 use crate::engine::BatchEngine;
 use crate::error::BatchedError;
-use crate::plan::SubBatchLimits;
 use crate::server::InferenceThread;
 
 /// `rust-native-batched [flags]`: the HTTP service.
@@ -125,18 +124,21 @@ fn serve(cli: ServeCli) -> Result<(), BatchedError> {
     let listeners = servekit::bind(&cli.service)?;
     let threads = cli.service.threads.get();
     let loaded = LoadedModel::load(&cli.service.model_dir, threads)?;
-    let engine = BatchEngine::new(loaded, policy.limits).map_err(BatchedError::RunOptions)?;
+    let engine = BatchEngine::new(loaded).map_err(BatchedError::RunOptions)?;
     eprintln!(
-        "rust-native-batched: model {} (inputs {}; max length {}; pad id {}; threads {}); batches of \
-         at most {} requests, {} tokens, {:.0}% padding, delay {} us; queue {}",
+        "rust-native-batched: model {} (inputs {}; max length {}; pad id {}; threads {}); {:?} \
+         schedule, runs of at most {} requests, {} tokens, {:.0}% padding, aged after {} ms; delay \
+         {} us; queue {}",
         engine.model().path.display(),
         engine.model().info.inputs.join(", "),
         engine.model().info.max_length,
         engine.pad_id(),
         threads,
-        policy.max_batch_size,
+        policy.schedule,
+        policy.limits.max_batch_size,
         policy.limits.max_tokens,
         policy.limits.max_padding * 100.0,
+        policy.limits.max_wait.as_millis(),
         policy.max_batch_delay.as_micros(),
         policy.max_queue,
     );
@@ -152,8 +154,7 @@ fn bench(args: BatchBenchArgs) -> Result<(), BatchedError> {
     let text = rust_native::bench::payload_text(&common.payload_file)?;
     runtime::init(common.ort_lib.as_deref())?;
     let loaded = LoadedModel::load(&common.model_dir, common.threads.get())?;
-    let mut engine =
-        BatchEngine::new(loaded, SubBatchLimits::EQUAL_LENGTHS).map_err(BatchedError::RunOptions)?;
+    let mut engine = BatchEngine::new(loaded).map_err(BatchedError::RunOptions)?;
     let batch_sizes: Vec<usize> = batch_sizes.iter().map(|b| b.get()).collect();
     let mut out = std::io::stdout().lock();
     if common.serve {

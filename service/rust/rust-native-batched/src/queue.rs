@@ -1,10 +1,11 @@
 //! The bounded queue between the HTTP handlers (many producers, never blocking) and the
-//! inference thread (the one consumer, blocking), with steps 1–2 of `CONTRACT.md`
-//! "How a batch is formed".
+//! inference thread (the one consumer, blocking), with step 2 of `CONTRACT.md`
+//! "How requests are served".
 //!
 //! A mutex + condvar rather than a channel: the contract counts "requests waiting" exactly
-//! (the 503 threshold) and the delayed wait needs "`max-batch-size` are queued", both of which
-//! need the queue's length; the lock is held only to push or drain, never during inference.
+//! (the 503 threshold), the delayed wait needs "`max-batch-size` are queued", and the scheduler
+//! chooses from everything waiting, not from the front; the lock is held only to push or to
+//! choose, never during inference.
 
 use std::collections::VecDeque;
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
@@ -53,10 +54,17 @@ impl<T> Queue<T> {
         Ok(())
     }
 
-    /// Steps 1–2: waits for a first item; with `delay` > 0, then until `delay` has passed or
-    /// `max` items are queued; moves up to `max` items, oldest first, into `batch` (which the
-    /// caller reuses). Returns false, taking nothing, once the queue is closed and empty.
-    pub fn take(&self, max: usize, delay: Duration, batch: &mut Vec<T>) -> bool {
+    /// Step 2: waits for a first item; with `delay` > 0, then until `delay` has passed or
+    /// `fill` items are queued; then `choose` moves what runs next from the waiting items
+    /// (arrival order; it may also drop some) into `batch` (which the caller reuses), under
+    /// the lock. Returns false, taking nothing, once the queue is closed and empty.
+    pub fn take(
+        &self,
+        fill: usize,
+        delay: Duration,
+        batch: &mut Vec<T>,
+        choose: impl FnOnce(&mut VecDeque<T>, &mut Vec<T>),
+    ) -> bool {
         let mut state = self.lock();
         while state.items.is_empty() {
             if state.closed {
@@ -67,7 +75,7 @@ impl<T> Queue<T> {
         if !delay.is_zero() {
             let deadline = Instant::now() + delay;
             // After close no more items can come: take what is there at once.
-            while state.items.len() < max && !state.closed {
+            while state.items.len() < fill && !state.closed {
                 let Some(left) = deadline.checked_duration_since(Instant::now()).filter(|d| !d.is_zero())
                 else {
                     break;
@@ -75,8 +83,7 @@ impl<T> Queue<T> {
                 state = self.changed.wait_timeout(state, left).unwrap_or_else(PoisonError::into_inner).0;
             }
         }
-        let count = state.items.len().min(max);
-        batch.extend(state.items.drain(..count));
+        choose(&mut state.items, batch);
         true
     }
 
@@ -108,9 +115,14 @@ mod tests {
     use super::*;
     use std::sync::Arc;
 
+    /// Takes up to `max` items, oldest first (the scheduler's choice is plan.rs's).
     fn take(queue: &Queue<u32>, max: usize, delay: Duration) -> Option<Vec<u32>> {
         let mut batch = Vec::new();
-        queue.take(max, delay, &mut batch).then_some(batch)
+        let oldest = |items: &mut VecDeque<u32>, batch: &mut Vec<u32>| {
+            let count = items.len().min(max);
+            batch.extend(items.drain(..count));
+        };
+        queue.take(max, delay, &mut batch, oldest).then_some(batch)
     }
 
     #[test]

@@ -1,32 +1,37 @@
-//! The queue's two ends: [`QueueBackend`], what the HTTP handlers await (enqueue without
-//! blocking, then wait for the answer on a oneshot channel, holding no thread), and
-//! [`InferenceThread`], the one OS thread that owns the [`BatchEngine`] and answers batches.
+//! The queue's two ends: [`QueueBackend`], what the HTTP handlers await (tokenize, enqueue
+//! without blocking, then wait for the answer on a oneshot channel, holding no thread), and
+//! [`InferenceThread`], the one OS thread that owns the [`BatchEngine`], chooses each run
+//! ([`plan::next_run`]) and answers it.
 
+use std::collections::VecDeque;
 use std::future::Future;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use servekit::{Backend, BatchInfo, PredictError, Prediction};
+use tokenizers::{Encoding, Tokenizer};
 use tokio::sync::oneshot;
 
-use crate::config::BatchPolicy;
-use crate::engine::{BatchEngine, Stopper};
+use crate::config::{BatchPolicy, Schedule};
+use crate::engine::{self, BatchEngine, Encoded, Stopper};
 use crate::error::BatchedError;
+use crate::plan::{self, Limits, Waiting};
 use crate::queue::{PushError, Queue};
 
 type Reply = Result<Prediction, PredictError>;
 
-/// One queued request.
+/// One queued request, tokenized.
 pub struct Job {
-    text: String,
+    encoded: Encoded,
     queued: Instant,
     reply: oneshot::Sender<Reply>,
 }
 
-/// The routes' [`Backend`]: queue the text, await its row's answer.
+/// The routes' [`Backend`]: tokenize the text, queue it, await its row's answer.
 pub struct QueueBackend {
     queue: Arc<Queue<Job>>,
+    tokenizer: Arc<Tokenizer>,
     max_queue: usize,
 }
 
@@ -38,10 +43,12 @@ impl Backend for QueueBackend {
 
     fn predict(&self, text: String) -> impl Future<Output = Reply> {
         let (reply, answer) = oneshot::channel();
-        let pushed = self.queue.push(Job { text, queued: Instant::now(), reply });
+        // Step 1 on the handler's thread: the scheduler needs every waiting text's length.
+        let pushed = engine::encode(&self.tokenizer, &text)
+            .map(|encoded| self.queue.push(Job { encoded, queued: Instant::now(), reply }));
         let max_queue = self.max_queue;
         async move {
-            match pushed {
+            match pushed? {
                 Ok(()) => answer.await.unwrap_or_else(|_| Err(stopped())),
                 Err(PushError::Full) => Err(PredictError::QueueFull { max_queue }),
                 Err(PushError::Closed) => Err(stopped()),
@@ -66,12 +73,13 @@ impl InferenceThread {
     /// Starts the thread; the backend is the queue's other end, for the routes.
     pub fn spawn(engine: BatchEngine, policy: &BatchPolicy) -> Result<(Self, QueueBackend), BatchedError> {
         let queue = Arc::new(Queue::new(policy.max_queue));
-        let backend = QueueBackend { queue: queue.clone(), max_queue: policy.max_queue };
-        let (thread_queue, max, delay) = (queue.clone(), policy.max_batch_size, policy.max_batch_delay);
+        let backend =
+            QueueBackend { queue: queue.clone(), tokenizer: engine.tokenizer(), max_queue: policy.max_queue };
+        let (thread_queue, policy) = (queue.clone(), *policy);
         let stopper = engine.stopper();
         let handle = std::thread::Builder::new()
             .name("inference".into())
-            .spawn(move || answer_batches(engine, &thread_queue, max, delay))
+            .spawn(move || answer_requests(engine, &thread_queue, &policy))
             .map_err(BatchedError::Thread)?;
         Ok((Self { queue, stopper, handle }, backend))
     }
@@ -98,58 +106,100 @@ impl Drop for AbandonOnExit<'_> {
     }
 }
 
-/// The inference thread's loop: steps 1–2 in [`Queue::take`], 3–6 in [`BatchEngine`].
-fn answer_batches(mut engine: BatchEngine, queue: &Queue<Job>, max_batch_size: usize, delay: Duration) {
+/// The inference thread's loop: step 2 in [`Queue::take`], 3 in [`choose`], 4–5 in [`answer_run`].
+fn answer_requests(mut engine: BatchEngine, queue: &Queue<Job>, policy: &BatchPolicy) {
     let _abandon = AbandonOnExit(queue);
-    let mut batch: Vec<Job> = Vec::with_capacity(max_batch_size);
-    while queue.take(max_batch_size, delay, &mut batch) {
-        let taken = Instant::now();
-        // A client that went away (disconnected, or its handler dropped after the shutdown
-        // timeout) needs no answer: skipping it lets a stopping service drain a long queue fast.
-        batch.retain(|job| !job.reply.is_closed());
-        if !batch.is_empty() {
-            answer_batch(&mut engine, &mut batch, taken);
+    let (limits, delay, fill) = (policy.limits, policy.max_batch_delay, policy.limits.max_batch_size);
+    let mut run: Vec<Job> = Vec::with_capacity(fill.min(1024));
+    // The batch schedule's taken batch, whose runs are made before anything newer is looked at
+    // (not counted as waiting: `max-queue`).
+    let mut batch: VecDeque<Job> = VecDeque::new();
+    let mut taken: Vec<Job> = Vec::new();
+    loop {
+        let took = match policy.schedule {
+            Schedule::Continuous => {
+                queue.take(fill, delay, &mut run, |waiting, run| choose(waiting, run, limits, true))
+            }
+            Schedule::Batch if batch.is_empty() => {
+                let took = queue.take(fill, delay, &mut taken, |waiting, taken| oldest(waiting, taken, fill));
+                batch.extend(taken.drain(..));
+                took
+            }
+            Schedule::Batch => true,
+        };
+        if !took {
+            return;
         }
-        batch.clear();
+        if policy.schedule == Schedule::Batch {
+            // The whole batch runs before anything newer: its waits do not matter.
+            choose(&mut batch, &mut run, limits, false);
+        }
+        if !run.is_empty() {
+            answer_run(&mut engine, &mut run, Instant::now());
+        }
+        run.clear();
     }
 }
 
-/// Answers every job of `batch`, each sub-batch's as soon as it ran.
-fn answer_batch(engine: &mut BatchEngine, batch: &mut Vec<Job>, taken: Instant) {
-    let texts: Vec<&str> = batch.iter().map(|job| job.text.as_str()).collect();
-    let tokenized = engine.tokenize(&texts);
-    let mut jobs: Vec<Option<Job>> = batch.drain(..).map(Some).collect();
-    let tokenized = match tokenized {
-        Ok(tokenized) => tokenized,
-        Err(error) => {
-            jobs.into_iter().flatten().for_each(|job| drop(job.reply.send(Err(error.clone()))));
-            return;
+/// The batch schedule's step 2: the oldest `count` requests whose client is still there.
+fn oldest(waiting: &mut VecDeque<Job>, taken: &mut Vec<Job>, count: usize) {
+    waiting.retain(|job| !job.reply.is_closed());
+    let count = waiting.len().min(count);
+    taken.extend(waiting.drain(..count));
+}
+
+/// Step 3 (under the queue's lock, or on the taken batch): drops the requests whose client went
+/// away (disconnected, or its handler dropped after the shutdown timeout: nobody needs their
+/// answer, and skipping them lets a stopping service drain a long queue fast), then moves the
+/// next run into `run`, in row order; with `aging`, requests past `max-wait-ms` first.
+fn choose(waiting: &mut VecDeque<Job>, run: &mut Vec<Job>, limits: Limits, aging: bool) {
+    waiting.retain(|job| !job.reply.is_closed());
+    let now = Instant::now();
+    let view: Vec<Waiting> = waiting
+        .iter()
+        .map(|job| Waiting {
+            length: job.encoded.encoding.len(),
+            waited: if aging { now.saturating_duration_since(job.queued) } else { Duration::ZERO },
+        })
+        .collect();
+    let chosen = plan::next_run(&view, limits);
+    let mut picked = vec![false; waiting.len()];
+    chosen.iter().for_each(|&i| picked[i] = true);
+    let mut slots: Vec<Option<Job>> = Vec::with_capacity(waiting.len());
+    let mut kept = VecDeque::with_capacity(waiting.capacity());
+    for (job, picked) in waiting.drain(..).zip(picked) {
+        if picked {
+            slots.push(Some(job));
+        } else {
+            slots.push(None);
+            kept.push_back(job);
         }
-    };
-    for group in &tokenized.sub_batches {
-        // Everyone gone (the server gave up waiting at shutdown): no run for nobody.
-        if group.iter().all(|&i| jobs[i].as_ref().is_none_or(|job| job.reply.is_closed())) {
-            continue;
-        }
-        let answers = engine.run_sub_batch(&tokenized, group);
-        for (row, &i) in group.iter().enumerate() {
-            let Some(job) = jobs[i].take() else { continue };
-            let answer = match &answers {
-                Ok(answers) => Ok(Prediction {
-                    label: answers.rows[row].label.clone(),
-                    score: answers.rows[row].score,
-                    tokenization_us: tokenized.tokenization_us,
-                    inference_us: answers.inference_us,
-                    batch: Some(BatchInfo {
-                        batch_size: group.len(),
-                        queue_us: taken.saturating_duration_since(job.queued).as_micros() as u64,
-                    }),
+    }
+    *waiting = kept;
+    run.extend(chosen.iter().filter_map(|&i| slots[i].take()));
+}
+
+/// Steps 4–5: one `run` for `run`'s rows, each request answered at once.
+fn answer_run(engine: &mut BatchEngine, run: &mut Vec<Job>, taken: Instant) {
+    let rows: Vec<&Encoding> = run.iter().map(|job| &job.encoded.encoding).collect();
+    let answers = engine.run_rows(&rows);
+    let size = run.len();
+    for (row, job) in run.drain(..).enumerate() {
+        let answer = match &answers {
+            Ok(answers) => Ok(Prediction {
+                label: answers.rows[row].label.clone(),
+                score: answers.rows[row].score,
+                tokenization_us: job.encoded.tokenization_us,
+                inference_us: answers.inference_us,
+                batch: Some(BatchInfo {
+                    batch_size: size,
+                    queue_us: taken.saturating_duration_since(job.queued).as_micros() as u64,
                 }),
-                Err(error) => Err(error.clone()),
-            };
-            // The client may have gone since it was taken: nobody to tell.
-            drop(job.reply.send(answer));
-        }
+            }),
+            Err(error) => Err(error.clone()),
+        };
+        // The client may have gone since it was chosen: nobody to tell.
+        drop(job.reply.send(answer));
     }
 }
 
@@ -159,8 +209,20 @@ mod tests {
     use std::pin::pin;
     use std::task::{Context, Poll, Waker};
 
+    use tokenizers::models::wordlevel::WordLevel;
+    use tokenizers::pre_tokenizers::whitespace::Whitespace;
+
+    /// A tokenizer whose every word is one token (unknown): a text's length is its word count.
+    fn words() -> Arc<Tokenizer> {
+        let vocab = [("[UNK]".to_string(), 0)].into_iter().collect();
+        let model = WordLevel::builder().vocab(vocab).unk_token("[UNK]".into()).build().unwrap();
+        let mut tokenizer = Tokenizer::new(model);
+        tokenizer.with_pre_tokenizer(Some(Whitespace {}));
+        Arc::new(tokenizer)
+    }
+
     fn backend(capacity: usize) -> QueueBackend {
-        QueueBackend { queue: Arc::new(Queue::new(capacity)), max_queue: capacity }
+        QueueBackend { queue: Arc::new(Queue::new(capacity)), tokenizer: words(), max_queue: capacity }
     }
 
     /// Polls once: the answers under test are ready without any runtime.
@@ -168,10 +230,85 @@ mod tests {
         pin!(future).as_mut().poll(&mut Context::from_waker(Waker::noop()))
     }
 
+    const LIMITS: Limits = Limits {
+        max_batch_size: 32,
+        max_tokens: 8192,
+        max_padding: 0.25,
+        max_wait: Duration::from_millis(100),
+    };
+
     fn taken(backend: &QueueBackend) -> Job {
         let mut batch = Vec::new();
-        assert!(backend.queue.take(1, Duration::ZERO, &mut batch));
+        assert!(
+            backend
+                .queue
+                .take(1, Duration::ZERO, &mut batch, |waiting, run| choose(waiting, run, LIMITS, true))
+        );
         batch.pop().unwrap()
+    }
+
+    /// A queued job of `words` tokens that has waited `waited`, and its answer's receiver.
+    fn job(tokenizer: &Tokenizer, words: usize, waited: Duration) -> (Job, oneshot::Receiver<Reply>) {
+        let (reply, answer) = oneshot::channel();
+        let encoded = engine::encode(tokenizer, &vec!["w"; words].join(" ")).unwrap();
+        (Job { encoded, queued: Instant::now() - waited, reply }, answer)
+    }
+
+    fn lengths(jobs: &[Job]) -> Vec<usize> {
+        jobs.iter().map(|job| job.encoded.encoding.len()).collect()
+    }
+
+    #[test]
+    fn choose_runs_the_shortest_in_row_order_and_keeps_the_rest_in_arrival_order() {
+        let tokenizer = words();
+        let mut waiting = VecDeque::new();
+        let mut answers = Vec::new();
+        for words in [40, 2, 1, 2, 41] {
+            let (job, answer) = job(&tokenizer, words, Duration::ZERO);
+            waiting.push_back(job);
+            answers.push(answer);
+        }
+        let mut run = Vec::new();
+        choose(&mut waiting, &mut run, LIMITS, true);
+        assert_eq!((lengths(&run), lengths(waiting.make_contiguous())), (vec![1, 2, 2], vec![40, 41]));
+    }
+
+    #[test]
+    fn choose_runs_an_aged_request_first_and_drops_those_whose_client_left() {
+        let tokenizer = words();
+        let (gone, gone_answer) = job(&tokenizer, 1, Duration::from_secs(1));
+        let (aged, _aged_answer) = job(&tokenizer, 30, Duration::from_millis(200));
+        let (short, _short_answer) = job(&tokenizer, 2, Duration::ZERO);
+        drop(gone_answer);
+        let mut waiting = VecDeque::from([gone, aged, short]);
+        let mut run = Vec::new();
+        choose(&mut waiting, &mut run, LIMITS, true);
+        assert_eq!((lengths(&run), lengths(waiting.make_contiguous())), (vec![30], vec![2]));
+    }
+
+    #[test]
+    fn the_batch_schedule_takes_the_oldest_whose_client_is_there() {
+        let tokenizer = words();
+        let mut waiting = VecDeque::new();
+        let mut answers = Vec::new();
+        for words in [5, 1, 9, 2] {
+            let (job, answer) = job(&tokenizer, words, Duration::ZERO);
+            waiting.push_back(job);
+            answers.push(answer);
+        }
+        drop(answers.remove(1)); // the 1-word request's client left
+        let mut taken = Vec::new();
+        oldest(&mut waiting, &mut taken, 2);
+        assert_eq!((lengths(&taken), lengths(waiting.make_contiguous())), (vec![5, 9], vec![2]));
+    }
+
+    #[test]
+    fn a_request_is_tokenized_when_queued() {
+        let backend = backend(4);
+        let pending = backend.predict("three short words".into());
+        let job = taken(&backend);
+        assert_eq!(job.encoded.encoding.len(), 3);
+        drop(pending);
     }
 
     #[test]
@@ -191,7 +328,7 @@ mod tests {
         let mut pending = pin!(backend.predict("text".into()));
         assert!(pending.as_mut().poll(&mut Context::from_waker(Waker::noop())).is_pending());
         let job = taken(&backend);
-        assert_eq!(job.text, "text");
+        assert_eq!(job.encoded.encoding.len(), 1);
         let answer = Prediction {
             label: "POSITIVE".into(),
             score: 0.9,

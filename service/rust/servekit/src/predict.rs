@@ -16,7 +16,7 @@ pub struct Prediction {
 /// How a batched service answered a request (`CONTRACT.md`, "Batched services").
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BatchInfo {
-    /// Rows of the sub-batch (one `run`) the request's text was in.
+    /// Rows of the `run` the request's text was in.
     pub batch_size: usize,
     /// Microseconds from the request being queued to the inference thread taking it.
     pub queue_us: u64,
