@@ -158,17 +158,15 @@ class Batcher:
             else:
                 fresh = [job for job in self.waiting if job.row is None]
         # Outside the lock, so handlers keep queueing meanwhile (only this thread removes).
-        failed = {id(job) for job in self.tokenize(fresh)}
+        failed = self.tokenize(fresh)
         if settings.schedule == "batch":
-            self.batch = [job for job in fresh if id(job) not in failed]
+            self.batch = without(fresh, failed)
             return self.next_of_batch()
         with self.changed:
-            self.waiting = [job for job in self.waiting if id(job) not in failed]
+            self.waiting = without(self.waiting, failed)
             # Texts queued while the others were tokenized wait for the next choice.
-            ready = [job for job in self.waiting if job.row is not None]
-            taken = self.choose(ready)
-            chosen = {id(job) for job, _ in taken}
-            self.waiting = [job for job in self.waiting if id(job) not in chosen]
+            taken = self.choose([job for job in self.waiting if job.row is not None])
+            self.waiting = without(self.waiting, [job for job, _ in taken])
         return taken
 
     def next_of_batch(self) -> list[tuple[Job, int]]:
@@ -176,8 +174,7 @@ class Batcher:
         matter: the whole batch runs before anything newer)."""
         self.batch = [job for job in self.batch if not job.future.done()]
         taken = self.choose(self.batch, aging=False)
-        chosen = {id(job) for job, _ in taken}
-        self.batch = [job for job in self.batch if id(job) not in chosen]
+        self.batch = without(self.batch, [job for job, _ in taken])
         return taken
 
     def choose(self, jobs: list[Job], aging: bool = True) -> list[tuple[Job, int]]:
@@ -238,6 +235,12 @@ class Batcher:
             log.error("internal error in a run of %d: %s", len(taken), type(exc).__name__)
             outcome = None
         return self.resolve_soon(taken, outcome, inference_us)
+
+
+def without(jobs: list[Job], gone: list[Job]) -> list[Job]:
+    """`jobs` less those in `gone` (by identity: jobs are not values), in their order."""
+    ids = {id(job) for job in gone}
+    return [job for job in jobs if id(job) not in ids]
 
 
 def resolve(

@@ -163,20 +163,10 @@ fn choose(waiting: &mut VecDeque<Job>, run: &mut Vec<Job>, limits: Limits, aging
         })
         .collect();
     let chosen = plan::next_run(&view, limits);
-    let mut picked = vec![false; waiting.len()];
-    chosen.iter().for_each(|&i| picked[i] = true);
-    let mut slots: Vec<Option<Job>> = Vec::with_capacity(waiting.len());
-    let mut kept = VecDeque::with_capacity(waiting.capacity());
-    for (job, picked) in waiting.drain(..).zip(picked) {
-        if picked {
-            slots.push(Some(job));
-        } else {
-            slots.push(None);
-            kept.push_back(job);
-        }
-    }
-    *waiting = kept;
+    // The chosen leave in row order; the rest go back in arrival order.
+    let mut slots: Vec<Option<Job>> = waiting.drain(..).map(Some).collect();
     run.extend(chosen.iter().filter_map(|&i| slots[i].take()));
+    waiting.extend(slots.into_iter().flatten());
 }
 
 /// Steps 4–5: one `run` for `run`'s rows, each request answered at once.
