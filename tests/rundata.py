@@ -291,6 +291,8 @@ def make_run_dir(
     if mixed:  # its own generator, so that every other file draws what it drew before
         bursts = mixed_run(shape, mixed, rounds, min_rounds, np.random.default_rng(seed + 2))
         bursts.workload.to_csv(run / "workload.csv", index=False)
+        if not bursts.replay.empty:
+            bursts.replay.to_csv(run / "replay.csv", index=False)
         requests += [frame.reindex(columns=REQUEST_COLUMNS) for frame in bursts.requests]
         loadtests += bursts.loadtests
     pd.concat(requests).to_csv(run / "requests.csv.gz", index=False)

@@ -483,6 +483,41 @@ class MixedRun:
     workload: pd.DataFrame
     requests: list[pd.DataFrame]
     loadtests: list[dict[str, Any]]
+    replay: pd.DataFrame  # replay.csv: the batched services' passes at 1 and c clients
+
+
+#: The made-up gain of a replay at the point's concurrency over one client.
+REPLAY_GAIN = 1.3
+
+
+def replay_csv(
+    shape: Shape, tokens: np.ndarray, c: int, r: int, rng: np.random.Generator
+) -> list[dict[str, Any]]:
+    """One round's replay passes at concurrency ``c``: each batched unit at one client and,
+    above one, at ``c`` clients (REPLAY_GAIN faster), over every text of the workload."""
+    rows = []
+    for s, v in shape.full_units:
+        if not batched(shape, s):
+            continue
+        for clients in sorted({1, c}):
+            per_text_s = shape.work[s, v] * tokens.mean() / 16 / (REPLAY_GAIN if clients > 1 else 1)
+            total_us = per_text_s * len(tokens) * 1e6 * rng.lognormal(0, 0.02)
+            rows.append(
+                {
+                    "service": s,
+                    "impl": shape.known[s]["inference"],
+                    "variant": v,
+                    "payload": "mixed",
+                    "concurrency": c,
+                    "round": r,
+                    "order": len(rows),
+                    "clients": clients,
+                    "iteration": 0,
+                    "texts": len(tokens),
+                    "total_us": round(total_us),
+                }
+            )
+    return rows
 
 
 def mixed_run(
@@ -516,4 +551,11 @@ def mixed_run(
                     s, v, "mixed", c, r, order, len(burst), len(burst), len(errors), total
                 )
                 loadtests.append(loadtest_row(facts, shape.known, len(loadtests), False, rng))
-    return MixedRun(workload, requests, loadtests)
+    # Last, so that the rows above draw what they drew before replays existed.
+    replay = [
+        row
+        for c in levels
+        for r in range(rounds.get(("mixed", c), min_rounds))
+        for row in replay_csv(shape, tokens, c, r, rng)
+    ]
+    return MixedRun(workload, requests, loadtests, pd.DataFrame(replay))

@@ -7,6 +7,7 @@ module tests what only a batched service does (service/CONTRACT.md "Batched serv
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -262,3 +263,41 @@ def test_bad_batching_flags_stop_the_service_at_start(
     assert result.returncode != 0
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert any(flag in line for line in lines[-3:]), result.stderr[-600:]
+
+
+@pytest.mark.parametrize("name", BATCHED)
+def test_the_replay_passes_the_texts_through_the_services_own_queue(
+    name: str,
+    model_dir: Path,
+    built_services: dict[str, registry.Service],
+    tmp_path: Path,
+) -> None:
+    """Each batched service's registry `replay` (the in-process limit of the mixed workload):
+    every text answered once per pass at each client count, one CSV row per pass; its
+    batching flags come from the environment, as the service's do, and a bad one stops it."""
+    service = built_services[name]
+    texts = workload.mixed_requests(12, seed=5)
+    texts_file = tmp_path / "texts.json"
+    texts_file.write_text(json.dumps(texts))
+    values = registry.command_values(service)
+    argv = [registry.render(part, values) for part in service.replay]
+    argv += ["--model-dir", str(model_dir), "--texts-file", str(texts_file), "--threads", "1"]
+    argv += ["--clients", "1,4", "--warmup", "3", "--iterations", "2"]
+    env = {**os.environ, "USE_TORCH": "0", "MAX_BATCH_SIZE": "4"}
+    result = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-600:]
+    rows = [line.split(",") for line in result.stdout.splitlines()]
+    assert rows[0] == ["clients", "iteration", "texts", "total_us"]
+    assert [row[:3] for row in rows[1:]] == [[c, i, "12"] for c in ("1", "4") for i in ("0", "1")]
+    assert all(int(row[3]) > 0 for row in rows[1:])
+    refused = subprocess.run(
+        argv, env={**env, "SCHEDULE": "lifo"}, capture_output=True, text=True, timeout=300
+    )
+    assert refused.returncode != 0 and "SCHEDULE" in refused.stderr
+    served = subprocess.run(
+        [*argv, "--serve"], env=env, input="4 1\n2 1 5\n", capture_output=True, text=True,
+        timeout=300,
+    )  # fmt: skip
+    answers = served.stdout.split("\n\n")
+    assert served.returncode == 0 and answers[-1] == "", served.stderr[-600:]
+    assert [a.split(",")[:3] for a in answers[:-1]] == [["4", "0", "12"], ["2", "0", "5"]]

@@ -367,14 +367,126 @@ def test_the_in_process_tools_are_settled_before_any_service_starts(
         ("rust", "fp32", "seed"): _Tool(500),
     }
     batch: dict[tuple[str, str], Any] = {("python-batched", "fp32"): _Tool(4000)}
+    replays: dict[tuple[str, str], Any] = {("python-batched", "fp32"): _Replay(texts=100)}
     monkeypatch.setattr(inprocess, "loop_tools", lambda *_: loops)
     monkeypatch.setattr(inprocess, "batch_tools", lambda *_: batch)
+    monkeypatch.setattr(inprocess, "replay_tools", lambda *_: replays)
     with contextlib.ExitStack() as stack:
         units = inprocess.start_units(plan, stack)
     sizes = plan.study.batch_sizes
-    assert len(units) == 2 + len(sizes)
+    clients = sorted({1, *plan.study.mixed_concurrency_levels})
+    assert len(units) == 2 + len(sizes) + len(clients)
     assert [t.asked for t in loops.values()] == [["1"], ["1"]]
     assert batch[("python-batched", "fp32")].asked == [f"{sizes[0]} 1"]  # once, not per size
+    # a replay settles with a pass over its first few texts, not the whole workload
+    assert replays[("python-batched", "fp32")].asked == ["1 1 2"]
     assert all(u.call_s == 0 for u in units)  # the settling call sizes nothing
     units[0].burst(0.01)
     assert loops[("python", "fp32", "seed")].asked[1:] == ["3", "10"]  # untimed, then timed
+
+
+class _Replay:
+    """A replay tool's stand-in: "C K [N]" -> K rows of a pass over N (or all) texts."""
+
+    def __init__(self, texts: int, pass_us: int = 500_000) -> None:
+        self.texts, self.pass_us, self.asked = texts, pass_us, []
+
+    def ask(self, request: str) -> list[str]:
+        self.asked.append(request)
+        clients, passes, *count = request.split()
+        texts = int(count[0]) if count else self.texts
+        return [f"{clients},{i},{texts},{self.pass_us}" for i in range(int(passes))]
+
+
+def test_a_replay_burst_is_one_pass_over_every_text_after_an_untimed_short_one() -> None:
+    """A replay does what a service's burst does (every text of the workload once), so its
+    first burst is preceded by a pass over a few texts only, and its items are the texts."""
+    from servebench.measure.inprocess import InProcessUnit
+
+    tool: Any = _Replay(texts=200)
+    unit = InProcessUnit("replay", "python-batched", "fp32", "mixed", 50, tool, "python")
+    rows, median_us = unit.burst(0.5)
+    assert tool.asked == ["50 1 100", "50 1"]
+    assert (len(rows), unit.items(rows), median_us) == (1, 200, 500_000)
+    unit.burst(0.5)
+    assert tool.asked[2:] == ["50 1"]
+    assert (unit.id, unit.group) == ("replay:python-batched:50", "replay:python-batched")
+
+
+def test_a_mixed_point_runs_the_replays_at_one_client_and_at_its_concurrency() -> None:
+    from servebench import config, registry
+    from servebench.measure import inprocess
+    from servebench.measure.inprocess import InProcessUnit
+    from servebench.measure.plan import Plan
+
+    plan = Plan.from_study(config.load_study("quick"))
+    tool: Any = _Replay(texts=10)
+    units = [
+        InProcessUnit("replay", "python-batched", "fp32", "mixed", c, tool, "python")
+        for c in (1, 8, 50)
+    ] + [InProcessUnit("batch", "python-batched", "fp32", "seed", 4, tool, "python")]
+    known = registry.load_registry()
+    services = [known["python-batched"], known["python"]]
+    at = inprocess.units_at(plan, ("mixed", 50), services, units)
+    assert [u.id for u in at] == ["replay:python-batched:1", "replay:python-batched:50"]
+    alone = inprocess.units_at(plan, ("mixed", 1), services, units)
+    assert [u.id for u in alone] == ["replay:python-batched:1"]
+    assert inprocess.units_at(plan, ("mixed", 50), services[1:], units) == []
+
+
+def test_at_the_mixed_point_each_service_is_held_against_the_replays() -> None:
+    """No loop runs at the mixed workload: a service's efficiency is against the replay at
+    one client of its inference kind's batched service, a batched service's queue efficiency
+    against its own replay at the point's concurrency, and a replay's batching gain is its
+    clients against one client."""
+    from servebench.analysis import inprocess as ratios_of
+
+    units = [
+        ("python", "fp32"), ("python-batched", "fp32"), ("rust-native-release", "fp32"),
+        ("python-tuned", "fp32"),
+        ("replay:python-batched:1", "fp32"), ("replay:python-batched:50", "fp32"),
+        ("replay:python-batched:1", "int8"),
+    ]  # fmt: skip
+    inference = {
+        "python": "python", "python-batched": "python", "rust-native-release": "rust",
+        "python-tuned": "python-tokenizers",
+    }  # fmt: skip
+    found = ratios_of.comparisons(units, inference, replayed={"python": "python-batched"})
+    one, many = ("replay:python-batched:1", "fp32"), ("replay:python-batched:50", "fp32")
+    assert {(c.kind, c.unit, c.versus) for c in found} == {
+        ("efficiency", ("python", "fp32"), one),
+        ("efficiency", ("python-batched", "fp32"), one),
+        ("queue_efficiency", ("python-batched", "fp32"), many),
+        ("queue_batching", many, one),
+    }
+    # where a loop is known too (a run's units), both are stated: each pairs at its points
+    with_loop = ratios_of.comparisons(
+        [*units, ("in-process:python", "fp32")], inference, replayed={"python": "python-batched"}
+    )
+    assert {(c.kind, c.unit, c.versus) for c in with_loop} - {
+        (c.kind, c.unit, c.versus) for c in found
+    } == {
+        ("efficiency", ("python", "fp32"), ("in-process:python", "fp32")),
+        ("efficiency", ("python-batched", "fp32"), ("in-process:python", "fp32")),
+    }
+    assert (
+        ratios_of.label("replay:python-batched:50")
+        == "python-batched replay, 50 clients (in process)"
+    )
+
+
+def test_a_replay_burst_is_its_texts_over_its_time() -> None:
+    from servebench.analysis import inprocess as ratios_of
+
+    rows = pd.DataFrame(
+        {
+            "service": ["python-batched"] * 3, "impl": ["python"] * 3, "variant": ["fp32"] * 3,
+            "payload": ["mixed"] * 3, "concurrency": [50] * 3, "round": [0, 0, 1],
+            "clients": [50, 50, 1], "iteration": [0, 1, 0], "texts": [200, 200, 200],
+            "total_us": [1_000_000, 3_000_000, 2_000_000],
+        }
+    )  # fmt: skip
+    bursts = ratios_of.replay_bursts(rows).set_index(["service", "round"])["rps"]
+    assert bursts[("replay:python-batched:50", 0)] == pytest.approx(100.0)  # 400 in 4 s
+    assert bursts[("replay:python-batched:1", 1)] == pytest.approx(100.0)
+    assert ratios_of.replay_bursts(None).empty

@@ -132,7 +132,9 @@ def test_seed_point_only_services_get_the_seed_point_and_nothing_else() -> None:
     from servebench import config
     from servebench.measure.plan import Plan
 
-    plan = Plan.from_study(config.load_study("default", ["base_variant_only=[]"]))
+    plan = Plan.from_study(
+        config.load_study("default", ["base_variant_only=[]", "mixed_services=[]"])
+    )
     assert plan.study.seed_point_only == ["rust-ffi-debug", "rust-native-debug"]
     by_name = {unit.name: unit for unit in plan.units}
     debug, release = by_name["rust-ffi-debug·int8"], by_name["rust-ffi-release·int8"]
@@ -228,3 +230,20 @@ def test_the_registry_refuses_an_a_a_control_that_repeats_nothing(tmp_path: Path
         yaml.safe_dump({"extends": str(registry.REGISTRY_FILE), "services": {"aa": control}})
     )
     assert registry.load_registry(path)["aa"].control
+
+
+def test_the_mixed_workload_measures_the_units_of_mixed_services_only() -> None:
+    from servebench import config
+    from servebench.measure.plan import Plan
+
+    plan = Plan.from_study(config.load_study("default"))
+    named = ["python", "rust-native-release", "python-batched", "rust-native-batched", "python-aa"]
+    assert plan.study.mixed_services == named
+    mixed = {u.service.name for u in plan.units_at(("mixed", 50))}
+    assert mixed == set(named)
+    # the other points keep every unit measured beyond the seed point
+    assert "rust-ffi-release" in {u.service.name for u in plan.units_at(("long", 1))}
+    assert "python-tuned" in {u.service.name for u in plan.units_at(("seed", 1))}
+    # a name the registry does not know is refused
+    with pytest.raises(config.ConfigError, match="mixed_services"):
+        config.load_study("default", ["mixed_services=[pyhton]"])

@@ -30,7 +30,7 @@ from fastapi.testclient import TestClient
 
 from servebench import paths
 from servebench.process import free_port
-from servekit import batch_ceiling, batched, ceiling, inference, policy, service
+from servekit import batch_ceiling, batched, ceiling, inference, policy, replay, service
 from servekit.contract import Refusal
 from servekit.plan import Limits, fits, next_run, plan_all
 
@@ -465,6 +465,61 @@ class TestCeilings:
         ]
         assert all(row.split(",")[2].isdigit() for row in rows[1:]), "tokenization µs"
         assert [len(batch) for batch in stand_in.batches] == [1, 1, 1, 3, 3, 3]
+
+    @staticmethod
+    def replayed(texts: list[str], levels: list[int], requests: str | None = None) -> Any:
+        """The replay's output and the stand-in's runs, through a real Batcher."""
+        stand_in = StandIn()
+        batcher = batched.Batcher(stand_in, batched.BatchSettings(max_batch_size=4))
+        out = io.StringIO()
+        lines = io.StringIO(requests) if requests is not None else None
+        asyncio.run(
+            replay.replay(batcher, texts, levels, warmup=2, iterations=2, requests=lines, out=out)
+        )
+        return out.getvalue(), stand_in.batches
+
+    def test_the_replay_answers_every_text_once_per_pass(self) -> None:
+        texts = [f"t{i}" + "x" * (i % 5) for i in range(12)]
+        out, runs = self.replayed(texts, [1, 3])
+        rows = out.splitlines()
+        assert rows[0] == "clients,iteration,texts,total_us"
+        assert [r.split(",")[:3] for r in rows[1:]] == [
+            [c, i, "12"] for c in ("1", "3") for i in ("0", "1")
+        ]
+        assert all(int(r.split(",")[3]) > 0 for r in rows[1:])
+        # an untimed pass over the first 2 texts at each level, then 2 timed passes per level
+        answered = sorted(text for run in runs for text in run)
+        assert answered == sorted(texts[:2] * 2 + texts * 4)
+        assert max(len(run) for run in runs) <= 3, "never more runs' rows than clients"
+
+    def test_one_client_is_every_text_alone(self) -> None:
+        _, runs = self.replayed([f"text {i}" for i in range(6)], [1])
+        assert {len(run) for run in runs} == {1}
+
+    def test_the_replay_serves_passes_from_stdin(self) -> None:
+        texts = [f"text {i}" for i in range(7)]
+        out, _ = self.replayed(texts, [2], requests="2 1\n2 2 3\n")
+        answers = out.split("\n\n")
+        assert answers[-1] == ""
+        assert [[row.split(",")[:3] for row in a.splitlines()] for a in answers[:-1]] == [
+            [["2", "0", "7"]],
+            [["2", "0", "3"], ["2", "1", "3"]],
+        ]
+
+    def test_the_replay_refuses_a_bad_texts_file_or_more_clients_than_the_queue(
+        self, tmp_path: Path
+    ) -> None:
+        good = tmp_path / "texts.json"
+        good.write_text('["a", "b c"]')
+        assert replay.read_texts(good) == ["a", "b c"]
+        for bad in ("[]", '["a", " "]', '{"inputs": "a"}', "[1]", "not json"):
+            good.write_text(bad)
+            with pytest.raises(ValueError, match="texts file"):
+                replay.read_texts(good)
+        with pytest.raises(batched.FlagError, match="exceed --max-queue 8"):
+            replay.parse_args(
+                ["--model-dir", "m", "--texts-file", "t", "--clients", "1,9", "--max-queue", "8"]
+            )
 
     def test_the_batch_ceiling_reads_a_body_or_plain_text(self) -> None:
         assert batch_ceiling.payload_text(b'{"inputs": "a text"}') == "a text"

@@ -63,6 +63,9 @@ class Study:
     base_variant_only: list[str] = field(
         metadata=_spec(allowed="names from the service registry (or [] for none)", empty_ok=True)
     )
+    mixed_services: list[str] = field(
+        metadata=_spec(allowed="names from the service registry (or [] for all)", empty_ok=True)
+    )
     soak_openloop_variants: list[str] = field(
         metadata=_spec(allowed="variants the study measures (or [] for none)", empty_ok=True)
     )
@@ -364,9 +367,9 @@ def _check_study(study: Study) -> None:
     from servebench import registry
 
     known = registry.load_registry()
-    # seed_point_only and base_variant_only may name services the run does not measure
-    # (services=[python] with the default lists), but not services that do not exist.
-    for name in ("services", "seed_point_only", "base_variant_only"):
+    # seed_point_only, base_variant_only and mixed_services may name services the run does not
+    # measure (services=[python] with the default lists), but not services that do not exist.
+    for name in ("services", "seed_point_only", "base_variant_only", "mixed_services"):
         value = getattr(study, name)
         unknown = [service for service in value if service not in known]
         if unknown:

@@ -61,10 +61,12 @@ class Service:
     ceiling: list[str] = field(default_factory=list)
     # A batched service queues requests for one inference thread (CONTRACT.md "Batched
     # services"); `twin` is the unbatched service it is compared with, `batch_ceiling` the
-    # command measuring its batch path in process at several batch sizes.
+    # command measuring its batch path in process at several batch sizes, `replay` the one
+    # passing a workload through its queue and inference thread in process.
     batching: bool = False
     twin: str = ""
     batch_ceiling: list[str] = field(default_factory=list)
+    replay: list[str] = field(default_factory=list)
     # An A/A control (registry.yaml `control`): its baseline again, in a second process.
     control: bool = False
     # The ladder (registry.yaml `step_from`, `rung`): the service this one adds one change to;
@@ -178,6 +180,7 @@ def _parse(name: str, entry: dict[str, Any]) -> Service:
         batching=bool(entry.get("batching", False)),
         twin=str(entry.get("twin") or ""),
         batch_ceiling=[str(part) for part in entry.get("batch_ceiling") or []],
+        replay=[str(part) for part in entry.get("replay") or []],
         control=bool(entry.get("control", False)),
         step_from=str(entry.get("step_from") or ""),
         rung=bool(entry.get("rung", False)),
@@ -221,10 +224,11 @@ def load_registry(path: Path = REGISTRY_FILE) -> dict[str, Service]:
                 f"registry entry {service.name!r}: a rung (rung: true) is one step of the "
                 "ladder: it needs `step_from` and measures no ceiling and no batching"
             )
-        if service.batching != bool(service.batch_ceiling):
+        if not service.batching == bool(service.batch_ceiling) == bool(service.replay):
             raise RegistryError(
                 f"registry entry {service.name!r}: a batched service (batching: true) and only "
-                "one gives `batch_ceiling`, the command measuring its batch path in process"
+                "one gives `batch_ceiling` and `replay`, the commands measuring its batch path "
+                "and its queue in process"
             )
     _check_ladder(services)
     # The inference kinds are those some entry measures in process (its `ceiling`).
@@ -283,9 +287,8 @@ def ceiling_provider(inference: str, registry: dict[str, Service] | None = None)
 
 def command_values(service: Service, **extra: Any) -> dict[str, str]:
     """Placeholder values for one service's commands ({binary}, {ort_lib} and `extra`)."""
-    uses = " ".join(
-        [*service.command, *service.ceiling, *service.batch_ceiling, *service.size_paths]
-    )
+    commands = [*service.command, *service.ceiling, *service.batch_ceiling, *service.replay]
+    uses = " ".join([*commands, *service.size_paths])
     return placeholders(
         binary=service.binary_path() or "",
         ort_lib=onnxruntime_library() if "{ort_lib}" in uses else "",

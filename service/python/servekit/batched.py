@@ -334,20 +334,17 @@ BATCH_FLAGS = (
 )
 
 
-def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, BatchSettings]:
-    """The common flags and the batching flags; FlagError for a value out of range."""
-    parser = server.service_parser(__doc__.splitlines()[0])
+def add_batch_flags(parser: argparse.ArgumentParser) -> None:
+    """The batching flags, as strings (checked by :func:`batch_settings`: argparse's own type
+    errors print the usage on extra lines), each defaulting to its environment variable."""
     for flag, variable, default in BATCH_FLAGS:
-        # Strings, checked below: argparse's own type errors print the usage on extra lines.
         parser.add_argument(flag, default=os.environ.get(variable, default), help=f"env {variable}")
-    args = server.parse_service_args(parser, argv)
-    if args.workers != 1:
-        raise FlagError(
-            f"--workers (WORKERS) must be 1 for the batched service (one queue, one inference "
-            f"thread), got {args.workers}"
-        )
+
+
+def batch_settings(args: argparse.Namespace) -> BatchSettings:
+    """The batching flags of `args` checked; FlagError names the one out of range."""
     named = {flag: f"{flag} ({variable})" for flag, variable, _ in BATCH_FLAGS}
-    settings = BatchSettings(
+    return BatchSettings(
         max_batch_size=integer_flag(args.max_batch_size, named["--max-batch-size"], 1),
         max_batch_tokens=integer_flag(args.max_batch_tokens, named["--max-batch-tokens"], 1),
         max_batch_delay_us=integer_flag(args.max_batch_delay_us, named["--max-batch-delay-us"], 0),
@@ -356,7 +353,19 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, Batch
         max_wait_ms=integer_flag(args.max_wait_ms, named["--max-wait-ms"], 0),
         schedule=schedule_flag(args.schedule, named["--schedule"]),
     )
-    return args, settings
+
+
+def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, BatchSettings]:
+    """The common flags and the batching flags; FlagError for a value out of range."""
+    parser = server.service_parser(__doc__.splitlines()[0])
+    add_batch_flags(parser)
+    args = server.parse_service_args(parser, argv)
+    if args.workers != 1:
+        raise FlagError(
+            f"--workers (WORKERS) must be 1 for the batched service (one queue, one inference "
+            f"thread), got {args.workers}"
+        )
+    return args, batch_settings(args)
 
 
 def check_against_model(settings: BatchSettings, classifier: Classifier) -> None:

@@ -70,7 +70,12 @@ def compute(run: Run, per_run: pd.DataFrame) -> pd.DataFrame:
         # against an in-process limit (registry.Service.bounded).
         bounded = [s for s, _ in units if not (run.fact(s, "rung") or run.fact(s, "control"))]
         inference = {s: str(run.fact(s, "inference")) for s in bounded}
-        compared += inprocess.comparisons(keys, inference, base_variant=BASE_VARIANT)
+        # The batched service whose replay at one client bounds each inference kind where
+        # no loop runs (the mixed workload): the kind's own batched service.
+        replayed = {inference[s]: s for s in bounded if run.fact(s, "batching")}
+        compared += inprocess.comparisons(
+            keys, inference, base_variant=BASE_VARIANT, replayed=replayed
+        )
         usable_bursts = pd.concat([usable_bursts, limits], ignore_index=True)
     table = paired.ratio_table(usable_bursts, compared, run.rounds.target_ci_pct)
     if table.empty:
@@ -87,6 +92,7 @@ def in_process_bursts(run: Run) -> pd.DataFrame:
     frames = [
         inprocess.loop_bursts(run.ceiling, run.server_cores),
         inprocess.batch_bursts(run.batch_ceiling),
+        inprocess.replay_bursts(run.replay),
     ]
     frames = [f for f in frames if len(f)]
     if not frames:

@@ -93,7 +93,8 @@ def comparisons(
     if in_process:
         keys += [(u.id, u.variant) for u in in_process]
         inference = {name: s.inference for name, s in services.items() if s.bounded}
-        found += inprocess_ratios.comparisons(keys, inference)
+        replayed = {u.impl: u.owner for u in in_process if u.kind == "replay"}
+        found += inprocess_ratios.comparisons(keys, inference, replayed=replayed)
     return found
 
 
@@ -186,18 +187,17 @@ def in_process_burst(
     position: int,
     writer: RunWriter,
 ) -> dict[str, Any]:
-    """One in-process unit's burst: its timed calls appended to ceiling.csv (a loop) or
-    batch_ceiling.csv (a batch path); returns its row for the round's ratios (``service``
-    is the unit's ratios name, ``rps`` :func:`servebench.analysis.inprocess.burst_rps`)."""
+    """One in-process unit's burst: its timed calls appended to ceiling.csv (a loop),
+    batch_ceiling.csv (a batch path) or replay.csv (a replay); returns its row for the round's
+    ratios (``service`` is the unit's ratios name, ``rps``
+    :func:`servebench.analysis.inprocess.burst_rps`)."""
     rows, median_us = unit.burst(plan.study.burst_s / 2)
     cores = plan.pinning.server_cores
-    rps = inprocess_ratios.burst_rps(unit.kind, unit.batch_size, median_us, cores)
+    rps = inprocess_ratios.burst_rps(unit.kind, unit.items(rows), median_us, cores)
     key = {"payload": point[0], "concurrency": point[1], "round": round_number, "order": position}
     for column, value in reversed(list({**key, **unit.key()}.items())):
         rows.insert(0, column, value)
-    writer.append(
-        "ceiling.csv" if unit.kind == "loop" else "batch_ceiling.csv", rows.to_dict("records")
-    )
+    writer.append(in_process.FILES[unit.kind], rows.to_dict("records"))
     say(f"  {unit_column(unit.name)}{point[0]:<7} c={point[1]:<3} {rps:8.1f} items/s in process")
     return {"service": unit.id, "variant": unit.variant, "round": round_number, "rps": rps}
 

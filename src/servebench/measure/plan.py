@@ -206,9 +206,16 @@ class Plan:
         return [seed, *rest, *((paths.MIXED, c) for c in self.mixed_points())]
 
     def units_at(self, point: tuple[str, int]) -> list[Unit]:
-        """The units measured at a point (those measured at the seed point only, only there)."""
+        """The units measured at a point (those measured at the seed point only, only there;
+        at the mixed workload's, those of `mixed_services` when it names any)."""
         seed = (self.seed_payload, self.seed_concurrency)
-        return [u for u in self._shuffled() if point == seed or not self.seed_point_only(u)]
+        mixed = self.study.mixed_services if point[0] == paths.MIXED else []
+        return [
+            u
+            for u in self._shuffled()
+            if point == seed
+            or (not self.seed_point_only(u) and (not mixed or u.service.name in mixed))
+        ]
 
     def is_seed_point(self, point: tuple[str, int]) -> bool:
         return point == (self.seed_payload, self.seed_concurrency)

@@ -25,10 +25,19 @@ class ResidentError(RuntimeError):
 class Resident:
     """The tool's process (a context manager); :meth:`ask` sends one request."""
 
-    def __init__(self, what: str, command: list[str], *, threads: int, cpus: str | None) -> None:
+    def __init__(
+        self,
+        what: str,
+        command: list[str],
+        *,
+        threads: int,
+        cpus: str | None,
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.what = what
         self.command = pinned(command, cpus)
         self.threads = threads
+        self.extra_env = env or {}
         self.popen: subprocess.Popen[str] | None = None
         self.started = 0.0
 
@@ -39,6 +48,7 @@ class Resident:
             "OMP_NUM_THREADS": str(self.threads),
             "USE_TORCH": "0",
             RUN_TAG: current_run_tag(),
+            **self.extra_env,
         }
         self.popen = subprocess.Popen(
             self.command,

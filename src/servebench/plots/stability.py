@@ -32,16 +32,18 @@ KIND_TITLES = {
     "baseline": "the language: each service ÷ its baseline, same variant",
     "variant": "the model: each variant ÷ fp32, same service",
     "batching": "dynamic batching: each batched service ÷ its unbatched twin, same variant",
-    "efficiency": "efficiency: each service ÷ its in-process loop (no HTTP), same variant",
+    "efficiency": "efficiency: each service ÷ its batch-1 limit in process (no HTTP), same variant",
     "in_process_variant": "the model without HTTP: each in-process loop's variant ÷ its fp32",
     "batch_size": "batching without HTTP: each batch path at batch b ÷ at batch 1",
+    "queue_efficiency": "each batched service ÷ its own queue replayed in process, same texts",
+    "queue_batching": "batching on the mixed workload without HTTP: c clients ÷ one client",
 }
 
 
 def _color(colors: dict[str, str], side: str) -> str:
-    """A service's colour; a batch path's batched service's; the loops' grey."""
+    """A service's colour; a batch path's or a replay's batched service's; the loops' grey."""
     parsed = inprocess.parse_id(side)
-    owner = parsed[1] if parsed and parsed[0] == "batch" else side
+    owner = parsed[1] if parsed and parsed[0] in ("batch", "replay") else side
     return colors.get(owner, style.IN_PROCESS_COLOR)
 
 

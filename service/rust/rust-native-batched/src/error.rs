@@ -1,4 +1,4 @@
-//! Failures of `rust-native-batched` at start-up, in `bench` and at shutdown; each prints as
+//! Failures of `rust-native-batched` at start-up, in `bench` and `replay` and at shutdown; each prints as
 //! one line after `error: `.
 
 use rust_native::error::NativeError;
@@ -22,6 +22,8 @@ pub enum BatchedError {
     Thread(std::io::Error),
     #[error("the inference thread panicked")]
     ThreadPanicked,
+    #[error(transparent)]
+    Replay(#[from] crate::replay::ReplayError),
     #[error("cannot write to standard output: {0}")]
     Stdout(std::io::Error),
 }

@@ -3,10 +3,12 @@
 //!
 //! - `rust-native-batched [--model-dir D] [--ort-lib L] [--max-batch-size N] ...`: the service.
 //! - `rust-native-batched bench ... --batch-sizes 1,2,4`: the batch path's timings as CSV.
+//! - `rust-native-batched replay ... --texts-file F --clients 1,50`: a workload through the
+//!   queue and inference thread in process, its passes' timings as CSV.
 //!
 //! Modules: [`config`] (batching flags), [`queue`] (step 2), [`plan`] (step 3: which requests
 //! run next), [`engine`] (steps 1, 4–5), [`server`] (the handlers' backend and the inference thread),
-//! [`bench`], [`error`].
+//! [`bench`], [`replay`] (the in-process tools), [`error`].
 
 mod bench;
 mod config;
@@ -14,6 +16,7 @@ mod engine;
 mod error;
 mod plan;
 mod queue;
+mod replay;
 mod server;
 
 use std::num::NonZeroUsize;
@@ -61,6 +64,35 @@ struct ToolCli {
 enum Command {
     /// Time the batch path (tokenize b texts, pad, one run, softmax per row); CSV on stdout.
     Bench(BatchBenchArgs),
+    /// Time passes of a workload's texts through the queue and inference thread; CSV on stdout.
+    Replay(ReplayArgs),
+}
+
+#[derive(Args)]
+struct ReplayArgs {
+    #[arg(long, env = "MODEL_DIR", value_name = "DIR")]
+    model_dir: PathBuf,
+    #[arg(long, env = "ORT_DYLIB_PATH", value_name = "PATH")]
+    ort_lib: Option<PathBuf>,
+    #[arg(long, env = "ORT_THREADS", default_value = "1", value_name = "N")]
+    threads: NonZeroUsize,
+    /// A JSON list of the texts, in sending order.
+    #[arg(long, value_name = "FILE")]
+    texts_file: PathBuf,
+    /// Closed-loop clients of each timed pass, in turn.
+    #[arg(long, value_delimiter = ',', default_value = "1,50", value_name = "C,...")]
+    clients: Vec<NonZeroUsize>,
+    /// Texts of the untimed pass at each client count.
+    #[arg(long, default_value_t = 50, value_name = "W")]
+    warmup: usize,
+    /// Timed passes per client count.
+    #[arg(long, default_value_t = 3, value_name = "K")]
+    iterations: usize,
+    /// Stay up: read "C K" per stdin line, not --iterations.
+    #[arg(long)]
+    serve: bool,
+    #[command(flatten)]
+    batch: BatchArgs,
 }
 
 #[derive(Args)]
@@ -73,10 +105,11 @@ struct BatchBenchArgs {
 }
 
 fn main() -> ExitCode {
-    let tool = std::env::args_os().nth(1).is_some_and(|first| first == "bench");
+    let tool = std::env::args_os().nth(1).is_some_and(|first| first == "bench" || first == "replay");
     let result = if tool {
         match parse::<ToolCli>().command {
             Command::Bench(args) => bench(args),
+            Command::Replay(args) => replay(args),
         }
     } else {
         serve(parse::<ServeCli>())
@@ -164,6 +197,27 @@ fn bench(args: BatchBenchArgs) -> Result<(), BatchedError> {
     bench::run(&mut engine, &text, &batch_sizes, common.iterations, common.warmup, &mut out)
 }
 
+/// The service's policy, model and inference thread, driven by in-process clients.
+fn replay(args: ReplayArgs) -> Result<(), BatchedError> {
+    let policy = args.batch.policy()?;
+    let texts = replay::read_texts(&args.texts_file)?;
+    let model = ModelDir::open(&args.model_dir)?;
+    policy.check_max_length(model.info.max_length)?;
+    runtime::init(args.ort_lib.as_deref())?;
+    let loaded = LoadedModel::load(&args.model_dir, args.threads.get())?;
+    let engine = BatchEngine::new(loaded).map_err(BatchedError::RunOptions)?;
+    let (inference, backend) = InferenceThread::spawn(engine, &policy)?;
+    let clients: Vec<usize> = args.clients.iter().map(|c| c.get()).collect();
+    let replayed =
+        replay::Replay::new(backend, texts, &policy).map_err(BatchedError::from).and_then(|replay| {
+            let input = args.serve.then(|| std::io::stdin().lock());
+            replay::run(&replay, &clients, args.warmup, args.iterations, input, &mut std::io::stdout().lock())
+        });
+    // Finish the thread whatever happened, so the process does not hang on it.
+    inference.finish()?;
+    replayed
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -193,9 +247,43 @@ mod tests {
             "1,2,8",
         ])
         .unwrap();
-        let Command::Bench(args) = cli.command;
+        let Command::Bench(args) = cli.command else { panic!("not bench") };
         assert_eq!(args.batch_sizes.iter().map(|b| b.get()).collect::<Vec<_>>(), [1, 2, 8]);
         assert_eq!((args.common.iterations, args.common.warmup, args.common.threads.get()), (1000, 20, 1));
         assert!(ToolCli::try_parse_from(["svc", "bench", "--model-dir", "m", "--batch-sizes", "0"]).is_err());
+    }
+
+    #[test]
+    fn replay_takes_its_texts_clients_and_the_batching_flags() {
+        let cli = ToolCli::try_parse_from([
+            "svc",
+            "replay",
+            "--model-dir",
+            "m",
+            "--texts-file",
+            "t.json",
+            "--clients",
+            "1,50",
+            "--schedule",
+            "continuous",
+        ])
+        .unwrap();
+        let Command::Replay(args) = cli.command else { panic!("not replay") };
+        assert_eq!(args.clients.iter().map(|c| c.get()).collect::<Vec<_>>(), [1, 50]);
+        assert_eq!((args.warmup, args.iterations, args.serve), (50, 3, false));
+        assert_eq!(args.batch.policy().unwrap().schedule, config::Schedule::Continuous);
+        assert!(
+            ToolCli::try_parse_from([
+                "svc",
+                "replay",
+                "--model-dir",
+                "m",
+                "--texts-file",
+                "t",
+                "--clients",
+                "0"
+            ])
+            .is_err()
+        );
     }
 }
