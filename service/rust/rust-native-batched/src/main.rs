@@ -6,10 +6,11 @@
 //!
 //! Modules: [`config`] (batching flags), [`queue`] (step 2), [`plan`] (step 3: which requests
 //! run next), [`engine`] (steps 1, 4–5), [`server`] (the handlers' backend and the inference thread),
-//! [`bench`], [`error`].
+//! [`counters`] (what the runs held, `GET /stats`), [`bench`], [`error`].
 
 mod bench;
 mod config;
+mod counters;
 mod engine;
 mod error;
 mod plan;
