@@ -471,9 +471,28 @@ def loadtest_row(
         # A Python interpreter in the process costs memory.
         "peak_rss_mb": 300 + 50 * rng.random() if python else 120 + 20 * rng.random(),
         "rss_after_mb": 290.0,
+        **batch_counts(burst, known),
         "started": f"2026-01-01T12:{k % 60:02d}:00+00:00",
         "seed_table": seed_table,
     }
+
+
+#: A synthetic batched burst's runs: up to this many rows of ROW_TOKENS tokens each.
+RUN_ROWS, ROW_TOKENS = 8, 16
+
+
+def batch_counts(burst: Burst, known: dict[str, dict[str, Any]]) -> dict[str, int | None]:
+    """loadtests.csv's batch_* of the burst: a batched service runs its answered requests in
+    runs of min(concurrency, RUN_ROWS) rows, padded by a quarter on the mixed workload only
+    (the other payloads repeat one text); empty for the other services."""
+    columns = ["batch_runs", "batch_rows", "batch_tokens", "batch_positions"]
+    if not known.get(burst.service, {}).get("batching", False):
+        return dict.fromkeys(columns)
+    rows = burst.answered
+    runs = -(-rows // min(burst.concurrency, RUN_ROWS))
+    tokens = rows * ROW_TOKENS
+    positions = tokens * 5 // 4 if burst.payload == "mixed" else tokens
+    return dict(zip(columns, [runs, rows, tokens, positions], strict=True))
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ pytestmark = pytest.mark.system
 
 BATCHED = [name for name, s in registry.load_registry().items() if s.batching]
 TOLERANCE = 1e-4  # fp32: padding with attention mask 0 must not move a score
+SEED_TEXT = "I love you. I like you. I am your friend."
 
 
 @pytest.fixture(scope="module")
@@ -141,6 +142,55 @@ def test_one_request_alone_is_a_batch_of_one(batched: ServiceProcess) -> None:
             answer = client.classify("A lone request must not wait for company.")
             assert answer.status == 200
             assert answer.headers["x-batch-size"] == "1"
+
+
+def run_counts(proc: ServiceProcess) -> dict[str, int]:
+    """GET /stats (CONTRACT.md "Batched services")."""
+    with Client(proc.host, proc.port) as client:
+        answer = client.request("GET", "/stats")
+    assert answer.status == 200, answer
+    assert set(answer.body) == {"runs", "rows", "tokens", "positions"}, answer.body
+    assert all(isinstance(count, int) for count in answer.body.values()), answer.body
+    return answer.body
+
+
+def counted_since(proc: ServiceProcess, before: dict[str, int]) -> dict[str, int]:
+    return {name: count - before[name] for name, count in run_counts(proc).items()}
+
+
+def token_lengths(classifier: Any, texts: list[str]) -> list[int]:
+    """Each text's token length, as the services tokenize it (truncated, unpadded)."""
+    return [len(ids) for ids in classifier.encode_rows(texts)["input_ids"]]
+
+
+def test_requests_one_at_a_time_are_counted_as_runs_without_padding(
+    batched: ServiceProcess, classifier: Any
+) -> None:
+    texts = ["I love it.", "The food was cold and the service was terrible.", "ok", SEED_TEXT]
+    before = run_counts(batched)
+    with Client(batched.host, batched.port) as client:
+        for text in texts:
+            assert client.classify(text).status == 200
+    tokens = sum(token_lengths(classifier, texts))
+    # A run of one row has no padding.
+    expected = {"runs": len(texts), "rows": len(texts), "tokens": tokens, "positions": tokens}
+    assert counted_since(batched, before) == expected
+
+
+def test_concurrent_mixed_lengths_are_counted_with_their_padding(
+    batched: ServiceProcess, classifier: Any
+) -> None:
+    texts = workload.mixed_requests(48, seed=11)
+    before = run_counts(batched)
+    answers = classify_all(batched, texts, workers=24)
+    assert all(answer.status == 200 for answer in answers)
+    counted = counted_since(batched, before)
+    # Each request of a run of b rows says b: its run is 1/b of each of them.
+    runs = sum(1 / int(answer.headers["x-batch-size"]) for answer in answers)
+    assert counted["runs"] == round(runs)
+    assert counted["rows"] == len(texts)
+    assert counted["tokens"] == sum(token_lengths(classifier, texts))
+    assert counted["positions"] >= counted["tokens"]
 
 
 @pytest.mark.parametrize("name", BATCHED)

@@ -186,3 +186,75 @@ def test_no_batching_factor_or_sentence_without_batched_services(tmp_path: Path)
         summary = tables.build_summary(run, write=False)
     assert not any(c.startswith("batched") for c in factors.factor_table(summary, run.facts))
     assert "Dynamic batching" not in narrative.answer(run, summary)
+
+
+# --- the runs' shape (loadtests.csv batch_*, the services' GET /stats) -------------------
+
+
+def bursts(*rows: tuple[str, str, int, float, float, float, float]) -> pd.DataFrame:
+    """loadtests.csv rows: service, payload, concurrency, then runs, rows, tokens, positions."""
+    frame = pd.DataFrame(rows, columns=["service", "payload", "concurrency", *batching.RUN_COUNTS])
+    return frame.assign(variant="fp32")
+
+
+def test_run_shapes_sum_the_counts_of_a_points_bursts() -> None:
+    nan = float("nan")
+    frame = bursts(
+        ("python-batched", "mixed", 16, 2, 6, 40, 50),
+        ("python-batched", "mixed", 16, 3, 6, 60, 60),
+        ("python-batched", "seed", 50, 4, 8, 80, 80),
+        ("python", "mixed", 16, nan, nan, nan, nan),  # unbatched: no counts
+        ("python", "seed", 1, nan, nan, nan, nan),  # a point with no batched burst
+        ("rust-native-batched", "seed", 50, 0, 0, 0, 0),  # every run failed
+    )
+    shapes = batching.run_shapes(frame).set_index(["service", "payload", "concurrency"])
+    assert list(batching.run_shapes(frame).columns) == batching.RUN_SHAPE_COLUMNS
+    mixed = shapes.loc[("python-batched", "mixed", 16)]
+    # Sums, not a mean of the bursts' ratios: 12 rows in 5 runs; 100 of 110 positions real.
+    assert (mixed["bursts"], mixed["rows_per_run"]) == (2, pytest.approx(12 / 5))
+    assert mixed["padding_share"] == pytest.approx(1 - 100 / 110)
+    seed = shapes.loc[("python-batched", "seed", 50)]
+    assert (seed["rows_per_run"], seed["padding_share"]) == (2.0, 0.0)
+    assert "python" not in set(shapes.index.get_level_values("service"))
+    failed = shapes.loc[("rust-native-batched", "seed", 50)]
+    assert failed[["rows_per_run", "padding_share"]].isna().all()
+
+
+def test_run_shapes_without_counts_are_empty() -> None:
+    nan = float("nan")
+    unbatched = bursts(("python", "seed", 50, nan, nan, nan, nan))
+    assert batching.run_shapes(unbatched).empty
+    older = unbatched.drop(columns=batching.RUN_COUNTS)  # a run written before the columns
+    shapes = batching.run_shapes(older)
+    assert shapes.empty and list(shapes.columns) == batching.RUN_SHAPE_COLUMNS
+
+
+def test_twin_table_shows_rows_per_run_and_padding_at_every_point(tmp_path: Path) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        run = load_run(
+            make_run_dir(
+                tmp_path,
+                n=40,
+                services=["python", "python-batched"],
+                payloads=["seed"],
+                concurrencies=[1, 50],
+                mixed=[16],
+            )
+        )
+        table = batching.twin_table(run).set_index(["payload", "concurrency"])
+    loadtests = pd.read_csv(run.path / "loadtests.csv")
+    assert (loadtests.loc[loadtests["service"] == "python", batching.RUN_COUNTS].isna()).all(
+        axis=None
+    )
+    # rundata_files.batch_counts: runs of min(c, 8) rows, a quarter padding on mixed only;
+    # the seed table's full burst counts at the seed point with the paired rounds'.
+    seed = loadtests[(loadtests["service"] == "python-batched") & (loadtests["concurrency"] == 50)]
+    assert seed["seed_table"].any() and (~seed["seed_table"]).any()
+    at_seed = table.loc[("seed", 50)]
+    assert at_seed["rows_per_run"] == pytest.approx(
+        seed["batch_rows"].sum() / seed["batch_runs"].sum()
+    )
+    assert at_seed["padding_share"] == 0.0
+    assert table.loc[("seed", 1), "rows_per_run"] == 1.0
+    assert table.loc[("mixed", 16), "padding_share"] == pytest.approx(0.2)

@@ -111,6 +111,23 @@ def test_health(client: Client) -> None:
     assert answer.body == {"status": "ok"}
 
 
+def test_stats_is_the_batched_services_alone(service: ServiceProcess, client: Client) -> None:
+    """GET /stats: the run counts of a batched service; an unknown path elsewhere."""
+    assert_seed_answer(client.classify(SEED))
+    answer = client.request("GET", "/stats")
+    if not service.service.batching:
+        assert_error(answer, 404, "not found")
+        return
+    assert answer.status == 200, answer
+    assert answer.headers["content-type"].split(";")[0] == "application/json"
+    names = ["runs", "rows", "tokens", "positions"]
+    assert sorted(answer.body) == sorted(names), answer.body
+    counts = [answer.body[name] for name in names]
+    assert all(isinstance(count, int) for count in counts), answer.body
+    # At least the seed's run so far; each run a row or more, each row a token or more.
+    assert 0 < counts[0] <= counts[1] <= counts[2] <= counts[3], answer.body
+
+
 def test_seed_sentence_is_positive(client: Client, reference: Any) -> None:
     answer = client.classify(SEED)
     assert_seed_answer(answer)

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from servebench import registry
-from servebench.measure import lifecycle
+from servebench.measure import lifecycle, run_counts
 from servebench.measure.plan import Unit
 from servebench.rundir.writer import RunWriter
 
@@ -52,3 +52,23 @@ def test_a_start_is_numbered_and_only_the_first_times_the_stages(
     timed = pd.read_csv(run / "stages.csv")
     assert list(timed.columns) == ["service", "variant", "payload", "client_us", "tokenization_us"]
     assert timed["payload"].tolist() == ["seed"] * 3 + ["long"] * 3
+
+
+def test_a_bursts_run_counts_are_the_change_of_the_services_counts() -> None:
+    before = {"runs": 10, "rows": 30, "tokens": 300, "positions": 360}
+    after = {"runs": 14, "rows": 50, "tokens": 500, "positions": 620}
+    assert run_counts.burst_columns(before, after) == {
+        "batch_runs": 4, "batch_rows": 20, "batch_tokens": 200, "batch_positions": 260,
+    }  # fmt: skip
+    # An unbatched service: the same columns, empty, and /stats is never asked.
+    assert run_counts.burst_columns(None, None) == dict.fromkeys(run_counts.COLUMNS)
+    unbatched: Any = SimpleNamespace(service=SimpleNamespace(batching=False))
+    assert run_counts.read(unbatched) is None
+
+
+def test_every_loadtests_row_has_the_run_count_columns() -> None:
+    sampler: Any = SimpleNamespace(cpu_seconds=2.0, peak_rss_mb=100.0, rss_end_mb=90.0)
+    counted = run_counts.burst_columns(None, None)
+    row = lifecycle.point_row(100, 0, 1.0, 100, sampler, counted)
+    assert list(row)[-4:] == list(run_counts.COLUMNS)
+    assert all(row[column] is None for column in run_counts.COLUMNS)

@@ -390,6 +390,30 @@ class TestBatcher:
 
         run_batcher(batched.BatchSettings(), scenario)
 
+    def test_the_counts_add_each_run_padded_to_its_longest_row(self) -> None:
+        async def scenario(batcher: Any, stand_in: StandIn) -> None:
+            assert batcher.counts == batched.RunCounts(0, 0, 0, 0)
+            first = await held_first_batch(batcher, stand_in)
+            tasks = await queue(batcher, ["bbb", "a", "cccccc"])
+            stand_in.gate.set()
+            await asyncio.gather(first, *tasks)
+            assert stand_in.batches == [["first"], ["a", "bbb", "cccccc"]]
+            # "first" alone (5 of 5), then rows of 1, 3 and 6 tokens padded to 6: 10 of 18.
+            assert batcher.counts == batched.RunCounts(runs=2, rows=4, tokens=15, positions=23)
+
+        # A loose padding limit, so the three lengths share one run.
+        run_batcher(batched.BatchSettings(max_padding=0.9), scenario)
+
+    def test_a_failed_run_is_not_counted(self) -> None:
+        async def scenario(batcher: Any, stand_in: StandIn) -> None:
+            stand_in.fail_on = "bad"
+            with pytest.raises(Refusal):
+                await batcher.predict("bad")
+            await batcher.predict("good")
+            assert batcher.counts == batched.RunCounts(runs=1, rows=1, tokens=4, positions=4)
+
+        run_batcher(batched.BatchSettings(), scenario)
+
     def test_stopping_answers_everything_queued_first(self) -> None:
         async def scenario(batcher: Any, stand_in: StandIn) -> None:
             first = await held_first_batch(batcher, stand_in)
@@ -553,6 +577,17 @@ class TestRoutes:
             assert headers[name].isdigit(), name
         assert headers["x-batch-size"] == "1"
         assert routes.client.get("/health").json() == {"status": "ok"}
+
+    def test_stats_answers_the_counts_of_the_runs_made(self, routes: Any) -> None:
+        zero = {"runs": 0, "rows": 0, "tokens": 0, "positions": 0}
+        assert routes.client.get("/stats").json() == zero
+        assert routes.client.post("/age", json={"inputs": "hello"}).status_code == 200
+        response = routes.client.get("/stats")
+        assert response.status_code == 200
+        assert response.headers["content-type"].split(";")[0] == "application/json"
+        assert response.json() == {"runs": 1, "rows": 1, "tokens": 5, "positions": 5}
+        refused = routes.client.post("/stats")
+        assert (refused.status_code, refused.json()) == (405, {"error": "method not allowed"})
 
     @pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
     def test_each_malformed_request_gets_the_contract_answer(self, routes: Any, case: Any) -> None:

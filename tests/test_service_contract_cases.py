@@ -75,3 +75,10 @@ def test_python_routes_answer_each_case(python_routes: TestClient, case: Contrac
     assert response.headers["content-type"].split(";")[0] == "application/json"
     body = response.json()
     assert set(body) == {"error"} and body["error"].startswith(case.error), body
+
+
+@pytest.mark.parametrize("method", ["GET", "POST"])
+def test_the_unbatched_routes_have_no_stats(python_routes: TestClient, method: str) -> None:
+    """/stats is the batched services' alone: elsewhere it is an unknown path (404)."""
+    response = python_routes.request(method, "/stats")
+    assert (response.status_code, response.json()) == (404, {"error": "not found"})

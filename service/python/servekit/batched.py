@@ -22,7 +22,7 @@ import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from fastapi import FastAPI
 
@@ -49,6 +49,24 @@ class BatchClassifies(Protocol):
     def encode_rows(self, texts: Sequence[str]) -> Rows: ...
 
     def run_rows(self, rows: Rows, group: Sequence[int]) -> tuple[list[tuple[str, float]], int]: ...
+
+
+class RunCounts(NamedTuple):
+    """What the successful runs held since start: the body of `GET /stats` (CONTRACT.md)."""
+
+    runs: int = 0
+    rows: int = 0
+    tokens: int = 0  # real tokens: each row's length, summed
+    positions: int = 0  # rows x longest row, summed: tokens plus padding
+
+    def plus_run(self, lengths: Sequence[int]) -> RunCounts:
+        """These counts and one run of rows of `lengths` (each padded to the longest)."""
+        return RunCounts(
+            self.runs + 1,
+            self.rows + len(lengths),
+            self.tokens + sum(lengths),
+            self.positions + len(lengths) * max(lengths, default=0),
+        )
 
 
 @dataclass
@@ -82,6 +100,9 @@ class Batcher:
         self.full_message = f"queue full: {settings.max_queue} requests waiting; retry later"
         self.loop: asyncio.AbstractEventLoop | None = None
         self.thread: threading.Thread | None = None
+        # Written by the inference thread alone, as a whole new tuple (one atomic rebinding),
+        # so the event loop reads the four counts of one moment without a lock.
+        self.counts = RunCounts()
 
     def start(self) -> None:
         """Starts the inference thread; call on the event loop that awaits the answers."""
@@ -234,6 +255,9 @@ class Batcher:
             # One line, never the text or a traceback: request bodies are not logged.
             log.error("internal error in a run of %d: %s", len(taken), type(exc).__name__)
             outcome = None
+        if outcome is not None:
+            # Before the answers go out: a client holding them finds their run counted.
+            self.counts = self.counts.plus_run([job.length for job, _ in taken])
         return self.resolve_soon(taken, outcome, inference_us)
 
 
@@ -287,6 +311,7 @@ def create_app(classifier: BatchClassifies, settings: BatchSettings) -> FastAPI:
         title="servebench python batched service",
         lifespan=lifespan,
         watch_client=True,
+        run_counts=lambda: batcher.counts._asdict(),
     )
     app.state.batcher = batcher  # for the tests: its queue and thread
     return app

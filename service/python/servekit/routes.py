@@ -130,17 +130,28 @@ async def until_answered_or_gone(request: Request, answer: Awaitable[Reply]) -> 
     raise ClientGone
 
 
+def run_counts_route(run_counts: Callable[[], dict[str, int]]) -> Callable[[], Awaitable[Any]]:
+    """`GET /stats`: the counts as they are, read on the event loop (no thread hop)."""
+
+    async def stats() -> dict[str, int]:
+        return run_counts()
+
+    return stats
+
+
 def build_app(
     predict: Predict,
     *,
     title: str = "servebench python service",
     lifespan: Lifespan | None = None,
     watch_client: bool = False,
+    run_counts: Callable[[], dict[str, int]] | None = None,
 ) -> FastAPI:
     """The contract's routes and error answers around `predict`, shared by the Python services.
     With `watch_client`, a request whose client disconnects while it waits is cancelled (the
     batched service's queue then skips it); it costs a task per request, so the unbatched
-    service, whose request is already running, goes without."""
+    service, whose request is already running, goes without. With `run_counts` (the batched
+    service's), `GET /stats` answers what it returns; without, /stats is an unknown path."""
     app = FastAPI(title=title, docs_url=None, redoc_url=None, lifespan=lifespan)
 
     @app.exception_handler(StarletteHTTPException)
@@ -160,6 +171,9 @@ def build_app(
     @app.get("/health")
     async def health() -> dict[str, str]:
         return {"status": "ok"}
+
+    if run_counts is not None:
+        app.add_api_route("/stats", run_counts_route(run_counts), methods=["GET"])
 
     @app.post("/age", openapi_extra={"requestBody": REQUEST_SCHEMA}, responses=RESPONSES)
     async def age(request: Request) -> JSONResponse:

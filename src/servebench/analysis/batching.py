@@ -4,9 +4,13 @@
   size (batch_ceiling.csv): items/s and its gain over the same path at batch 1.
 * :func:`batch_sizes` - the batch sizes the services actually formed, per point, from the
   requests whose answers carried ``x-batch-size`` (the mixed workload, the c=1 stage timings).
+* :func:`run_shapes` - how full the runs of a batched service's bursts were and how much of
+  them was padding, per point, from the services' own run counts (loadtests.csv ``batch_*``:
+  every burst, hey's at the seed point included, which keep no headers).
 * :func:`twin_table` - each batched service against its unbatched twin at every point both
-  measured: requests/sec ratio, p50 and p99 side by side, the median batch size, and the
-  requests/sec over the batch-1 in-process ceiling of the same variant.
+  measured: requests/sec ratio, p50 and p99 side by side, the median batch size, the mean
+  rows per run and padding share, and the requests/sec over the batch-1 in-process ceiling of
+  the same variant.
 """
 
 from __future__ import annotations
@@ -24,8 +28,12 @@ BATCH_CEILING_COLUMNS = [
 TWIN_COLUMNS = [
     "service", "variant", "twin", "payload", "concurrency", "rps", "twin_rps", "rps_ratio",
     "rps_ratio_ci_low", "rps_ratio_ci_high", "p50_s", "twin_p50_s", "p99_s", "twin_p99_s",
-    "median_batch", "mean_batch", "x_batch1_ceiling",
+    "median_batch", "mean_batch", "rows_per_run", "padding_share", "x_batch1_ceiling",
 ]  # fmt: skip
+POINT = ["service", "variant", "payload", "concurrency"]
+#: loadtests.csv's run counts of a batched service's burst (docs/DATA.md).
+RUN_COUNTS = ["batch_runs", "batch_rows", "batch_tokens", "batch_positions"]
+RUN_SHAPE_COLUMNS = [*POINT, "bursts", "rows_per_run", "padding_share"]
 
 
 def batched_services(run: Run) -> list[str]:
@@ -65,6 +73,36 @@ def batch_sizes(run: Run) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
+def run_shapes(bursts: pd.DataFrame) -> pd.DataFrame:
+    """Per point with counted bursts: ``rows_per_run`` = Σ batch_rows ÷ Σ batch_runs and
+    ``padding_share`` = 1 − Σ batch_tokens ÷ Σ batch_positions over its bursts (sums, not a
+    mean of ratios: a burst weighs by the runs and positions it made). Bursts without counts
+    (unbatched services, runs written before the columns) are left out, so a point with none
+    has no row; NaN where a sum it divides by is 0 (every run of the point failed)."""
+    if bursts.empty or not set(RUN_COUNTS) <= set(bursts):
+        return pd.DataFrame(columns=RUN_SHAPE_COLUMNS)
+    counted = bursts.dropna(subset=RUN_COUNTS)
+    if counted.empty:
+        return pd.DataFrame(columns=RUN_SHAPE_COLUMNS)
+    sums = counted.groupby(POINT, sort=False)[RUN_COUNTS].sum().astype(float)
+    runs, positions = sums["batch_runs"], sums["batch_positions"]
+    out = pd.DataFrame(
+        {
+            "bursts": counted.groupby(POINT, sort=False).size(),
+            "rows_per_run": sums["batch_rows"] / runs.where(runs > 0),
+            "padding_share": 1 - sums["batch_tokens"] / positions.where(positions > 0),
+        }
+    )
+    return out.reset_index()[RUN_SHAPE_COLUMNS]
+
+
+def point_bursts(run: Run) -> pd.DataFrame:
+    """Every burst of the run's services: the paired rounds' and the seed table's."""
+    if run.seed_table_bursts is None:
+        return run.loadtests
+    return pd.concat([run.loadtests, run.seed_table_bursts], ignore_index=True)
+
+
 def twin_table(run: Run) -> pd.DataFrame:
     """Each batched service beside its twin, at every (variant, payload, concurrency).
 
@@ -74,6 +112,10 @@ def twin_table(run: Run) -> pd.DataFrame:
     pc = tables.per_config(run).set_index(["service", "variant", "payload", "concurrency"])
     paired = ratios.estimates(tables.ratios(run), "batching")
     sizes = batch_sizes(run)
+    shapes = {
+        (r.service, r.variant, r.payload, int(r.concurrency)): r
+        for r in run_shapes(point_bursts(run)).itertuples(index=False)
+    }
     rows = []
     for service in batched_services(run):
         twin = str(run.fact(service, "twin"))
@@ -89,6 +131,7 @@ def twin_table(run: Run) -> pd.DataFrame:
             ]["batch_size"]
             ceiling_rps, _ = measures.ceiling_for(run, service, variant)
             at = (service, variant, payload, int(concurrency))
+            shape = shapes.get(at)
             ratio = (
                 [float(paired.at[at, c]) for c in ratios.INTERVAL_COLUMNS]
                 if at in paired.index
@@ -112,6 +155,8 @@ def twin_table(run: Run) -> pd.DataFrame:
                     "twin_p99_s": t["p99_s"] if t is not None else math.nan,
                     "median_batch": float(mine.median()) if len(mine) else math.nan,
                     "mean_batch": float(mine.mean()) if len(mine) else math.nan,
+                    "rows_per_run": shape.rows_per_run if shape is not None else math.nan,
+                    "padding_share": shape.padding_share if shape is not None else math.nan,
                     "x_batch1_ceiling": r["rps"] / ceiling_rps
                     if ceiling_rps and payload == run.seed_payload
                     else math.nan,

@@ -14,7 +14,7 @@ from typing import Any
 
 from servebench.client import Client, stage_times
 from servebench.loadrun import ClosedLoopRun
-from servebench.measure import hey, resources
+from servebench.measure import hey, resources, run_counts
 from servebench.measure.plan import Plan, Unit, request_body
 from servebench.measure.vegeta_closed import run_closed_loop
 from servebench.measure.verify import first_correct_answer, verify
@@ -99,6 +99,7 @@ def measure_point(
     `requests` of them, or a short burst at the unit's pace (:meth:`Plan.hey_requests`)."""
     if requests is None:
         requests = plan.hey_requests(concurrency, seconds_per_request)
+    before = run_counts.read(proc)
     with resources.ResourceSampler(proc.pid) as sampler:
         run = hey.run_hey(
             proc.url + "/age",
@@ -108,7 +109,8 @@ def measure_point(
             requests=requests,
         )
     proc.check_alive()
-    return point_row(run.requested, run.errors, run.total_s, run.answered, sampler), run
+    counted = run_counts.burst_columns(before, run_counts.read(proc))
+    return point_row(run.requested, run.errors, run.total_s, run.answered, sampler, counted), run
 
 
 def measure_mixed_point(
@@ -119,21 +121,29 @@ def measure_mixed_point(
     bursts do the same work (slices of it would differ in their few long texts, and a ratio
     would move with the slice). Each answer's label is compared with ONNX Runtime's for its
     own text (`correct`)."""
+    before = run_counts.read(proc)
     with resources.ResourceSampler(proc.pid) as sampler:
         url, cpus = proc.url + "/age", plan.pinning.loadgen_cpus
         run = run_closed_loop(url, plan.mixed_bodies(), concurrency, cpus=cpus)
     proc.check_alive()
+    counted = run_counts.burst_columns(before, run_counts.read(proc))
     records = run.records
     if expected_labels:
         want = records["seq"].map(dict(enumerate(expected_labels)))
         records["correct"] = (records["label"] == want).where(records["status_code"] == 200)
-    return point_row(run.requested, run.errors, run.total_s, run.answered, sampler), run
+    return point_row(run.requested, run.errors, run.total_s, run.answered, sampler, counted), run
 
 
 def point_row(
-    requested: int, errors: int, total_s: float, answered: int, sampler: resources.ResourceSampler
+    requested: int,
+    errors: int,
+    total_s: float,
+    answered: int,
+    sampler: resources.ResourceSampler,
+    counted: dict[str, int | None],
 ) -> dict[str, Any]:
-    """A loadtests.csv row's measurements (the same columns for hey and vegeta runs)."""
+    """A loadtests.csv row's measurements (the same columns for hey and vegeta runs, and for
+    every service: `counted` is :func:`run_counts.burst_columns`, empty unless batched)."""
     return {
         "n": requested,
         "errors": errors,
@@ -143,6 +153,7 @@ def point_row(
         "cpu_s_per_req": sampler.cpu_seconds / max(answered, 1),
         "peak_rss_mb": sampler.peak_rss_mb,
         "rss_after_mb": sampler.rss_end_mb,
+        **counted,
     }
 
 

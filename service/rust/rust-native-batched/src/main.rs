@@ -8,10 +8,12 @@
 //!
 //! Modules: [`config`] (batching flags), [`queue`] (step 2), [`plan`] (step 3: which requests
 //! run next), [`engine`] (steps 1, 4–5), [`server`] (the handlers' backend and the inference thread),
-//! [`bench`], [`replay`] (the in-process tools), [`error`].
+//! [`counters`] (what the runs held, `GET /stats`), [`bench`], [`replay`] (the in-process
+//! tools), [`error`].
 
 mod bench;
 mod config;
+mod counters;
 mod engine;
 mod error;
 mod plan;

@@ -9,11 +9,12 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use servekit::{Backend, BatchInfo, PredictError, Prediction};
+use servekit::{Backend, BatchInfo, PredictError, Prediction, RunCounts};
 use tokenizers::{Encoding, Tokenizer};
 use tokio::sync::oneshot;
 
 use crate::config::{BatchPolicy, Schedule};
+use crate::counters::RunCounters;
 use crate::engine::{self, BatchEngine, Encoded, Stopper};
 use crate::error::BatchedError;
 use crate::plan::{self, Limits, Waiting};
@@ -33,6 +34,7 @@ pub struct QueueBackend {
     queue: Arc<Queue<Job>>,
     tokenizer: Arc<Tokenizer>,
     max_queue: usize,
+    counters: Arc<RunCounters>,
 }
 
 impl Backend for QueueBackend {
@@ -55,6 +57,10 @@ impl Backend for QueueBackend {
             }
         }
     }
+
+    fn run_counts(&self) -> Option<RunCounts> {
+        Some(self.counters.snapshot())
+    }
 }
 
 /// The answer of a request the inference thread dropped (it panicked): a 500, not a hang.
@@ -73,13 +79,18 @@ impl InferenceThread {
     /// Starts the thread; the backend is the queue's other end, for the routes.
     pub fn spawn(engine: BatchEngine, policy: &BatchPolicy) -> Result<(Self, QueueBackend), BatchedError> {
         let queue = Arc::new(Queue::new(policy.max_queue));
-        let backend =
-            QueueBackend { queue: queue.clone(), tokenizer: engine.tokenizer(), max_queue: policy.max_queue };
+        let counters = Arc::new(RunCounters::default());
+        let backend = QueueBackend {
+            queue: queue.clone(),
+            tokenizer: engine.tokenizer(),
+            max_queue: policy.max_queue,
+            counters: counters.clone(),
+        };
         let (thread_queue, policy) = (queue.clone(), *policy);
         let stopper = engine.stopper();
         let handle = std::thread::Builder::new()
             .name("inference".into())
-            .spawn(move || answer_requests(engine, &thread_queue, &policy))
+            .spawn(move || answer_requests(engine, &thread_queue, &policy, &counters))
             .map_err(BatchedError::Thread)?;
         Ok((Self { queue, stopper, handle }, backend))
     }
@@ -107,7 +118,12 @@ impl Drop for AbandonOnExit<'_> {
 }
 
 /// The inference thread's loop: step 2 in [`Queue::take`], 3 in [`choose`], 4–5 in [`answer_run`].
-fn answer_requests(mut engine: BatchEngine, queue: &Queue<Job>, policy: &BatchPolicy) {
+fn answer_requests(
+    mut engine: BatchEngine,
+    queue: &Queue<Job>,
+    policy: &BatchPolicy,
+    counters: &RunCounters,
+) {
     let _abandon = AbandonOnExit(queue);
     let (limits, delay, fill) = (policy.limits, policy.max_batch_delay, policy.limits.max_batch_size);
     let mut run: Vec<Job> = Vec::with_capacity(fill.min(1024));
@@ -135,7 +151,7 @@ fn answer_requests(mut engine: BatchEngine, queue: &Queue<Job>, policy: &BatchPo
             choose(&mut batch, &mut run, limits, false);
         }
         if !run.is_empty() {
-            answer_run(&mut engine, &mut run, Instant::now());
+            answer_run(&mut engine, &mut run, Instant::now(), counters);
         }
         run.clear();
     }
@@ -169,10 +185,14 @@ fn choose(waiting: &mut VecDeque<Job>, run: &mut Vec<Job>, limits: Limits, aging
     waiting.extend(slots.into_iter().flatten());
 }
 
-/// Steps 4–5: one `run` for `run`'s rows, each request answered at once.
-fn answer_run(engine: &mut BatchEngine, run: &mut Vec<Job>, taken: Instant) {
+/// Steps 4–5: one `run` for `run`'s rows, counted if it succeeded, each request answered at once.
+fn answer_run(engine: &mut BatchEngine, run: &mut Vec<Job>, taken: Instant, counters: &RunCounters) {
     let rows: Vec<&Encoding> = run.iter().map(|job| &job.encoded.encoding).collect();
     let answers = engine.run_rows(&rows);
+    if answers.is_ok() {
+        // Before the answers go out: a client holding them finds their run counted.
+        counters.add(RunCounts::of_run(rows.iter().map(|encoding| encoding.len())));
+    }
     let size = run.len();
     for (row, job) in run.drain(..).enumerate() {
         let answer = match &answers {
@@ -212,7 +232,12 @@ mod tests {
     }
 
     fn backend(capacity: usize) -> QueueBackend {
-        QueueBackend { queue: Arc::new(Queue::new(capacity)), tokenizer: words(), max_queue: capacity }
+        QueueBackend {
+            queue: Arc::new(Queue::new(capacity)),
+            tokenizer: words(),
+            max_queue: capacity,
+            counters: Arc::default(),
+        }
     }
 
     /// Polls once: the answers under test are ready without any runtime.

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use actix_web::web;
 
+use crate::counts::RunCounts;
 use crate::predict::{PredictError, Prediction, Predictor};
 
 /// How long in-flight requests may finish after SIGTERM (the contract allows 5 s in all):
@@ -28,6 +29,12 @@ pub trait Backend: Send + Sync + 'static {
     const SHUTDOWN_TIMEOUT: Duration = SHUTDOWN_TIMEOUT;
 
     fn predict(&self, text: String) -> impl Future<Output = Result<Prediction, PredictError>>;
+
+    /// What the backend's runs held so far, for `GET /stats`; `None` (an unbatched backend,
+    /// which makes no runs of its own) leaves `/stats` an unknown path.
+    fn run_counts(&self) -> Option<RunCounts> {
+        None
+    }
 }
 
 /// A synchronous [`Predictor`], called on actix's blocking thread pool.

@@ -126,6 +126,14 @@ fn bind_reason(error: &std::io::Error) -> String {
 /// Routes, extractor limits and fallbacks of the contract, for `App::configure`.
 pub fn routes<B: Backend>(backend: Arc<B>) -> impl FnOnce(&mut web::ServiceConfig) {
     move |cfg| {
+        // Decided once per worker: a backend counts its runs or never does.
+        if backend.run_counts().is_some() {
+            cfg.service(
+                web::resource("/stats")
+                    .route(web::get().to(stats::<B>))
+                    .default_service(web::to(|| method_not_allowed("GET"))),
+            );
+        }
         cfg.app_data(web::Data::from(backend))
             .app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
             .service(
@@ -195,6 +203,14 @@ async fn health() -> HttpResponse {
     HttpResponse::Ok().json(serde_json::json!({ "status": "ok" }))
 }
 
+/// `GET /stats` (batched backends only: [`routes`] adds it for them alone).
+async fn stats<B: Backend>(backend: web::Data<B>) -> HttpResponse {
+    match backend.run_counts() {
+        Some(counts) => HttpResponse::Ok().json(counts),
+        None => not_found().await,
+    }
+}
+
 async fn method_not_allowed(allow: &'static str) -> HttpResponse {
     let error = ApiError::MethodNotAllowed;
     HttpResponse::build(error.status()).insert_header((header::ALLOW, allow)).json(error.body())
@@ -209,6 +225,7 @@ async fn not_found() -> HttpResponse {
 #[cfg(test)]
 pub(crate) mod testing {
     use super::*;
+    use crate::counts::RunCounts;
     use crate::predict::{BatchInfo, PredictError, Prediction};
     use actix_web::test::{self, TestRequest};
     use serde_json::Value;
@@ -244,7 +261,14 @@ pub(crate) mod testing {
             let prediction = Fake.predict(&text)?;
             Ok(Prediction { batch: Some(BatchInfo { batch_size: 5, queue_us: 67 }), ..prediction })
         }
+
+        fn run_counts(&self) -> Option<RunCounts> {
+            Some(QUEUED_COUNTS)
+        }
     }
+
+    /// What [`Queued`] says its runs held.
+    pub const QUEUED_COUNTS: RunCounts = RunCounts { runs: 2, rows: 5, tokens: 30, positions: 40 };
 
     /// Status, headers and JSON body of `req` answered by the routes over [`Fake`].
     pub async fn call(req: TestRequest) -> (u16, actix_web::http::header::HeaderMap, Value) {
@@ -268,7 +292,7 @@ pub(crate) mod testing {
 
 #[cfg(test)]
 mod tests {
-    use super::testing::{Queued, call, call_with};
+    use super::testing::{QUEUED_COUNTS, Queued, call, call_with};
     use super::*;
     use actix_web::test::TestRequest;
 
@@ -358,6 +382,23 @@ mod tests {
         let port = first.sockets[0].local_addr().unwrap().port();
         let error = bind(&args(port)).unwrap_err();
         assert_eq!(error.to_string(), format!("cannot bind 127.0.0.1:{port}: address in use"));
+    }
+
+    #[actix_web::test]
+    async fn a_counting_backend_answers_stats_with_its_counts() {
+        let (status, _, json) = call_with(Queued, TestRequest::get().uri("/stats")).await;
+        assert_eq!((status, json), (200, serde_json::to_value(QUEUED_COUNTS).unwrap()));
+        let (status, headers, json) = call_with(Queued, TestRequest::post().uri("/stats")).await;
+        assert_eq!((status, json), (405, serde_json::json!({"error": "method not allowed"})));
+        assert_eq!(headers.get(header::ALLOW).unwrap(), "GET");
+    }
+
+    #[actix_web::test]
+    async fn stats_is_an_unknown_path_for_an_unbatched_backend() {
+        for req in [TestRequest::get().uri("/stats"), TestRequest::post().uri("/stats")] {
+            let (status, _, json) = call(req).await;
+            assert_eq!((status, json), (404, serde_json::json!({"error": "not found"})));
+        }
     }
 
     #[actix_web::test]

@@ -7,6 +7,7 @@
 //! - [`predict`]: the [`Predictor`] trait the unbatched binaries implement, softmax and argmax.
 //! - [`backend`]: the [`Backend`] the routes await: a [`Predictor`] on the blocking pool
 //!   ([`Blocking`]), or a batched service's queue.
+//! - [`counts`]: what a batched service's runs held (`GET /stats`).
 //! - [`error`]: every error a client can see, with its status and JSON body.
 //! - [`http`]: the actix-web server generic over a [`Backend`].
 
@@ -14,6 +15,7 @@ pub mod backend;
 pub mod config;
 #[cfg(test)]
 mod contract_cases;
+pub mod counts;
 pub mod error;
 pub mod http;
 pub mod model;
@@ -22,6 +24,7 @@ pub mod request;
 
 pub use backend::{Backend, Blocking};
 pub use config::ServiceArgs;
+pub use counts::RunCounts;
 pub use error::ApiError;
 pub use http::{Listeners, ServeError, bind, run, serve, serve_backend};
 pub use model::{ModelDir, ModelError, ServingInfo};
