@@ -379,7 +379,7 @@ def test_the_in_process_tools_are_settled_before_any_service_starts(
     assert [t.asked for t in loops.values()] == [["1"], ["1"]]
     assert batch[("python-batched", "fp32")].asked == [f"{sizes[0]} 1"]  # once, not per size
     # a replay settles with a pass over its first few texts, not the whole workload
-    assert replays[("python-batched", "fp32")].asked == ["1 1 2"]
+    assert replays[("python-batched", "fp32")].asked == ["1 1 1"]
     assert all(u.call_s == 0 for u in units)  # the settling call sizes nothing
     units[0].burst(0.01)
     assert loops[("python", "fp32", "seed")].asked[1:] == ["3", "10"]  # untimed, then timed
@@ -406,7 +406,7 @@ def test_a_replay_burst_is_one_pass_over_every_text_after_an_untimed_short_one()
     tool: Any = _Replay(texts=200)
     unit = InProcessUnit("replay", "python-batched", "fp32", "mixed", 50, tool, "python")
     rows, median_us = unit.burst(0.5)
-    assert tool.asked == ["50 1 100", "50 1"]
+    assert tool.asked == ["50 1 50", "50 1"]
     assert (len(rows), unit.items(rows), median_us) == (1, 200, 500_000)
     unit.burst(0.5)
     assert tool.asked[2:] == ["50 1"]

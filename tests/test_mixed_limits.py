@@ -14,7 +14,7 @@ import pytest
 from rundata import data_md_columns, make_run_dir, make_variant_run
 from rundata_files import REPLAY_GAIN
 
-from servebench.analysis import mixed_limits
+from servebench.analysis import mixed_limits, narrative
 from servebench.rundir.reader import Run, load_run
 
 pytestmark = pytest.mark.unit
@@ -181,3 +181,17 @@ def test_the_steady_ratio_to_the_twin_is_paired_per_round(
         assert r.steady_vs_twin == pytest.approx(geomean(mine[rounds] / theirs[rounds]), rel=1e-9)
         assert 0 < r.drain_share < 1 and 0 < r.twin_drain_share < 1
         assert r.vs_twin_ci_low < r.vs_twin < r.vs_twin_ci_high
+
+
+def test_the_short_answer_says_how_close_to_their_limits_the_batched_services_ran(
+    run_dir: Path, table: pd.DataFrame
+) -> None:
+    sentence = narrative.batching_change(quiet_load(run_dir))
+    assert sentence is not None
+    top = table[table["concurrency"] == max(LEVELS)]
+    low, high = top["of_batched_limit"].min(), top["of_batched_limit"].max()
+    assert (
+        f"({low * 100:.0f}–{high * 100:.0f} % of their own queues replayed in process; " in sentence
+    )
+    steady = f"{top['steady_vs_twin'].min():.2f}–{top['steady_vs_twin'].max():.2f}×"
+    assert f"{steady} their twins without the bursts' drain)" in sentence

@@ -97,7 +97,8 @@ def test_quick_run_measures_batching_and_the_mixed_workload(quick_run: Path) -> 
     mixed = loadtests[loadtests["payload"] == "mixed"]
     seed_only = set(params["seed_point_only"]) | rungs(quick_run)
     swept = [s for s in params["services"] if s not in seed_only]
-    units = units_of(quick_run, swept, params["variants"], params["base_variant_only"])
+    on_mixed = [s for s in swept if s in params["mixed_services"] or not params["mixed_services"]]
+    units = units_of(quick_run, on_mixed, params["variants"], params["base_variant_only"])
     assert set(zip(mixed["service"], mixed["variant"], strict=True)) == units
     # A seed-point-only service (a rung too) has the seed point and nothing else.
     only = loadtests[loadtests["service"].isin(seed_only)]
@@ -131,6 +132,19 @@ def test_quick_run_measures_batching_and_the_mixed_workload(quick_run: Path) -> 
         (params["payload"], params["concurrency"])
     }
     assert limits["round"].nunique() >= params["min_rounds"]
+    # The mixed workload's limits: each batched service's replay at one client and at each
+    # mixed level, every variant, in the mixed points' rounds; and the table built on them.
+    replay = pd.read_csv(quick_run / "replay.csv")
+    assert set(replay["service"]) == {"python-batched", "rust-native-batched"}
+    assert set(replay["variant"]) == set(params["variants"])
+    assert (replay["payload"] == "mixed").all()
+    assert set(replay["clients"]) == {1, *params["mixed_concurrency_levels"]}
+    assert (replay["texts"] == params["mixed_requests"]).all() and (replay["total_us"] > 0).all()
+    mixed_table = pd.read_csv(quick_run / "mixed_limits.csv")
+    assert len(mixed_table) == 2 * len(params["variants"]) * len(params["mixed_concurrency_levels"])
+    assert (mixed_table["batched_items_per_s"] > 0).all() and mixed_table["rps"].notna().all()
+    kinds = set(pd.read_csv(quick_run / "ratios.csv")["kind"])
+    assert {"queue_efficiency", "queue_batching"} <= kinds
     # Batched services were checked with every reference sentence sent at once.
     parity = pd.read_csv(quick_run / "parity.csv")
     concurrent = parity[parity["check"] == "concurrent"]

@@ -15,8 +15,9 @@
 * what each other model variant (e.g. int8) changes: its ÷ fp32 factor per language, in
   process and over HTTP, and how often it still gives fp32's label;
 * what dynamic batching changes: each batched service ÷ its unbatched twin at the seed point
-  and on the mixed workload (with its short texts' p99 against the twin's), and how far past
-  the batch-1 in-process ceiling it got;
+  and on the mixed workload (how close to its own queue replayed in process, the ratio without
+  the bursts' drain, its short texts' p99 against the twin's), and how far past the batch-1
+  in-process ceiling it got;
 * how far to trust the numbers (:func:`precision`): the widest interval and counts of what
   fell short, never a list, so that the answer is as long on a noisy run as on a calm one.
 
@@ -38,6 +39,7 @@ from servebench.analysis import (
     factors,
     length_classes,
     measures,
+    mixed_limits,
     ratios,
     seed,
     stability,
@@ -261,6 +263,7 @@ def batching_change(run: Run) -> str | None:
         top = int(mixed["concurrency"].max())
         text += f"; on the mixed workload at c={top}: "
         text += ratios(mixed[mixed["concurrency"] == top])
+        text += against_limits(run, top)
         text += short_texts(run, top, variants)
     best = seed_rows.dropna(subset=["x_batch1_ceiling"])
     if not best.empty:
@@ -270,6 +273,26 @@ def batching_change(run: Run) -> str | None:
             f"{times(r['x_batch1_ceiling'])} the batch-1 in-process ceiling"
         )
     return text + "."
+
+
+def against_limits(run: Run, concurrency: int) -> str:
+    """' (86–97 % of their own queues replayed in process; 1.45–1.57× their twins without the
+    bursts' drain)': the ranges, over the batched services and variants on the mixed workload
+    at ``concurrency``, of their req/s over their batched in-process limit and of their steady
+    ratio to their twin (:mod:`servebench.analysis.mixed_limits`); '' without replays."""
+    table = mixed_limits.mixed_limits(run)
+    mine = table[table["concurrency"] == concurrency]
+    parts = []
+    share = mine["of_batched_limit"].dropna()
+    if len(share):
+        low, high = share.min() * 100, share.max() * 100
+        parts.append(f"{low:.0f}–{high:.0f} % of their own queues replayed in process")
+    steady = mine["steady_vs_twin"].dropna()
+    if len(steady):
+        parts.append(
+            f"{steady.min():.2f}–{times(steady.max())} their twins without the bursts' drain"
+        )
+    return f" ({'; '.join(parts)})" if parts else ""
 
 
 def short_texts(run: Run, concurrency: int, variants: list[str]) -> str:

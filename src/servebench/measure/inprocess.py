@@ -59,8 +59,8 @@ MIN_CALLS = 3
 #: A replay's CSV columns (servekit.replay, rust-native-batched replay).
 REPLAY_HEADER = "clients,iteration,texts,total_us"
 #: The texts of a replay's untimed passes (at start, and before its first burst), per client:
-#: enough for the scheduler to form its runs, a fraction of a whole pass.
-REPLAY_WARMUP_PER_CLIENT = 2
+#: one queue's worth, so the scheduler forms full runs, at a fraction of a whole pass.
+REPLAY_WARMUP_PER_CLIENT = 1
 #: Where each kind of unit writes its rows.
 FILES = {"loop": "ceiling.csv", "batch": "batch_ceiling.csv", "replay": "replay.csv"}
 
