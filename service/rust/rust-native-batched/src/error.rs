@@ -1,6 +1,8 @@
 //! Failures of `rust-native-batched` at start-up, in `bench` and `replay` and at shutdown; each prints as
 //! one line after `error: `.
 
+use std::path::PathBuf;
+
 use rust_native::error::NativeError;
 
 #[derive(Debug, thiserror::Error)]
@@ -23,7 +25,21 @@ pub enum BatchedError {
     #[error("the inference thread panicked")]
     ThreadPanicked,
     #[error(transparent)]
-    Replay(#[from] crate::replay::ReplayError),
+    Replay(#[from] ReplayError),
     #[error("cannot write to standard output: {0}")]
     Stdout(std::io::Error),
+}
+
+/// Failures of `replay` of its own (the model's and the service's are [`BatchedError`]'s).
+#[derive(Debug, thiserror::Error)]
+pub enum ReplayError {
+    #[error("texts file {path}: {reason}")]
+    Texts { path: PathBuf, reason: String },
+    /// More clients than the queue holds would be refused (503), which fails the pass.
+    #[error("--clients: {clients} clients exceed --max-queue {max_queue}")]
+    Clients { clients: usize, max_queue: usize },
+    #[error("cannot start the clients' runtime: {0}")]
+    Runtime(std::io::Error),
+    #[error("a client task failed: {0}")]
+    Task(String),
 }

@@ -11,7 +11,7 @@
 //! --serve` does.
 
 use std::io::{BufRead, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
@@ -22,23 +22,10 @@ use tokio::runtime::Runtime;
 use tokio::task::JoinSet;
 
 use crate::config::BatchPolicy;
-use crate::error::BatchedError;
+use crate::error::{BatchedError, ReplayError};
 use crate::server::QueueBackend;
 
 pub const CSV_HEADER: &str = "clients,iteration,texts,total_us";
-
-#[derive(Debug, thiserror::Error)]
-pub enum ReplayError {
-    #[error("texts file {path}: {reason}")]
-    Texts { path: PathBuf, reason: String },
-    /// More clients than the queue holds would be refused (503), which fails the pass.
-    #[error("--clients: {clients} clients exceed --max-queue {max_queue}")]
-    Clients { clients: usize, max_queue: usize },
-    #[error("cannot start the clients' runtime: {0}")]
-    Runtime(std::io::Error),
-    #[error("a client task failed: {0}")]
-    Task(String),
-}
 
 /// The texts file: a non-empty JSON list of non-empty strings, in sending order.
 pub fn read_texts(path: &Path) -> Result<Vec<String>, ReplayError> {
