@@ -182,6 +182,10 @@ def openloop_csv(shape: Shape, rng: np.random.Generator) -> pd.DataFrame:
                     "meets_bound": bool(p99 <= 0.1 and load < 1.1),
                     "bound_s": 0.1,
                     "send_lag_p99_s": 2e-4,
+                    # vegeta's CPU grows with the rate it paces (no draw: the files above
+                    # keep the numbers they drew)
+                    "loadgen_cpu_s": 30.5 * min(0.9, rate / 150),
+                    "loadgen_wall_s": 30.5,
                 }
             )
     return pd.DataFrame(rows)
@@ -471,6 +475,10 @@ def loadtest_row(
         # A Python interpreter in the process costs memory.
         "peak_rss_mb": 300 + 50 * rng.random() if python else 120 + 20 * rng.random(),
         "rss_after_mb": 290.0,
+        # The load generator's share of its CPU: 15-85 %, by the burst's place in the run (no
+        # draw, so that the other columns keep the numbers they drew).
+        "loadgen_cpu_s": (burst.total_s + 0.02) * (0.15 + 0.1 * (k % 8)),
+        "loadgen_wall_s": burst.total_s + 0.02,
         **batch_counts(burst, known),
         "started": f"2026-01-01T12:{k % 60:02d}:00+00:00",
         "seed_table": seed_table,

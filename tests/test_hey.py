@@ -93,6 +93,9 @@ def test_real_hey_run_records_every_request(echo_url: str) -> None:
     assert run.errors == 0
     assert (run.records["status_code"] == 200).all()
     assert 0 < run.total_s < 30
+    # hey's own CPU time, as its child process: some, and no more than its wall time allows
+    # on the two CPUs it could use here (unpinned)
+    assert 0 < run.loadgen_cpu_s <= 2 * run.wall_s
 
 
 def test_real_hey_counts_refused_connections_as_errors() -> None:

@@ -3,14 +3,17 @@ answers and timings stubbed (the real ones are the system and end-to-end tiers')
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
 
-from servebench import registry
+from servebench import process, registry
+from servebench.loadrun import ClosedLoopRun
 from servebench.measure import lifecycle, run_counts
 from servebench.measure.plan import Unit
 from servebench.rundir.writer import RunWriter
@@ -69,6 +72,25 @@ def test_a_bursts_run_counts_are_the_change_of_the_services_counts() -> None:
 def test_every_loadtests_row_has_the_run_count_columns() -> None:
     sampler: Any = SimpleNamespace(cpu_seconds=2.0, peak_rss_mb=100.0, rss_end_mb=90.0)
     counted = run_counts.burst_columns(None, None)
-    row = lifecycle.point_row(100, 0, 1.0, 100, sampler, counted)
+    records = pd.DataFrame(
+        {"status_code": [200] * 100, "offset_s": np.linspace(0, 0.9, 100), "response_time_s": 0.1}
+    )
+    run = ClosedLoopRun(records, requested=100, concurrency=10, wall_s=1.25, loadgen_cpu_s=0.5)
+    row = lifecycle.point_row(run, sampler, counted)
     assert list(row)[-4:] == list(run_counts.COLUMNS)
     assert all(row[column] is None for column in run_counts.COLUMNS)
+    assert (row["n"], row["errors"], row["rps"]) == (100, 0, pytest.approx(100 / 1.0))
+    assert (row["loadgen_cpu_s"], row["loadgen_wall_s"]) == (0.5, 1.25)
+
+
+def test_a_load_generators_cpu_time_is_measured_as_its_child_process() -> None:
+    """run_child counts the CPU a child burns (a busy loop of ~0.3 s) and not a sleeping one."""
+    busy = [
+        sys.executable,
+        "-c",
+        "import time\nt=time.process_time()\nwhile time.process_time()-t<0.3: pass",
+    ]
+    idle = [sys.executable, "-c", "import time; time.sleep(0.3)"]
+    spun, slept = process.run_child(busy), process.run_child(idle)
+    assert spun.result.returncode == 0 and spun.cpu_s >= 0.25
+    assert slept.wall_s >= 0.3 and slept.cpu_s < 0.25

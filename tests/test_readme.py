@@ -90,6 +90,21 @@ def test_update_replaces_only_the_marked_section(run_dir: Path, tmp_path: Path) 
     for name in ("rps_bars", "payloads"):
         published = (figures / f"{name}.png").read_bytes()
         assert published == (run_dir / "figures" / f"{name}.png").read_bytes()
+    # a run without a rendered report publishes none and links none
+    assert not (tmp_path / "reference" / "report.html").exists()
+    assert "report.html" not in text
+
+
+def test_the_rendered_report_is_published_and_linked(run_dir: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    shutil.copytree(run_dir, run)
+    (run / "report.html").write_text("<html>the report</html>")
+    target = tmp_path / "README.md"
+    target.write_text(f"{readme.BEGIN}\n{readme.END}\n")
+    reference = tmp_path / "reference"
+    readme.update_readme(run, readme=target, reference=reference, figures=tmp_path / "figures")
+    assert (reference / "report.html").read_text() == "<html>the report</html>"
+    assert "[`data/reference/report.html`](data/reference/report.html)" in target.read_text()
 
 
 def test_update_refuses_a_readme_without_markers(run_dir: Path, tmp_path: Path) -> None:

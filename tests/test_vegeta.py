@@ -81,6 +81,7 @@ def test_attack_fixed_rate(server_url):
     assert 0 <= result.send_lag_max_s < 0.5  # the pacer kept to its schedule (2 s attack)
     assert result.meets(0.5)
     assert not result.meets(0.01)
+    assert 0 < result.loadgen_cpu_s < result.wall_s  # 20 requests/s: a fraction of a CPU
     seqs = [r.seq for r in result.records]
     assert seqs == list(range(len(seqs)))
     assert all(r.status == 200 for r in result.records)

@@ -119,6 +119,7 @@ def test_closed_loop_sends_every_body_once_in_order_at_the_concurrency(server: s
     ok = run.records[run.records["status_code"] == 200]
     assert list(ok["label"]) == texts[:60]  # every answer is its own body's
     assert run.errors == 1 and run.answered == 61
+    assert 0 < run.loadgen_cpu_s <= 2 * run.wall_s  # the attack's own CPU time
     assert state["peak"] == 4  # closed loop: never more in flight than workers
     assert list(ok["batch_size"]) == [len(t) % 7 + 1 for t in texts[:60]]
     assert set(ok["queue_us"]) == {42}

@@ -47,12 +47,15 @@ def total_seconds(records: pd.DataFrame, fallback: float = math.nan) -> float:
 class ClosedLoopRun:
     """One closed-loop run: a row per recorded request (``status_code``, 0 for no answer;
     ``offset_s`` from the run's start; ``response_time_s``; the generator's other columns),
-    the requests it was asked to send, its concurrency and the wall time around it."""
+    the requests it was asked to send, its concurrency, the wall time around it and the CPU time
+    the load generator used in it."""
 
     records: pd.DataFrame
     requested: int
     concurrency: int
     wall_s: float
+    #: The load generator's CPU time over the run (user + system; NaN when not measured).
+    loadgen_cpu_s: float = math.nan
 
     @property
     def answered(self) -> int:

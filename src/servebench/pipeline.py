@@ -57,7 +57,8 @@ def update_latest(run_dir: Path) -> Path:
 
 
 def publish_figures(run_dir: Path, target: Path) -> list[Path]:
-    """Copy a finished run's figures to target (the project's figures/), replacing older ones."""
+    """Copy a finished run's figures to target (the project's figures/, when servebench.readme
+    publishes it as the reference run), replacing older ones."""
     target.mkdir(parents=True, exist_ok=True)
     copied = []
     for figure in sorted((run_dir / "figures").glob("*.png")):
@@ -97,17 +98,13 @@ def run_notebooks(run_dir: Path, kernel: str = KERNEL) -> list[Path]:
     return executed
 
 
-def run(
-    study: Study,
-    runs_dir: Path = paths.RUNS,
-    kernel: str = KERNEL,
-    figures_dir: Path | None = None,
-) -> Path:
+def run(study: Study, runs_dir: Path = paths.RUNS, kernel: str = KERNEL) -> Path:
     """Run the study; returns the finished run directory, or raises PipelineError.
 
-    figures_dir, when given, receives a copy of the figures once the run has completed
-    (the command line gives the project's figures/; tests give none, so they never touch it).
-    """
+    Everything the run makes stays in its directory (``data/runs/latest`` points at the last
+    finished one): the project's tracked figures/ and data/reference/ are the published
+    reference run's, which only ``servebench.readme`` replaces, so a study run leaves the
+    checkout as it found it."""
     run_id = new_run_id(study)
     run_dir = runs_dir / run_id
     if run_dir.exists():
@@ -149,8 +146,6 @@ def run(
             print(f"stopped {len(leftovers)} leftover process(es): {leftovers}", file=sys.stderr)
     (run_dir / "INCOMPLETE").unlink()
     latest = update_latest(run_dir)
-    if figures_dir is not None:
-        publish_figures(run_dir, figures_dir)
     print(f"report: {report}\nlatest: {latest}", file=sys.stderr)
     return run_dir
 
@@ -181,14 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, stop_on_sigterm)
     try:
         study = config.load_study(args.config, args.set)
-        # Only the project's own runs publish their figures to figures/.
-        publish = args.runs_dir.resolve() == paths.RUNS.resolve()
-        run(
-            study,
-            runs_dir=args.runs_dir,
-            kernel=args.kernel,
-            figures_dir=paths.FIGURES if publish else None,
-        )
+        run(study, runs_dir=args.runs_dir, kernel=args.kernel)
     except (config.ConfigError, PipelineError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

@@ -13,6 +13,7 @@ import ctypes
 import http.client
 import json
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -66,6 +67,29 @@ def _die_with_parent() -> None:
 def pinned(argv: list[str], cpus: str | None) -> list[str]:
     """Prefix a command with taskset when a CPU list is given."""
     return ["taskset", "-c", cpus, *argv] if cpus else argv
+
+
+@dataclass(frozen=True)
+class ChildRun:
+    """A finished tool's output, its wall time and the CPU time it used (user + system)."""
+
+    result: subprocess.CompletedProcess[str]
+    wall_s: float
+    cpu_s: float
+
+
+def run_child(argv: list[str], timeout_s: float | None = None) -> ChildRun:
+    """``argv`` run to its end, output captured, with the CPU time it used: the change in
+    this process's reaped children's usage across the call. Only the load generators run
+    this way, one at a time, while every other child (services, tools) lives on; a child
+    reaped meanwhile by another thread would be counted too, and the harness has none."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=timeout_s)
+    wall_s = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu_s = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return ChildRun(result, wall_s, cpu_s)
 
 
 @contextlib.contextmanager

@@ -31,6 +31,8 @@ from servebench.rundir.rounds import Rounds, read_rounds
 from servebench.rundir.upgrade import read_summary
 
 BEGIN, END = "<!-- RESULTS:BEGIN -->", "<!-- RESULTS:END -->"
+#: The run's rendered report (servebench.rendering), published beside its data.
+REPORT = "report.html"
 
 
 def markdown_table(frame: pd.DataFrame) -> str:
@@ -264,7 +266,13 @@ def results_markdown(run_dir: Path, figures_prefix: str = "figures") -> str:
         "",
         f"Machine: {machine_line(meta)}. Commit `{(meta['git'].get('commit') or '?')[:10]}`. "
         f"Seed point: {seed_point}; {how_measured(rounds)}. Full data: "
-        "[`data/reference/`](data/reference/).",
+        "[`data/reference/`](data/reference/)"
+        + (
+            "; its rendered report, one self-contained page to open in a browser: "
+            "[`data/reference/report.html`](data/reference/report.html)."
+            if (run_dir / REPORT).is_file()
+            else "."
+        ),
         "",
         f"**The seed's table, on this machine** (seconds{model_note}; Difference: "
         f"{seed_difference_text(summary, facts)}):",
@@ -322,7 +330,10 @@ def update_readme(
             (reference / name).write_text(project_relative((run_dir / name).read_text()))
         else:
             shutil.copy2(run_dir / name, reference / name)
-    # The README's images must be this run's, whichever run the pipeline published last.
+    # The report is one self-contained page (its figures inlined), readable without a run.
+    if (run_dir / REPORT).is_file():
+        shutil.copy2(run_dir / REPORT, reference / REPORT)
+    # The README's images must be this run's.
     pipeline.publish_figures(run_dir, figures)
 
 

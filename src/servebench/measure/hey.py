@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import io
-import subprocess
 import tempfile
-import time
 from pathlib import Path
 
 import pandas as pd
@@ -13,7 +11,7 @@ import pandas as pd
 from servebench.analysis.stats import hey_histogram, percentile
 from servebench.loadgens import hey_path
 from servebench.loadrun import ClosedLoopRun
-from servebench.process import pinned
+from servebench.process import pinned, run_child
 
 HEY_COLUMNS = {
     "response-time": "response_time_s",
@@ -88,10 +86,8 @@ def run_hey(
             concurrency=concurrency,
             timeout_s=timeout_s,
         )
-        limit = (duration_s or 0) + 600
-        started = time.perf_counter()
-        result = subprocess.run(pinned(argv, cpus), capture_output=True, text=True, timeout=limit)
-        wall = time.perf_counter() - started
+        child = run_child(pinned(argv, cpus), timeout_s=(duration_s or 0) + 600)
+    result = child.result
     if result.returncode != 0:
         raise HeyError(f"hey failed ({result.returncode}): {result.stderr.strip()[-500:]}")
     records = parse_csv(result.stdout)
@@ -99,7 +95,8 @@ def run_hey(
         records=records,
         requested=requests_sent(requests, concurrency, len(records)),
         concurrency=concurrency,
-        wall_s=wall,
+        wall_s=child.wall_s,
+        loadgen_cpu_s=child.cpu_s,
     )
 
 

@@ -110,7 +110,7 @@ def measure_point(
         )
     proc.check_alive()
     counted = run_counts.burst_columns(before, run_counts.read(proc))
-    return point_row(run.requested, run.errors, run.total_s, run.answered, sampler, counted), run
+    return point_row(run, sampler, counted), run
 
 
 def measure_mixed_point(
@@ -131,28 +131,30 @@ def measure_mixed_point(
     if expected_labels:
         want = records["seq"].map(dict(enumerate(expected_labels)))
         records["correct"] = (records["label"] == want).where(records["status_code"] == 200)
-    return point_row(run.requested, run.errors, run.total_s, run.answered, sampler, counted), run
+    return point_row(run, sampler, counted), run
 
 
 def point_row(
-    requested: int,
-    errors: int,
-    total_s: float,
-    answered: int,
+    run: ClosedLoopRun,
     sampler: resources.ResourceSampler,
     counted: dict[str, int | None],
 ) -> dict[str, Any]:
     """A loadtests.csv row's measurements (the same columns for hey and vegeta runs, and for
     every service: `counted` is :func:`run_counts.burst_columns`, empty unless batched)."""
+    total_s, answered = run.total_s, run.answered
     return {
-        "n": requested,
-        "errors": errors,
+        "n": run.requested,
+        "errors": run.errors,
         "total_s": total_s,
         "rps": answered / total_s if total_s > 0 else 0.0,
         "cpu_s": sampler.cpu_seconds,
         "cpu_s_per_req": sampler.cpu_seconds / max(answered, 1),
         "peak_rss_mb": sampler.peak_rss_mb,
         "rss_after_mb": sampler.rss_end_mb,
+        # Did the load generator keep up? Its CPU time over its process's wall time is the
+        # share of its (pinned) CPU it used: near 1, it, not the server, may set the pace.
+        "loadgen_cpu_s": run.loadgen_cpu_s,
+        "loadgen_wall_s": run.wall_s,
         **counted,
     }
 

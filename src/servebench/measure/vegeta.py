@@ -32,6 +32,7 @@ of the last answer minus the first send), as in ``vegeta report``.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import math
 import subprocess
@@ -43,6 +44,7 @@ from pathlib import Path
 
 from servebench.analysis.stats import percentile
 from servebench.loadgens import vegeta_path
+from servebench.process import ChildRun, run_child
 
 OPENLOOP_COLUMNS = (
     "service",
@@ -59,6 +61,8 @@ OPENLOOP_COLUMNS = (
     "meets_bound",
     "bound_s",
     "send_lag_p99_s",
+    "loadgen_cpu_s",
+    "loadgen_wall_s",
 )
 
 
@@ -95,6 +99,7 @@ class AttackResult:
     send_lag_max_s: float
     wall_s: float  # the attack subprocess, including waiting for the last answers
     cpus: str | None
+    loadgen_cpu_s: float = math.nan  # the attack's CPU time (user + system)
     errors: dict[str, int] = field(default_factory=dict)  # error text -> count
     records: list[RequestRecord] = field(default_factory=list, repr=False)
 
@@ -229,32 +234,34 @@ def attack(
             f"-max-workers={max_workers}",
             "-max-body=0",  # bodies are read and discarded, not kept in the results
         ]
-        encoded, wall_s = attack_and_encode(vegeta, flags, results, cpus)
+        encoded, attack = attack_and_encode(vegeta, flags, results, cpus)
     records = parse_results_csv(encoded, rate)
-    return summarize(records, url=url, rate=rate, duration_s=duration_s, wall_s=wall_s, cpus=cpus)
+    result = summarize(
+        records, url=url, rate=rate, duration_s=duration_s, wall_s=attack.wall_s, cpus=cpus
+    )
+    return dataclasses.replace(result, loadgen_cpu_s=attack.cpu_s)
 
 
 def attack_and_encode(
     vegeta: Path, flags: list[str], results: Path, cpus: str | None
-) -> tuple[str, float]:
+) -> tuple[str, ChildRun]:
     """Run ``vegeta attack <flags> -output=<results>`` (pinned to `cpus`), then decode the
     results to CSV (after the attack, so decoding never competes with it for CPU). Returns
-    the CSV text and the attack's wall time in seconds."""
+    the CSV text and the attack's run (its wall time and CPU time)."""
     cmd = [str(vegeta), "attack", *flags, f"-output={results}"]
     if cpus is not None:
         cmd = ["taskset", "-c", cpus, *cmd]
-    t0 = time.perf_counter()
-    run = subprocess.run(cmd, capture_output=True, text=True)
-    wall_s = time.perf_counter() - t0
-    if run.returncode != 0:
-        raise RuntimeError(f"vegeta attack failed ({run.returncode}): {run.stderr.strip()}")
+    attack = run_child(cmd)
+    if attack.result.returncode != 0:
+        failed = attack.result
+        raise RuntimeError(f"vegeta attack failed ({failed.returncode}): {failed.stderr.strip()}")
     encoded = subprocess.run(
         [str(vegeta), "encode", "-to", "csv", str(results)],
         capture_output=True,
         text=True,
         check=True,
     ).stdout
-    return encoded, wall_s
+    return encoded, attack
 
 
 def find_max_rate(
@@ -327,6 +334,8 @@ def openloop_row(service: str, payload: str, result: AttackResult, bound_s: floa
         "meets_bound": result.meets(bound_s),
         "bound_s": bound_s,
         "send_lag_p99_s": result.send_lag_p99_s,
+        "loadgen_cpu_s": result.loadgen_cpu_s,
+        "loadgen_wall_s": result.wall_s,
     }
 
 

@@ -143,6 +143,12 @@ def run_closed_loop(
             f"-timeout={round(timeout_s * 1000)}ms",
             "-max-body=-1",
         ]
-        encoded, wall_s = attack_and_encode(vegeta, flags, results, cpus)
+        encoded, attack = attack_and_encode(vegeta, flags, results, cpus)
     records = parse_results(encoded)
-    return ClosedLoopRun(records, requested=len(bodies), concurrency=concurrency, wall_s=wall_s)
+    return ClosedLoopRun(
+        records,
+        requested=len(bodies),
+        concurrency=concurrency,
+        wall_s=attack.wall_s,
+        loadgen_cpu_s=attack.cpu_s,
+    )
