@@ -42,8 +42,20 @@ class Client:
     ) -> Answer:
         started = time.perf_counter_ns()
         try:
-            self.connection.request(method, path, body=body, headers=headers or {})
-            response = self.connection.getresponse()
+            try:
+                self.connection.request(method, path, body=body, headers=headers or {})
+            except (BrokenPipeError, ConnectionResetError) as refused:
+                # A server may answer a body it refuses (413, 415) before reading all of it
+                # and close, so the rest of the body cannot be sent; its answer is already
+                # on the wire, and a client should read it (as curl does).
+                if self.connection.sock is None:
+                    raise
+                try:
+                    response = self.connection.getresponse()
+                except (http.client.HTTPException, OSError):
+                    raise refused from None
+            else:
+                response = self.connection.getresponse()
             raw = response.read()
         except (http.client.HTTPException, ConnectionError):
             self.connection.close()
