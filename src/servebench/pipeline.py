@@ -74,25 +74,44 @@ def render_report(run_dir: Path, executed: list[Path]) -> Path:
     return rendering.render_report(run_dir, executed)
 
 
+#: Warnings a reader of the console would only learn to ignore: tqdm's, when a library imports
+#: its notebook front end without ipywidgets (the kernel inherits this process's environment).
+QUIET_WARNINGS = "ignore:IProgress not found"
+#: The kernel's own log at ERROR: its warning that its local sockets are unencrypted TCP says
+#: nothing about the study.
+KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=ERROR"]
+
+
 def run_notebooks(run_dir: Path, kernel: str = KERNEL) -> list[Path]:
+    """The notebooks in order with papermill. Each notebook's stdout (the progress lines,
+    servebench.say) comes to the console as it is written; its stderr (library warnings,
+    build output, tracebacks) goes to ``logs/<notebook>.log`` in the run directory."""
     import papermill
 
     executed_dir = run_dir / "notebooks"
     executed_dir.mkdir(parents=True, exist_ok=True)
+    logs = run_dir / "logs"
+    logs.mkdir(exist_ok=True)
+    warnings = os.environ.get("PYTHONWARNINGS")
+    os.environ["PYTHONWARNINGS"] = ",".join(filter(None, [warnings, QUIET_WARNINGS]))
     executed = []
     for name in NOTEBOOKS:
         output = executed_dir / name
         print(f"== {name} ==", file=sys.stderr, flush=True)
         started = time.perf_counter()
-        papermill.execute_notebook(
-            str(paths.NOTEBOOKS / name),
-            str(output),
-            parameters=notebook_parameters(name, run_dir),
-            kernel_name=kernel,
-            cwd=str(paths.ROOT),
-            log_output=True,
-            progress_bar=False,
-        )
+        with (logs / f"{Path(name).stem}.log").open("a") as log:
+            papermill.execute_notebook(
+                str(paths.NOTEBOOKS / name),
+                str(output),
+                parameters=notebook_parameters(name, run_dir),
+                kernel_name=kernel,
+                cwd=str(paths.ROOT),
+                log_output=False,
+                stdout_file=sys.stderr,
+                stderr_file=log,
+                progress_bar=False,
+                extra_arguments=KERNEL_ARGUMENTS,
+            )
         executed.append(output)
         print(f"== {name} done in {time.perf_counter() - started:.0f} s", file=sys.stderr)
     return executed
@@ -138,7 +157,8 @@ def run(study: Study, runs_dir: Path = paths.RUNS, kernel: str = KERNEL) -> Path
         )
         raise PipelineError(
             f"run {run_id} failed: {first_line(error)}\n"
-            f"partial data and the executed notebooks are in {run_dir}"
+            f"partial data and the executed notebooks are in {run_dir} "
+            "(each notebook's warnings and errors in logs/<notebook>.log)"
         ) from error
     finally:
         leftovers = kill_tagged(run_id)

@@ -1,4 +1,5 @@
-"""Progress lines on stderr, time-stamped (papermill logs them; CI shows them as they come)."""
+"""Progress lines on stdout, time-stamped: the pipeline shows a notebook's stdout on the
+console as it comes, and keeps its stderr (library warnings, build output) in the run's logs."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import time
 
 
 def say(message: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stdout, flush=True)
 
 
 #: The width of a unit's name in a progress line: the longest service·variant of the
