@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import re
 import sys
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -30,7 +31,9 @@ from rundata_files import (
     Shape,
     batch_ceiling_csv,
     coldstarts_csv,
+    core_peak_csv,
     drift_csv,
+    flops_csv,
     loadtest_row,
     mixed_run,
     points_csv,
@@ -39,11 +42,14 @@ from rundata_files import (
 )
 
 from servebench import paths, registry
+from servebench.rundir.reader import Run, load_run
 
 OPTIONAL = (
     "services", "parity", "stages", "ceiling", "openloop", "soak", "hey", "coldstarts", "variants",
-    "batch_ceiling", "points", "drift",
+    "batch_ceiling", "points", "drift", "core_peak", "flops",
 )  # fmt: skip
+#: Tokens per request of each synthetic payload (flops.csv).
+TOKENS = {"seed": 15.0, "short": 10.0, "medium": 60.0, "long": 512.0}
 #: The rounds' parameters besides min_rounds.
 TARGET_CI_PCT, MAX_ROUNDS, POINT_BUDGET_S = 3.0, 12, 240.0
 #: The measured files that carry a variant column.
@@ -313,6 +319,11 @@ def make_run_dir(
     batches = batch_ceiling_csv(shape, rng) if "batch_ceiling" in optional else pd.DataFrame()
     if not batches.empty:
         batches.to_csv(run / "batch_ceiling.csv", index=False)
+    if "core_peak" in optional:  # its own generator: the files above draw what they drew
+        core_peak_csv(np.random.default_rng(seed + 3)).to_csv(run / "core_peak.csv", index=False)
+    if "flops" in optional:
+        tokens = {p: TOKENS.get(p, 16.0) for p in payloads} | ({"mixed": 40.0} if mixed else {})
+        flops_csv(shape, tokens).to_csv(run / "flops.csv", index=False)
     if "points" in optional:  # its own generator: the files above draw what they drew before
         lt = pd.DataFrame(loadtests)
         limit = int(metadata["parameters"]["max_rounds"])
@@ -395,3 +406,11 @@ if __name__ == "__main__":
     registry_file = Path(sys.argv[2]) if len(sys.argv) >= 3 and sys.argv[2] != "-" else None
     variants = tuple(sys.argv[3].split(",")) if len(sys.argv) == 4 else ("fp32",)
     print(make_run_dir(Path(sys.argv[1]), registry_file=registry_file, variants=variants))
+
+
+def quiet_load(run_dir: Path) -> Run:
+    """A synthetic run loaded without the reader's warnings (about optional inputs it lacks:
+    the same messages are in ``run.notes``)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return load_run(run_dir)

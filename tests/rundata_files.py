@@ -278,6 +278,62 @@ def batch_ceiling_csv(shape: Shape, rng: np.random.Generator) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+#: The synthetic core's peak (GOP/s) per precision, and one model's arithmetic per token.
+PEAK_GOPS = {"fp32": 100.0, "int8": 400.0}
+FLOP_PER_TOKEN, ATTENTION_PER_TOKEN2 = 21.0e6, 3.0e4
+
+
+def core_peak_csv(rng: np.random.Generator) -> pd.DataFrame:
+    """core_peak.csv as the load test writes it: two timings (before and after the rounds)
+    of each precision on a few shapes, the best of all at :data:`PEAK_GOPS`."""
+    rows = []
+    for when in ("before", "after"):
+        for precision, peak in PEAK_GOPS.items():
+            for k, (m, kk, n) in enumerate([(1024, 1024, 1024), (16, 384, 1536), (256, 384, 1536)]):
+                top = when == "after" and k == 2  # the best shape, in the second timing
+                rate = peak if top else peak * rng.uniform(0.6, 0.95)
+                ops = 2 * m * kk * n
+                rows.append(
+                    {
+                        "when": when,
+                        "precision": precision,
+                        "m": m,
+                        "k": kk,
+                        "n": n,
+                        "calls": 100,
+                        "best_s": ops / rate / 1e9,
+                        "gop_per_s": rate,
+                        "cpu": "0",
+                        "isa": "avx512_vnni",
+                    }
+                )
+    return pd.DataFrame(rows)
+
+
+def flops_csv(shape: Shape, payload_tokens: dict[str, float]) -> pd.DataFrame:
+    """flops.csv: every variant's arithmetic per request for each payload (tokens as given):
+    fp32 all floating point; an int8 variant the same MACs, the projections as integer ops
+    and attention in floating point."""
+    rows = []
+    for v in shape.variants:
+        for payload, tokens in payload_tokens.items():
+            attention = ATTENTION_PER_TOKEN2 * tokens**2
+            flop = FLOP_PER_TOKEN * tokens + attention
+            integer = flop - attention if v.startswith("int8") else 0.0
+            rows.append(
+                {
+                    "variant": v,
+                    "payload": payload,
+                    "tokens": tokens,
+                    "flop": flop,
+                    "float_flop": flop - integer,
+                    "integer_op": integer,
+                    "attention_flop": attention,
+                }
+            )
+    return pd.DataFrame(rows)
+
+
 #: The optional files drawn in this order (coldstarts.csv and variants.csv come last).
 WRITERS = {
     "services": services_csv, "parity": parity_csv, "stages": stages_csv,

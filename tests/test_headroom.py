@@ -4,23 +4,15 @@
 from __future__ import annotations
 
 import math
-import warnings
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from rundata import make_run_dir, make_variant_run
+from rundata import make_run_dir, make_variant_run, quiet_load
 
 from servebench.analysis import stability
-from servebench.rundir.reader import Run, load_run
 
 pytestmark = pytest.mark.unit
-
-
-def quiet_load(run_dir: Path) -> Run:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return load_run(run_dir)
 
 
 @pytest.fixture(scope="module")

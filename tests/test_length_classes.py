@@ -6,30 +6,22 @@ from __future__ import annotations
 
 import math
 import shutil
-import warnings
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from rundata import CONTROL, RUNGS, data_md_columns, make_run_dir, make_variant_run
+from rundata import CONTROL, RUNGS, data_md_columns, make_run_dir, make_variant_run, quiet_load
 from rundata_files import ERROR_TIME_S, MIXED_ERRORS, ON_THE_BOUNDS
 from test_plots import figure_texts
 
 from servebench import plots, registry, rendering
 from servebench.analysis import length_classes, narrative
-from servebench.rundir.reader import Run, load_run
 
 pytestmark = pytest.mark.unit
 
 LEVELS = [1, 50]
 KEY = ["service", "variant", "concurrency", "length_class"]
-
-
-def quiet_load(run_dir: Path) -> Run:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return load_run(run_dir)
 
 
 @pytest.fixture(scope="module")

@@ -5,27 +5,19 @@ synthetic runs whose numbers are recomputed here from replay.csv, per_config.csv
 from __future__ import annotations
 
 import math
-import warnings
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from rundata import data_md_columns, make_run_dir, make_variant_run
+from rundata import data_md_columns, make_run_dir, make_variant_run, quiet_load
 from rundata_files import REPLAY_GAIN
 
 from servebench.analysis import mixed_limits, narrative
-from servebench.rundir.reader import Run, load_run
 
 pytestmark = pytest.mark.unit
 
 LEVELS = [1, 50]
-
-
-def quiet_load(run_dir: Path) -> Run:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return load_run(run_dir)
 
 
 @pytest.fixture(scope="module")

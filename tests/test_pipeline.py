@@ -145,6 +145,26 @@ def test_quick_run_measures_batching_and_the_mixed_workload(quick_run: Path) -> 
     assert (mixed_table["batched_items_per_s"] > 0).all() and mixed_table["rps"].notna().all()
     kinds = set(pd.read_csv(quick_run / "ratios.csv")["kind"])
     assert {"queue_efficiency", "queue_batching"} <= kinds
+    # The core's peak before and after the rounds, the model's arithmetic per request of every
+    # variant and payload, and every rate as a share of the peak.
+    peak = pd.read_csv(quick_run / "core_peak.csv")
+    assert set(peak["when"]) == {"before", "after"} and set(peak["precision"]) == {"fp32", "int8"}
+    assert (peak["gop_per_s"] > 0).all() and peak["isa"].notna().all()
+    flops = pd.read_csv(quick_run / "flops.csv")
+    payloads = {params["payload"], *params["payloads"], "mixed"}
+    assert set(zip(flops["variant"], flops["payload"], strict=True)) == {
+        (v, p) for v in params["variants"] for p in payloads
+    }
+    # The same products in every variant: only which kernel runs them differs.
+    assert flops.groupby("payload")["flop"].nunique().eq(1).all()
+    shares = pd.read_csv(quick_run / "peak_share.csv")
+    assert set(shares["where"]) == {
+        "in process, batch 1",
+        "in process, best batch",
+        "over HTTP, seed point",
+    }
+    assert (shares["peak_share"] > 0).all()
+    assert "How close to the hardware" in (quick_run / "report.html").read_text()
     # Batched services were checked with every reference sentence sent at once.
     parity = pd.read_csv(quick_run / "parity.csv")
     concurrent = parity[parity["check"] == "concurrent"]

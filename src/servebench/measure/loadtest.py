@@ -17,7 +17,7 @@ import pandas as pd
 
 from servebench import metadata, paths, registry
 from servebench.config import ConfigError, Study
-from servebench.measure import resources, workload
+from servebench.measure import peak, resources, workload
 from servebench.measure.inprocess import ceiling_providers
 from servebench.measure.interleave import run_interleaved
 from servebench.measure.lifecycle import prepare, start_service
@@ -30,6 +30,7 @@ from servebench.measure.verify import (
     expected_predictions,
     reference_sentences,
 )
+from servebench.models.isa import detect_isa
 from servebench.process import confined_to
 from servebench.progress import Progress, Step
 from servebench.registry import Service
@@ -41,6 +42,19 @@ def build_services(plan: Plan) -> dict[str, float]:
     """Build what the run needs, the ceilings' programs included (cargo caches the builds)."""
     wanted = {s.name: s for s in [*plan.services, *ceiling_providers(plan.services).values()]}
     return {name: registry.build(service, log=sys.stderr) for name, service in wanted.items()}
+
+
+def core_peak(plan: Plan, writer: RunWriter, when: str) -> None:
+    """core_peak.csv: the core's MatMul peak through ONNX Runtime (measure/peak.py), on the
+    first server CPU, with the CPU's instruction set as detected at run time."""
+    rows = peak.run(plan.model_dirs["fp32"] / "model.onnx", plan.pinning.server_cpus)
+    cpu, isa = peak.first_cpu(plan.pinning.server_cpus) or "", detect_isa().isa or ""
+    writer.append("core_peak.csv", [{"when": when, **row, "cpu": cpu, "isa": isa} for row in rows])
+    best = peak.best(rows)
+    say(
+        f"the core's peak ({when} the rounds): fp32 {best['fp32']:.0f} GFLOP/s, "
+        f"int8 {best['int8']:.0f} GOP/s ({isa or 'no int8 preset'})"
+    )
 
 
 def has_fresh_phase(study: Study) -> bool:
@@ -201,8 +215,10 @@ def run_load_test(study: Study, run_dir: Path) -> Path:
     fresh = plan.fresh_process_order()
     progress = plan_progress(plan, fresh)
     with confined_to(plan.pinning.orchestrator_cpus()):
+        core_peak(plan, writer, "before")
         run_interleaved(plan, writer, sentences, expected, mixed_labels, progress)
         progress.end_step()
+        core_peak(plan, writer, "after")
         say(progress.forecast())
         if has_fresh_phase(plan.study):
             say(f"soak and open-loop search: {' -> '.join(u.name for u in fresh)}")

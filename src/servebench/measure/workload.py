@@ -84,3 +84,16 @@ def describe(texts: list[str], model_dir: Path) -> list[dict[str, int]]:
         }
         for seq, text in enumerate(texts)
     ]
+
+
+def payload_tokens(
+    payloads: dict[str, str], mixed_texts: list[str], model_dir: Path
+) -> dict[str, list[int]]:
+    """Each payload's tokens (one count) and the mixed workload's, one per request (under
+    ``mixed``, when there is one), as the model's tokenizer counts them (:func:`describe`)."""
+    counted = describe([*payloads.values(), *mixed_texts], model_dir)
+    tokens = [row["tokens"] for row in counted]
+    out = {name: [tokens[k]] for k, name in enumerate(payloads)}
+    if mixed_texts:
+        out["mixed"] = tokens[len(payloads) :]
+    return out

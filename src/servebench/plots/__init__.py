@@ -24,6 +24,7 @@ from servebench.plots import (
     ladder,
     latency,
     length_classes,
+    peak_share,
     stability,
     style,
     throughput,
@@ -50,6 +51,14 @@ FIGURES: dict[str, FigureSpec] = {
         "a tuned stack (each step's ratio to the one before printed), the Rust services "
         "beside it, and one request's time at c=1: what the HTTP stack, the tokenizer "
         "wrapper and the thread hop cost, and what is left for the language.",
+    ),
+    "peak_share": FigureSpec(
+        peak_share.draw_peak_share,
+        "How close to the hardware: each rate at the seed point as a share of what this "
+        "core's matrix kernels do at best (ONNX Runtime, one thread, measured in the run): "
+        "one text at a time in process, the best batch in process, and each service over "
+        "HTTP, per model variant. What is left below 100 % is the model's non-matrix work, "
+        "small matrices and serving.",
     ),
     "variant_rps": FigureSpec(
         factors.draw_variant_rps,

@@ -113,6 +113,8 @@ class Run:
     batch_ceiling: pd.DataFrame | None = None
     replay: pd.DataFrame | None = None
     workload: pd.DataFrame | None = None
+    core_peak: pd.DataFrame | None = None
+    flops: pd.DataFrame | None = None
     points: pd.DataFrame | None = None
     drift: pd.DataFrame | None = None
     controls: pd.DataFrame | None = None
@@ -344,9 +346,10 @@ def load_run(
         optional[name.removesuffix(".csv")] = _read_csv(f) if f.is_file() else None
         if not f.is_file():
             notes.append(f"{name} is missing: the parts that need it are skipped")
-    # Only runs that measured a batched service (the mixed workload) have the first three, and
-    # a run that stopped before its first point lacks the last two: their absence is no news.
-    for name in ("batch_ceiling", "replay", "workload", *INTERLEAVED_FILES):
+    # Only runs that measured a batched service (the mixed workload) have the first three,
+    # runs before the core's peak was measured lack the next two, and a run that stopped
+    # before its first point lacks the last two: their absence is no news.
+    for name in ("batch_ceiling", "replay", "workload", "core_peak", "flops", *INTERLEAVED_FILES):
         f = path / f"{name}.csv"
         optional[name] = _read_csv(f) if f.is_file() else None
     if optional["drift"] is not None:
