@@ -30,9 +30,10 @@ REPORT_NOTEBOOK = "03_report.ipynb"
 DATA_FILES = (
     "summary.csv", "per_config.csv", "ratios.csv", "points.csv", "metadata.json", "config.yaml",
 )  # fmt: skip
-#: Figures fill the page's width up to this (their PNGs are ~1500 px wide at 2× density).
-FIGURE_STYLE = "margin:1em 0;max-width:1100px"
-IMAGE_STYLE = "width:100%;height:auto;display:block"
+#: A figure shows at its own size (saved at 120 dpi, its text is sized for that), shrunk
+#: only to the page's width: a fixed cap shrank the widest figures' text to half.
+FIGURE_STYLE = "margin:1em 0;max-width:100%"
+IMAGE_STYLE = "max-width:100%;height:auto;display:block"
 CAPTION_STYLE = "font-style:italic;color:#444;margin-top:.3em"
 SIDE_BY_SIDE = "servebench-side-by-side"
 TEMPLATE = "servebench-report.html.j2"
