@@ -95,7 +95,7 @@ def side_by_side(
     row = f".{SIDE_BY_SIDE}"
     style = (
         f"<style>{row} {{font-size:12px}} {row} thead th {{white-space:normal;max-width:7em}} "
-        f"{row} tbody th {{white-space:nowrap}} {row} td {{white-space:normal}} "
+        f"{row} tbody th, {row} td {{white-space:normal}} "
         f"{row} td, {row} th {{padding:2px 5px}}</style>"
     )
     return (
