@@ -2,7 +2,8 @@
 
 Used by the report tests: at a reader's viewport (:data:`VIEWPORT`), every figure must load
 and carry a caption, no code or stderr may show, the first results must be on the first
-screen; screenshots of the first screen and of the whole page are saved beside the report.
+screen, no table or figure may be wider than the window; screenshots of the first screen
+and of the whole page are saved beside the report.
 """
 
 from __future__ import annotations
@@ -50,7 +51,12 @@ REPORT_COUNTS = {
 }
 #: Elements whose position the report checks: the seed table and the first figure's image.
 REPORT_TOPS = {"seed_table": "#seed-table", "first_figure": "figure img"}
-#: Counts, positions (top of the first match, None when absent) and captions, in one call.
+#: Elements that must fit the viewport's width (:data:`PROBE`'s ``wide``).
+FITTING = "table, figure, img"
+#: Counts, positions (top of the first match, None when absent), captions and the elements
+#: wider than the window, in one call. An element counts as too wide when its right edge is
+#: past the viewport or when a box around it scrolls sideways: a table in a scrolling row
+#: does not widen the page, but the reader still needs the scroll bar to see all of it.
 PROBE = """(() => {
   const counts = {}, tops = {};
   for (const [k, sel] of Object.entries(%s)) counts[k] = document.querySelectorAll(sel).length;
@@ -63,12 +69,34 @@ PROBE = """(() => {
     return c !== null && c.textContent.trim().length > 0;
   };
   const status = document.querySelector('#run-status');
+  const limit = document.documentElement.clientWidth;
+  const scrolled = el => {
+    for (let a = el.parentElement; a && a !== document.body; a = a.parentElement) {
+      if (getComputedStyle(a).overflowX !== 'visible' && a.scrollWidth > a.clientWidth + 1)
+        return true;
+    }
+    return false;
+  };
+  const named = el => {
+    const heads = Array.from(el.querySelectorAll('th')).slice(0, 4).map(t => t.textContent.trim());
+    const img = el.tagName === 'IMG' ? el : el.querySelector('img');
+    return el.tagName.toLowerCase() + ' ' + (heads.length ? heads.join(' | ') : img ? img.alt : '');
+  };
+  const fitting = Array.from(document.querySelectorAll(%s)).map(el => ({
+    name: named(el), right: el.getBoundingClientRect().right + window.scrollX,
+    scrolled: scrolled(el),
+  }));
   return {
     counts, tops,
     uncaptioned: Array.from(document.querySelectorAll('figure')).filter(f => !captioned(f)).length,
     outside: Array.from(document.images).filter(i => !i.closest('figure')).length,
     status: status ? status.textContent.trim() : '',
     height: document.documentElement.scrollHeight,
+    limit,
+    widest: Math.max(0, ...fitting.map(f => f.right)),
+    wide: fitting.filter(f => f.right > limit + 0.5 || f.scrolled)
+                 .map(f => `${f.name} (right edge ${Math.round(f.right)} px`
+                           + (f.scrolled ? ', scrolls sideways)' : ')')),
   };
 })()"""
 
@@ -97,6 +125,13 @@ class PageCheck:
     status: str
     #: A screenshot of the first screen (VIEWPORT), when asked for.
     first_screen: Path | None
+    #: The page's width (px, without a scroll bar) and the right edge of the widest
+    #: table, figure or image in it.
+    page_width: int = VIEWPORT[0]
+    widest: float = 0.0
+    #: The tables, figures and images (FITTING) past the window's right edge or in a box
+    #: that scrolls sideways, each named by its first headers (or image) and its right edge.
+    too_wide: tuple[str, ...] = ()
 
 
 def chromium_path() -> str:
@@ -193,7 +228,9 @@ def check_report(
         )
         tables = tools.evaluate("document.querySelectorAll('table').length")
         text = tools.evaluate("document.body.innerText")
-        probe = tools.evaluate(PROBE % (json.dumps(REPORT_COUNTS), json.dumps(REPORT_TOPS)))
+        probe = tools.evaluate(
+            PROBE % (json.dumps(REPORT_COUNTS), json.dumps(REPORT_TOPS), json.dumps(FITTING))
+        )
         if first_screen is not None:
             first = tools.call("Page.captureScreenshot", format="png")
             first_screen.write_bytes(base64.b64decode(first["data"]))
@@ -213,6 +250,9 @@ def check_report(
         images_outside_figures=int(probe["outside"]),
         status=str(probe["status"]),
         first_screen=first_screen,
+        page_width=int(probe["limit"]),
+        widest=float(probe["widest"]),
+        too_wide=tuple(str(w) for w in probe["wide"]),
     )
 
 

@@ -46,3 +46,22 @@ def test_a_page_loads_and_chromium_leaves_nothing_behind(tmp_path: Path) -> None
         assert "Requests/sec" in check.text
         assert chromium_processes() == [], "Chromium processes outlived the check"
     assert not [p for p in Path(os.environ.get("TMPDIR", "/tmp")).glob("servebench-chromium-*")]
+
+
+def test_a_table_wider_than_the_window_is_reported(tmp_path: Path) -> None:
+    """Past the window's right edge, or inside a box that scrolls sideways (which keeps the
+    page itself narrow): both are too wide for a reader; a table that fits is not."""
+    cells = "".join(f"<td>{i:012d}</td>" for i in range(200))
+    page = tmp_path / "page.html"
+    page.write_text(
+        "<html><body><table id='fits'><tr><th>fits</th><td>1</td></tr></table>"
+        f"<table><tr><th>past the edge</th>{cells}</tr></table>"
+        f"<div style='overflow-x:auto'><table><tr><th>scrolled</th>{cells}</tr></table></div>"
+        "</body></html>"
+    )
+    check = browser.check_report(page, tmp_path / "shot.png")
+    assert len(check.too_wide) == 2, check.too_wide
+    assert any("past the edge" in w for w in check.too_wide)
+    assert any("scrolled" in w and "scrolls sideways" in w for w in check.too_wide)
+    assert not any("fits" in w for w in check.too_wide)
+    assert check.widest > browser.VIEWPORT[0]

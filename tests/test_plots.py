@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.text import Text
 from rundata import make_bare_run, make_run_dir, make_variant_run
@@ -205,3 +206,54 @@ def test_ratio_ticks_never_crowd(left: float, right: float) -> None:
     assert all(left <= t <= right for t in ticks)
     assert all(math.log(b / a) >= gap for a, b in itertools.pairwise(ticks))
     assert len(ticks) >= 3
+
+
+def crowded(fig: Figure) -> list[tuple[str, str]]:
+    """Pairs of texts a reader cannot tell apart: neighbouring tick labels of an axis that
+    overlap (rotated ones: closer, across their slant, than a line of text is tall), and a
+    legend over a value printed in the same axes."""
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    renderer = canvas.get_renderer()
+    found = []
+    for ax in fig.axes:
+        for axis in (ax.xaxis, ax.yaxis):
+            low, high = sorted(axis.get_view_interval())
+            ticks = [*axis.get_major_ticks(), *axis.get_minor_ticks()]
+            labels = [
+                t.label1
+                for t in ticks
+                if t.label1.get_visible() and t.label1.get_text() and low <= t.get_loc() <= high
+            ]
+            for a, b in itertools.pairwise(labels):
+                box_a, box_b = a.get_window_extent(renderer), b.get_window_extent(renderer)
+                slant = a.get_rotation() % 180
+                if slant % 90 == 0:
+                    apart = not box_a.overlaps(box_b)
+                else:
+                    step = (
+                        abs(box_a.x1 - box_b.x1) if axis is ax.xaxis else abs(box_a.y1 - box_b.y1)
+                    )
+                    tall = a.get_fontsize() * fig.dpi / 72 * (a.get_text().count("\n") + 1)
+                    apart = step * math.sin(math.radians(slant)) >= tall
+                if not apart:
+                    found.append((a.get_text(), b.get_text()))
+        legend = ax.get_legend()
+        if legend is not None:
+            box = legend.get_window_extent(renderer)
+            found += [
+                ("legend", t.get_text())
+                for t in ax.texts
+                if t.get_visible() and t.get_window_extent(renderer).overlaps(box)
+            ]
+    return found
+
+
+@pytest.mark.parametrize("name", list(plots.FIGURES))
+def test_no_label_hides_another(name: str, variant_run: reader.Run, run_dir: Path) -> None:
+    """Every figure, on a run of every service with two variants (the long labels) and on
+    one with the mixed workload: tick labels apart, no legend over a printed value."""
+    for run in (variant_run, reader.load_run(run_dir)):
+        fig = plots.draw(run, name)
+        if fig is not None:
+            assert crowded(fig) == [], name

@@ -73,8 +73,9 @@ def test_report_notebook_runs_with_variants(tmp_path: Path) -> None:
     executed = execute("03_report.ipynb", tmp_path / "out.ipynb", {"run_dir": str(run_dir)})
     assert (run_dir / "figures" / "variant_rps.png").is_file()
     outputs = json.dumps([c.get("outputs", []) for c in executed.cells], ensure_ascii=False)
-    assert "**int8**: the seed's table with every service serving the int8 model" in outputs
-    assert "int8 ÷ fp32" in outputs and "label_agreement" in outputs
+    assert "int8: the seed&#x27;s table with every service serving the int8 model" in outputs
+    # variants.csv headed in words (its label_agreement column as the report names it)
+    assert "int8 ÷ fp32" in outputs and "label agreement with fp32, %" in outputs
     assert "**int8**: in process" in outputs  # the short answer says what int8 changes
     assert "Python · int8" in outputs  # the per-payload grids have a row per variant
     assert "No mixed workload in this run" in outputs  # and no length classes to show

@@ -1,6 +1,7 @@
 """The rendered report of a real quick run as a reader sees it, in headless Chromium at a
 laptop's viewport (browser.VIEWPORT): first results on the first screen, no code, no
-stderr, every figure loaded and captioned, the finished run's status."""
+stderr, every figure loaded and captioned, no table or figure wider than the window, the
+finished run's status."""
 
 from __future__ import annotations
 
@@ -28,6 +29,8 @@ def test_report_reads_as_a_report_in_chromium(quick_run: Path) -> None:
     assert page.status == "complete"
     assert "running" not in page.text
     assert page.tables >= 2 and "Requests/sec" in page.text
+    assert page.too_wide == (), page.too_wide
+    assert page.widest <= page.page_width
     for shot in (screenshot, first_screen):
         assert shot.stat().st_size > 10_000
         assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -101,6 +101,17 @@ def test_the_first_screen_does_not_depend_on_the_short_answers_length(
         assert longer.tops[name] == page.tops[name], name
 
 
+def test_no_table_or_figure_is_wider_than_the_window(
+    rendered: tuple[Path, browser.PageCheck],
+) -> None:
+    """At the reader's viewport every table and figure fits: none past the window's right
+    edge, none in a box the reader must scroll sideways."""
+    _, page = rendered
+    assert page.tables >= 10 and page.images >= 10  # the check saw the report's tables
+    assert page.too_wide == (), page.too_wide
+    assert page.widest <= page.page_width
+
+
 def test_no_code_and_no_stderr(rendered: tuple[Path, browser.PageCheck]) -> None:
     run_dir, page = rendered
     assert page.counts["inputs"] == 0

@@ -30,9 +30,10 @@ REPORT_NOTEBOOK = "03_report.ipynb"
 DATA_FILES = (
     "summary.csv", "per_config.csv", "ratios.csv", "points.csv", "metadata.json", "config.yaml",
 )  # fmt: skip
-#: Figures fill the page's width up to this (their PNGs are ~1500 px wide at 2× density).
-FIGURE_STYLE = "margin:1em 0;max-width:1100px"
-IMAGE_STYLE = "width:100%;height:auto;display:block"
+#: A figure shows at its own size (saved at 120 dpi, its text is sized for that), shrunk
+#: only to the page's width: a fixed cap shrank the widest figures' text to half.
+FIGURE_STYLE = "margin:1em 0;max-width:100%"
+IMAGE_STYLE = "max-width:100%;height:auto;display:block"
 CAPTION_STYLE = "font-style:italic;color:#444;margin-top:.3em"
 SIDE_BY_SIDE = "servebench-side-by-side"
 TEMPLATE = "servebench-report.html.j2"
@@ -77,20 +78,25 @@ def figure(made: dict[str, Path | None], name: str) -> str:
 def side_by_side(
     tables: Sequence[tuple[str, pd.DataFrame]], element_id: str = "", index: bool = True
 ) -> str:
-    """Titled tables in one row (never wrapped below each other: the row scrolls
-    sideways instead, so what follows stays where the reader expects it); ``index`` False
-    leaves out the frames' index (a table whose columns say everything)."""
+    """Titled tables in one row (never wrapped below each other, so what follows stays
+    where the reader expects it: the tables narrow to the page, and only what cannot
+    narrow further scrolls sideways); ``index`` False leaves out the frames' index (a
+    table whose columns say everything). One table alone is the report's way to print
+    any table: each module's ``*_shown`` function heads it in words."""
     cells = "".join(
-        f'<div style="flex:0 0 auto"><p><strong>{html.escape(title)}</strong></p>'
+        f'<div style="flex:0 1 auto;min-width:0"><p><strong>{html.escape(title)}</strong></p>'
         f"{frame.to_html(border=0, classes='dataframe', na_rep='', index=index)}</div>"
         for title, frame in tables
     )
     ident = f' id="{element_id}"' if element_id else ""
-    # Long column names wrap rather than widen the row past the page.
+    # Long column names wrap rather than widen the row past the page, and so do cells with
+    # words in them (a label, a ratio beside its interval): a table narrows to the page
+    # before it needs a scroll bar. Numbers have no space to break at and stay whole.
     row = f".{SIDE_BY_SIDE}"
     style = (
         f"<style>{row} {{font-size:12px}} {row} thead th {{white-space:normal;max-width:7em}} "
-        f"{row} tbody th {{white-space:nowrap}} {row} td, {row} th {{padding:2px 5px}}</style>"
+        f"{row} tbody th, {row} td {{white-space:normal}} "
+        f"{row} td, {row} th {{padding:2px 5px}}</style>"
     )
     return (
         f'{style}<div{ident} class="{SIDE_BY_SIDE}" '

@@ -34,6 +34,7 @@ POINT = ["service", "variant", "payload", "concurrency"]
 #: loadtests.csv's run counts of a batched service's burst (docs/DATA.md).
 RUN_COUNTS = ["batch_runs", "batch_rows", "batch_tokens", "batch_positions"]
 RUN_SHAPE_COLUMNS = [*POINT, "bursts", "rows_per_run", "padding_share"]
+RATIO_INTERVAL = ["rps_ratio", "rps_ratio_ci_low", "rps_ratio_ci_high"]
 
 
 def batched_services(run: Run) -> list[str]:
@@ -164,3 +165,54 @@ def twin_table(run: Run) -> pd.DataFrame:
             )
     frame = pd.DataFrame(rows, columns=TWIN_COLUMNS)
     return run.in_display_order(frame, ["service", "variant", "payload", "concurrency"])
+
+
+def twin_shown(run: Run, table: pd.DataFrame) -> pd.DataFrame:
+    """:func:`twin_table` as the report prints it: headed in words, no index, services by
+    their labels, req/s to whole numbers, latencies in ms, shares in %."""
+
+    def ms(column: str) -> pd.Series:
+        return (table[column] * 1e3).round(1)
+
+    view = pd.DataFrame(
+        {
+            "batched service": table["service"].map(run.label),
+            "model": table["variant"],
+            "twin": table["twin"].map(run.label),
+            "payload": table["payload"],
+            "clients": table["concurrency"],
+            "req/s": table["rps"].round(0),
+            "twin req/s": table["twin_rps"].round(0),
+            "÷ twin [95 % CI]": [
+                ratios.formatted(*(float(r[c]) for c in RATIO_INTERVAL))
+                for _, r in table.iterrows()
+            ],
+            "p50 ms": ms("p50_s"),
+            "twin p50 ms": ms("twin_p50_s"),
+            "p99 ms": ms("p99_s"),
+            "twin p99 ms": ms("twin_p99_s"),
+            "median batch": table["median_batch"].round(1),
+            "mean batch": table["mean_batch"].round(1),
+            "texts per run": table["rows_per_run"].round(1),
+            "padding, % of positions": (table["padding_share"] * 100).round(0),
+            "÷ batch-1 limit": table["x_batch1_ceiling"].round(2),
+        }
+    )
+    return view.reset_index(drop=True)
+
+
+def ceiling_shown(run: Run, table: pd.DataFrame) -> pd.DataFrame:
+    """:func:`batch_ceiling` as the report prints it: one row per batched service and
+    model, texts/s per batch size to whole numbers."""
+    wide = table.pivot_table(
+        index=["service", "variant"], columns="batch_size", values="items_per_s", sort=False
+    ).round(0)
+    view = pd.DataFrame(
+        {
+            "batched service": [run.label(s) for s, _ in wide.index],
+            "model": [v for _, v in wide.index],
+        }
+    )
+    for size in wide.columns:
+        view[f"batch {int(size)}, texts/s"] = wide[size].to_numpy()
+    return view

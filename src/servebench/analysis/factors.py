@@ -238,3 +238,31 @@ def faithfulness(run: Run) -> pd.DataFrame:
     for column in ("quantization", "isa"):
         df[column] = df[column].fillna("").astype(str)
     return run.in_display_order(df[FAITHFULNESS_COLUMNS], ["variant"])
+
+
+def faithfulness_shown(table: pd.DataFrame) -> pd.DataFrame:
+    """:func:`faithfulness` as the report prints it: headed in words, no index, accuracies
+    in %, sizes and changes rounded, batch invariance as yes/no."""
+
+    def pct(column: str) -> pd.Series:
+        return (table[column] * 100).round(1)
+
+    view = pd.DataFrame(
+        {
+            "model": table["variant"],
+            "quantization": table["quantization"],
+            "instruction set": table["isa"],
+            "ONNX MB": table["onnx_mb"].round(1),
+            "size ÷ fp32": table["onnx_vs_fp32"].round(2),
+            "sentences": table["sentences"],
+            "label agreement with fp32, %": pct("label_agreement"),
+            "largest score change": table["max_abs_score_diff"].round(4),
+            "held-out accuracy, %": pct("held_out_accuracy"),
+            "fp32's held-out accuracy, %": pct("fp32_held_out_accuracy"),
+            "accuracy change, pp": table["accuracy_change_pp"].round(1),
+            "largest score change from batch-mates": table["batch_max_abs_diff"].round(4),
+            "labels flipped by batch-mates": table["batch_label_flips"],
+            "batch-invariant": table["batch_invariant"].map(paired_ratios.yes_no),
+        }
+    )
+    return view.reset_index(drop=True)

@@ -196,6 +196,17 @@ def lead_table(run: Run) -> pd.DataFrame:
     )
 
 
+def lead_shown(run: Run) -> pd.DataFrame:
+    """:func:`lead_table` as the report prints it: headed in words, no index, the share
+    recovered in %."""
+    table = lead_table(run)
+    share = [c for c in table.columns if c.startswith("share of the lead")]
+    view = table.rename(columns={"variant": "model"})
+    for column in share:
+        view[f"{column}, %"] = (view.pop(column) * 100).round(0)
+    return view.reset_index(drop=True)
+
+
 def recovered(lead: float, left: float) -> float:
     """The share of a lead (a ratio > 1 over the baseline) that the tuned stack recovers,
     on the log scale, where steps add up: ``1 − log(left) / log(lead)``; NaN when there was

@@ -144,3 +144,19 @@ def stage_decomposition(run: Run, rungs: bool = False) -> pd.DataFrame:
         shown = [s for s in run.facts.index if not run.fact(s, "rung")]
         stages = stages[stages["service"].isin(shown)]
     return stats.decompose_stages(stages, by=("service", "variant", "payload"))
+
+
+def stages_shown(run: Run, table: pd.DataFrame) -> pd.DataFrame:
+    """:func:`stage_decomposition` as the report prints it: headed in words, µs as ms to
+    three decimals, no index."""
+    view = pd.DataFrame(
+        {
+            "service": table["service"].map(run.label),
+            "model": table["variant"],
+            "payload": table["payload"],
+            "requests": table["requests"],
+        }
+    )
+    for column in [c for c in table.columns if c.endswith("_us")]:
+        view[column.removesuffix("_us").replace("_", " ") + " ms"] = (table[column] / 1e3).round(3)
+    return view.reset_index(drop=True)

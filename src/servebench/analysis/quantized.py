@@ -20,7 +20,7 @@ import math
 
 import pandas as pd
 
-from servebench.analysis import batching, factors
+from servebench.analysis import batching, factors, ratios
 from servebench.rundir import facts
 from servebench.rundir.reader import BASE_VARIANT, Run
 
@@ -152,3 +152,21 @@ def shown_variant_table(table: pd.DataFrame) -> pd.DataFrame:
             **{c: 0 for c in shown if "items/s" in c},
         }
     )
+
+
+def served_shown(run: Run, table: pd.DataFrame) -> pd.DataFrame:
+    """:func:`served_table` as the report prints it: headed in words, no index, req/s to
+    whole numbers, p99 in ms, the ratio to fp32 with its interval."""
+    view = pd.DataFrame(
+        {
+            "service": table["service"].map(run.label),
+            "model": table["variant"],
+            "req/s": table["rps"].round(0),
+            "p99 ms": (table["p99_s"] * 1e3).round(1),
+            f"÷ {BASE_VARIANT} [95 % CI]": [
+                ratios.formatted(r.vs_fp32, r.vs_fp32_ci_low, r.vs_fp32_ci_high)
+                for r in table.itertuples(index=False)
+            ],
+        }
+    )
+    return view.reset_index(drop=True)

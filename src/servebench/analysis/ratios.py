@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from servebench.analysis import inprocess, paired
+from servebench.rundir import facts
 from servebench.rundir.reader import BASE_VARIANT, Run
 
 #: Every kind of ratio in ratios.csv, in the order the report lists them.
@@ -230,3 +231,50 @@ def summary_view(run: Run, summary: pd.DataFrame) -> pd.DataFrame:
     if summary["converged"].notna().any():
         view["converged"] = summary["converged"].to_numpy()
     return view
+
+
+#: Each kind of ratio in a few words, as a table's first column names it.
+KIND_WORDS = {
+    "control": "A/A control",
+    "baseline": "÷ its baseline",
+    "tuned": "÷ the tuned Python",
+    "step": "÷ the ladder's step before",
+    "variant": "÷ fp32",
+    "batching": "batched ÷ its twin",
+    "efficiency": "÷ its batch-1 limit in process",
+    "in_process_variant": "in process: ÷ fp32",
+    "batch_size": "in process: batch b ÷ batch 1",
+    "queue_efficiency": "÷ its own queue replayed",
+    "queue_batching": "replayed queue: c clients ÷ one",
+}
+
+
+def readable_shown(run: Run, table: pd.DataFrame) -> pd.DataFrame:
+    """:func:`readable` as the report prints it: headed in words, no index, the half-width
+    to one decimal, converged as yes/no (the interval already carries the ratio's digits)."""
+    view = readable(run, table)
+    return pd.DataFrame(
+        {
+            "ratio": view["kind"].map(lambda k: KIND_WORDS.get(k, k)),
+            "compared": view["compared"],
+            "ratio [95 % CI]": view["ratio [95 % CI]"],
+            "rounds": view["rounds"],
+            "± % of the ratio": view["± %"].round(1),
+            "converged": view["converged"].map(yes_no),
+        }
+    )
+
+
+def summary_shown(run: Run, summary: pd.DataFrame) -> pd.DataFrame:
+    """:func:`summary_view` as the report prints it: the unit as a column, req/s to whole
+    numbers, converged as yes/no."""
+    view = summary_view(run, summary).reset_index()
+    view["req/s"] = view["req/s"].round(0)
+    if "converged" in view:
+        view["converged"] = view["converged"].map(yes_no)
+    return view
+
+
+def yes_no(value: Any) -> str:
+    """A flag as a reader reads it; '' when unknown (a run not measured to a target)."""
+    return "" if pd.isna(value) else ("yes" if facts.truth(value) else "no")

@@ -64,12 +64,17 @@ def draw_batching(run: Run) -> Figure | None:
     payloads = [p for p in run.payloads_in_order(table["payload"]) if p in wanted]
     sizes = batching.batch_sizes(run)
     panels = len(payloads) + 1 + (run.workload is not None)
+    # Two panels a row: four in one row shrank the text to half its size at page width.
+    ncols, nrows = style.grid_shape(panels, 2)
     fig, axes = style.new_figure(
         run,
         "Dynamic batching against the same service unbatched (×: the unbatched twin)",
-        ncols=panels,
-        size=(4.6 * panels, 4.8),
+        ncols=ncols,
+        nrows=nrows,
+        size=(6.0 * ncols, 4.6 * nrows),
     )
+    style.hide_unused(axes, panels)
+    axes = axes.reshape(1, -1)
     for ax, payload in zip(axes[0], payloads, strict=False):
         mine = table[table["payload"] == payload]
         for (service, variant), g in mine.groupby(["service", "variant"], sort=False):
@@ -89,7 +94,7 @@ def draw_batching(run: Run) -> Figure | None:
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize=7)
     if run.workload is not None:
-        ax = axes[0, -1]
+        ax = axes[0, panels - 1]
         tokens = run.workload["tokens"].to_numpy(dtype=float)
         bins = np.geomspace(max(1.0, tokens.min()), max(2.0, tokens.max()), 30)
         ax.hist(tokens, bins=bins, color="#888888")
@@ -104,7 +109,7 @@ def draw_batching(run: Run) -> Figure | None:
         data = [g["batch_size"].to_numpy(dtype=float) for _, g in groups]
         ax.boxplot(data, orientation="vertical", showfliers=False)
         labels = [f"{run.label(s)}\n{v} c={c}" for (s, v, c), _ in groups]
-        ax.set_xticks(np.arange(1, len(groups) + 1), labels, rotation=60, fontsize=6)
+        ax.set_xticks(np.arange(1, len(groups) + 1), labels, rotation=60, fontsize=7)
     ax.set_title("batch sizes formed (x-batch-size)", fontsize=10)
     ax.set_ylabel("requests in the batch")
     ax.grid(True, axis="y", alpha=0.3)

@@ -118,7 +118,7 @@ def draw_throughput_latency(run: Run) -> Figure:
     """Throughput against latency over the concurrency sweep (seed payload), p50 and p99.
 
     One line per service and variant (dashed: not fp32); each point a concurrency level
-    (median of rounds), labelled c=.
+    (median of rounds), labelled c= on the first line only, the legend below the panels.
     """
     pc = tables.per_config(run)
     pc = pc[pc["payload"] == run.seed_payload]
@@ -127,11 +127,13 @@ def draw_throughput_latency(run: Run) -> Figure:
     )
     fig, axes = style.new_figure(run, title, ncols=2, size=(12, 5), sharey=True)
     for ax, col, name in ((axes[0, 0], "p50_s", "p50"), (axes[0, 1], "p99_s", "p99")):
-        for service, variant in run.units_in_order(pc):
+        for i, (service, variant) in enumerate(run.units_in_order(pc)):
             g = pc[(pc["service"] == service) & (pc["variant"] == variant)]
             g = g.sort_values("concurrency")
             ax.plot(g["rps"], g[col], marker="o", **style.line_style(run, service, variant))
-            for r in g.itertuples(index=False):
+            # Every line climbs the same levels: labelling each line's points piles the
+            # labels on each other where the lines meet, so only the first says which is which.
+            for r in g.itertuples(index=False) if i == 0 else ():
                 ax.annotate(
                     f"c={r.concurrency}",
                     (r.rps, getattr(r, col)),
@@ -145,5 +147,7 @@ def draw_throughput_latency(run: Run) -> Figure:
         ax.set_ylabel(f"{name} latency (ms, log scale)")
         ax.set_title(name)
         ax.grid(True, which="both", alpha=0.3)
-    axes[0, 0].legend(fontsize=8)
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    # Beside the data a legend of every unit hides lines and points; below, it hides nothing.
+    fig.legend(handles, labels, loc="outside lower center", ncols=4, fontsize=8)
     return fig

@@ -114,7 +114,8 @@ def _draw_ratios(run: Run, kinds: tuple[str, ...], title: str) -> Figure | None:
         Line2D([], [], marker="o", color="grey", label=f"interval within ±{target:g} %"),
         Line2D([], [], marker="o", color="grey", markerfacecolor="white", label="not converged"),
     ]
-    axes[0, 0].legend(handles=handles, fontsize=7, loc="lower right")
+    # Below the panels: inside one, the legend covered the printed value of a wide interval.
+    fig.legend(handles=handles, fontsize=8, loc="outside lower center", ncols=2)
     return fig
 
 

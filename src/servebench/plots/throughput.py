@@ -55,7 +55,8 @@ def draw_rps_bars(run: Run) -> Figure:
         run,
         f"Requests/sec, {style.seed_point(run)} (bar: median; whiskers: min–max of "
         f"{int(summary['rounds'].max())} rounds)",
-        size=(max(10.0, 1.1 * len(units)), 5.5),
+        # Narrow bars keep the figure near the page's width, where its text stays legible.
+        size=(max(10.0, 0.75 * len(units)), 5.5),
     )
     ax = axes[0, 0]
     x = np.arange(len(summary))
@@ -68,7 +69,7 @@ def draw_rps_bars(run: Run) -> Figure:
     for xi, r in zip(x, summary.itertuples(index=False), strict=True):
         text = f"{r.rps:.1f}"
         if not pd.isna(r.efficiency):
-            text += f"\n{r.efficiency:.0%} of ceiling"
+            text += f"\n{r.efficiency:.0%} of\nceiling"
         if r.unstable:
             text += "\nUNSTABLE"
         ax.text(xi, r.rps_max * 1.01, text, ha="center", va="bottom", fontsize=8)
@@ -80,7 +81,8 @@ def draw_rps_bars(run: Run) -> Figure:
     top = np.nanmax([np.nanmax(summary["rps_max"]), *(ce["ceiling_rps"].tolist() or [0])])
     ax.set_ylim(0, top * 1.25)
     if not ce.empty:
-        ax.legend(fontsize=8, loc="upper left")
+        # Below the bars: in the corner, the ceilings' legend covered the first bars' values.
+        fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", ncols=3, fontsize=8)
     return fig
 
 
