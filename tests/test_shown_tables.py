@@ -19,9 +19,11 @@ from servebench.analysis import (
     factors,
     ladder,
     measures,
+    peak_share,
     quantized,
     ratios,
     seed,
+    shown,
     stability,
     tables,
 )
@@ -50,25 +52,26 @@ def shown_tables(run: reader.Run) -> dict[str, pd.DataFrame]:
     """Every table notebook 03 prints without an index, as it prints it."""
     summary = tables.build_summary(run, write=False)
     seed_ratios = ratios.at_point(tables.ratios(run), run.seed_payload, run.seed_concurrency)
-    shown = {
+    printed = {
         "paired summary": ratios.summary_shown(run, seed.of_variant(summary)),
         "lead": ladder.lead_shown(run),
         "faithfulness": factors.faithfulness_shown(factors.faithfulness(run)),
         "served": quantized.served_shown(run, quantized.served_table(run, summary)),
         "paired ratios": ratios.readable_shown(run, seed_ratios),
-        "per payload": tables.payload_shown(tables.by_payload(run, "rps")),
+        "per payload": shown.by_payload(tables.by_payload(run, "rps")),
         "twins": batching.twin_shown(run, batching.twin_table(run)),
         "batching ceiling": batching.ceiling_shown(run, batching.batch_ceiling(run)),
         "stages": measures.stages_shown(run, measures.stage_decomposition(run)),
         "points": stability.points_shown(stability.points_table(run)),
-        "unstable": tables.unstable_shown(run, tables.unstable_configs(run)),
-        "ceilings": tables.ceilings_shown(tables.ceilings(run)),
-        "parity": tables.parity_shown(run, run.parity),
-        "services": tables.facts_shown(run),
+        "unstable": shown.unstable(run, tables.unstable_configs(run)),
+        "ceilings": shown.ceilings(tables.ceilings(run)),
+        "parity": shown.parity(run, run.parity),
+        "services": shown.facts(run),
+        "peak share": peak_share.shown(run, peak_share.peak_share(run, summary)),
     }
     if run.soak is not None:
-        shown["soak"] = stability.soak_shown(run, run.soak)
-    return shown
+        printed["soak"] = stability.soak_shown(run, run.soak)
+    return printed
 
 
 def min_width_px(frame: pd.DataFrame) -> int:
@@ -100,7 +103,7 @@ def test_every_table_fits_the_page(run: reader.Run) -> None:
 
 def test_the_summary_is_one_table_per_variant_headed_in_words(run: reader.Run) -> None:
     summary = tables.build_summary(run, write=False)
-    grids = tables.summary_shown(run, summary)
+    grids = shown.summary(run, summary)
     assert [v for v, _ in grids] == run.variants_in_order()
     for _, grid in grids:
         assert not any(SNAKE.search(str(r)) for r in grid.index)
