@@ -70,7 +70,7 @@ def shown_tables(run: reader.Run) -> dict[str, pd.DataFrame]:
         "peak share": peak_share.shown(run, peak_share.peak_share(run, summary)),
     }
     if run.soak is not None:
-        printed["soak"] = stability.soak_shown(run, run.soak)
+        printed["soak"] = shown.soak(run, run.soak)
     return printed
 
 

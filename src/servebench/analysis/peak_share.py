@@ -161,9 +161,15 @@ def sentence(run: Run, table: pd.DataFrame) -> str | None:
     return text
 
 
+def name(run: Run, service: str) -> str:
+    """A row's service as a reader knows it: a registry service's label, a loop's own name
+    ('python loop': no service of the registry)."""
+    return run.label(service) if service in run.facts.index else service
+
+
 def shown(run: Run, table: pd.DataFrame) -> pd.DataFrame:
     """:func:`peak_share` as the report prints it: headed in words, rounded for reading."""
-    names = [run.label(s) if s in run.facts.index else s for s in table["service"]]
+    names = [name(run, s) for s in table["service"]]
     return pd.DataFrame(
         {
             "measured": table["where"],

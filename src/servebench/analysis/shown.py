@@ -160,3 +160,20 @@ def facts(run: Run) -> pd.DataFrame:
         if column in facts:
             facts[column] = facts[column].map(ratios.yes_no)
     return facts.rename(columns={"step_from": "ladder step from", "rung": "ladder rung"})
+
+
+def soak(run: Run, soak: pd.DataFrame) -> pd.DataFrame:
+    """soak.csv as the report prints it: headed in words, memory to whole MB, no index."""
+    return pd.DataFrame(
+        {
+            "service": soak["service"].map(run.label),
+            "model": soak["variant"],
+            "seconds": soak["duration_s"],
+            "clients": soak["concurrency"],
+            "requests": soak["requests"],
+            "non-2xx answers": soak["non_2xx"],
+            "memory warm, MB": soak["rss_warm_mb"].round(0),
+            "memory at the end, MB": soak["rss_end_mb"].round(0),
+            "memory growth, ×": soak["rss_growth"].round(3),
+        }
+    ).reset_index(drop=True)

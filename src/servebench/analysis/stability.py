@@ -17,7 +17,7 @@ import math
 
 import pandas as pd
 
-from servebench.analysis import stats
+from servebench.analysis import ratios, stats
 from servebench.rundir.reader import Run
 
 POINT_COLUMNS = [
@@ -170,26 +170,9 @@ def points_shown(table: pd.DataFrame) -> pd.DataFrame:
             "units": table["units"],
             "rounds": table["rounds"],
             "stopped by": table["stop"],
-            "converged": table["converged"].map(lambda c: "yes" if c else "no"),
+            "converged": table["converged"].map(ratios.yes_no),
             "widest interval, ± %": table["max_half_width_pct"].round(1),
             "noise floor, ± %": table["noise_floor_pct"].round(1),
             "wall time, s": table["wall_s"].round(0),
-        }
-    ).reset_index(drop=True)
-
-
-def soak_shown(run: Run, soak: pd.DataFrame) -> pd.DataFrame:
-    """soak.csv as the report prints it: headed in words, memory to whole MB, no index."""
-    return pd.DataFrame(
-        {
-            "service": soak["service"].map(run.label),
-            "model": soak["variant"],
-            "seconds": soak["duration_s"],
-            "clients": soak["concurrency"],
-            "requests": soak["requests"],
-            "non-2xx answers": soak["non_2xx"],
-            "memory warm, MB": soak["rss_warm_mb"].round(0),
-            "memory at the end, MB": soak["rss_end_mb"].round(0),
-            "memory growth, ×": soak["rss_growth"].round(3),
         }
     ).reset_index(drop=True)

@@ -21,10 +21,10 @@ def row_label(run: Run, where: str, service: str, batch_size: float) -> str:
     """'python loop, batch 1', 'Rust native batched, batch 16 (in process)', 'Python'."""
     if where == peak_share.IN_PROCESS_B1:
         return f"{service}, batch 1 (in process)"
-    name = run.label(service) if service in run.facts.index else service
+    shown = peak_share.name(run, service)
     if where == peak_share.IN_PROCESS_BEST:
-        return f"{name}, batch {int(batch_size)} (in process)"
-    return name
+        return f"{shown}, batch {int(batch_size)} (in process)"
+    return shown
 
 
 def draw_peak_share(run: Run) -> Figure | None:
