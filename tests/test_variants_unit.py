@@ -14,9 +14,11 @@ from servebench import paths
 from servebench.models import sentiment_data as sd
 from servebench.models.faithfulness import (
     CSV_COLUMNS,
+    MAX_ACCURACY_DROP,
     Answers,
     Faithfulness,
     accuracy_note,
+    allowed_drop,
     check_agreement,
     compare,
     variants_frame,
@@ -134,11 +136,14 @@ def test_optimized_refused_for_unsupported_model_types(tmp_path: Path) -> None:
         check_feasible("int8", recipe("int8", vnni), fp32)
 
 
-def faithfulness(agreeing: int, sentences: int = 334, accuracy: float = 0.95) -> Faithfulness:
+def faithfulness(
+    agreeing: int, sentences: int = 334, accuracy: float = 0.95, held_out: int = 70
+) -> Faithfulness:
     wrong = [{"text": "Great!", "fp32": "POSITIVE", "variant": "NEGATIVE"}]
     return Faithfulness(
-        "int8", "/m.int8", sentences, agreeing, 0.2, 70, accuracy, 0.95, "", disagreements=wrong
-    )
+        "int8", "/m.int8", sentences, agreeing, 0.2, held_out, accuracy, 0.95, "",
+        disagreements=wrong,
+    )  # fmt: skip
 
 
 def test_agreement_check_fails_closed() -> None:
@@ -155,13 +160,20 @@ def test_agreement_check_fails_closed() -> None:
         check_agreement(faithfulness(0, 0), 0.5)  # nothing compared is not agreement
 
 
-def test_accuracy_may_fall_one_point_at_most() -> None:
-    check_agreement(faithfulness(334, accuracy=0.94), 0.99)  # exactly one point below fp32
+def test_accuracy_may_fall_one_point_or_one_sentence_at_most() -> None:
+    # 70 held-out sentences: one weighs 1.43 points, so one may be lost, not two
+    one, two = 0.95 - 1 / 70, 0.95 - 2 / 70
+    check_agreement(faithfulness(334, accuracy=one), 0.99)
     check_agreement(faithfulness(334, accuracy=0.99), 0.99)  # better than fp32 is fine
     with pytest.raises(VariantError) as refused:
-        check_agreement(faithfulness(334, accuracy=0.9), 0.99)
-    for part in ("'int8'", "90.0%", "95.0%", "70 held-out", "1% lower"):
+        check_agreement(faithfulness(334, accuracy=two), 0.99)
+    for part in ("'int8'", "92.1%", "95.0%", "70 held-out", "1.4% lower"):
         assert part in str(refused.value), part
+    # 500 held-out sentences: one weighs 0.2 points, and the 1-point limit holds
+    assert allowed_drop(500) == MAX_ACCURACY_DROP and allowed_drop(70) == pytest.approx(1 / 70)
+    check_agreement(faithfulness(334, accuracy=0.94, held_out=500), 0.99)  # exactly one point
+    with pytest.raises(VariantError, match=r"1\.0% lower"):
+        check_agreement(faithfulness(334, accuracy=0.938, held_out=500), 0.99)
     meaningless = faithfulness(334)
     meaningless.held_out_accuracy = meaningless.fp32_held_out_accuracy = None
     check_agreement(meaningless, 0.99)  # no accuracy: only the labels can judge it
