@@ -196,7 +196,11 @@ def make_run_dir(
             "threads": 1,
             "workers": 1,
             "openloop": True,
-            "openloop_bound_ms": 100,
+            "openloop_bound_ms": [50, 100, 250],
+            "price_instance": "a synthetic instance",
+            "price_usd_per_hour": 0.1,
+            "price_cores": 2,
+            "price_memory_gib": 4,
             "variants": list(variants),
         },
         "machine": {

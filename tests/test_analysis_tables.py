@@ -240,7 +240,10 @@ def test_thresholds_come_from_the_run(run_dir: Path, tmp_path: Path) -> None:
     meta["parameters"]["unstable_pct"] = 99
     (copy / "metadata.json").write_text(json.dumps(meta))
     run = reader.load_run(copy)
-    assert run.unstable_pct == 99 and run.latency_bound_s == pytest.approx(0.1)
+    assert run.unstable_pct == 99 and run.latency_bounds_s == pytest.approx([0.05, 0.1, 0.25])
+    meta["parameters"]["openloop_bound_ms"] = 100  # one number, as before issue 20
+    (copy / "metadata.json").write_text(json.dumps(meta))
+    assert reader.load_run(copy).latency_bounds_s == pytest.approx([0.1])
     assert tables.unstable_configs(run).empty
     assert not tables.unstable_configs(run_dir).empty
     assert set(tables.metadata_tables(run)) >= {"run", "machine", "pinning", "parameters"}

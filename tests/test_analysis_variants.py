@@ -83,7 +83,6 @@ def test_ceiling_overhead_and_measures_per_variant(
 ) -> None:
     ce = pd.read_csv(run_dir / "ceiling.csv")
     cs = pd.read_csv(run_dir / "coldstarts.csv")
-    ol = pd.read_csv(run_dir / "openloop.csv")
     rows = summary.set_index(["service", "variant"])
     for service in ("python", "rust-native-release"):
         impl = run.fact(service, "inference")
@@ -99,8 +98,6 @@ def test_ceiling_overhead_and_measures_per_variant(
             assert len(loop) >= 2
             starts = cs[(cs["service"] == service) & (cs["variant"] == variant)]
             assert row["cold_start_s"] == pytest.approx(starts["cold_start_s"].median())
-            attacks = ol[(ol["service"] == service) & (ol["variant"] == variant)]
-            assert row["max_rate_under_bound"] == attacks.loc[attacks["meets_bound"], "rate"].max()
     by_impl = tables.ceilings(run).set_index(["impl", "variant", "payload"])["total_us"]
     assert by_impl[("python", "int8", "seed")] < by_impl[("python", "fp32", "seed")] / 2
 

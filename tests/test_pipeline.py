@@ -165,6 +165,25 @@ def test_quick_run_measures_batching_and_the_mixed_workload(quick_run: Path) -> 
     }
     assert (shares["peak_share"] > 0).all()
     assert "How close to the hardware" in (quick_run / "report.html").read_text()
+    # The open-loop series of every searched unit (on its warm process), the rate under every
+    # bound read from them, and what a request and a core kept for a rate cost.
+    attacks = pd.read_csv(quick_run / "openloop.csv")
+    searched = {(s, v) for s in params["openloop_services"] for v in params["openloop_variants"]}
+    assert set(zip(attacks["service"], attacks["variant"], strict=True)) == searched
+    assert (
+        attacks.groupby(["service", "variant"])["attack"]
+        .max()
+        .le(params["openloop_max_steps"] - 1)
+        .all()
+    )
+    rates = pd.read_csv(quick_run / "decision.csv")
+    assert sorted(rates["bound_ms"].unique()) == sorted(params["openloop_bound_ms"])
+    assert len(rates) == len(searched) * len(params["openloop_bound_ms"])
+    assert rates["fastest"].sum() == rates.dropna(subset=["rate"])["bound_ms"].nunique() > 0
+    bill = pd.read_csv(quick_run / "cost.csv")
+    assert len(bill) == len(pd.read_csv(quick_run / "summary.csv"))
+    assert (bill["usd_per_million"] > 0).all() and (bill["memory_share"] > 0).all()
+    assert "Which stack for which latency bound" in (quick_run / "report.html").read_text()
     # Batched services were checked with every reference sentence sent at once.
     parity = pd.read_csv(quick_run / "parity.csv")
     concurrent = parity[parity["check"] == "concurrent"]
@@ -230,15 +249,15 @@ def test_quick_run_interleaves_the_units_in_counterbalanced_rounds(quick_run: Pa
     assert {"ratio", "ratio_ci_low", "ratio_ci_high"} <= set(summary.columns)
     rust = summary.loc[("rust-native-release", "fp32")]
     assert rust["ratio_ci_low"] <= rust["ratio"] <= rust["ratio_ci_high"]
-    # Each unit was started once for the rounds, and once more for its soak/open loop when
-    # its variant is among soak_openloop_variants.
+    # Each unit was started once for the rounds, and once more for its soak when its variant
+    # is among soak_variants.
     coldstarts = pd.read_csv(quick_run / "coldstarts.csv")
     starts = coldstarts.groupby(["service", "variant"])["start"].agg(list)
     assert set(map(tuple, starts)) <= {(0,), (0, 1)} and starts.loc[("python", "fp32")] == [0, 1]
     twice = {unit for unit, s in starts.items() if s == [0, 1]}
-    assert {variant for _, variant in twice} == set(params["soak_openloop_variants"])
+    assert {variant for _, variant in twice} == set(params["soak_variants"])
     soaked = pd.read_csv(quick_run / "soak.csv")
-    assert set(soaked["variant"]) == set(params["soak_openloop_variants"])
+    assert set(soaked["variant"]) == set(params["soak_variants"])
     assert "repeat" not in pd.read_csv(quick_run / "stages.csv")
 
 

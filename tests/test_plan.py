@@ -72,10 +72,15 @@ def test_units_start_in_a_seeded_shuffle_and_the_fresh_phase_reverses_it() -> No
     assert sorted(start) == units and start != names(plan.units)
     assert start == names(Plan.from_study(config.load_study("default")).start_order())
     # No soak or open loop for the debug builds and the rungs (seed point only) or the A/A
-    # control, and fp32's alone for the others.
+    # control; the soak fp32's alone for the others, the open loop the variants and services
+    # the configuration names.
     skipped = ("rust-ffi-debug·", "rust-native-debug·", "python-aa·", "ladder-")
-    fresh = names(plan.fresh_process_order())
-    assert fresh == [u for u in start[::-1] if not u.startswith(skipped) and u.endswith("·fp32")]
+    soaked = names(plan.soak_order())
+    assert soaked == [u for u in start[::-1] if not u.startswith(skipped) and u.endswith("·fp32")]
+    searched = names(plan.openloop_order())
+    study = plan.study
+    wanted = {f"{s}·{v}" for s in study.openloop_services for v in study.openloop_variants}
+    assert searched == [u for u in start[::-1] if u in wanted] and set(searched) == wanted
     other_seed = config.load_study("default", ["shuffle_seed=1"])
     assert names(Plan.from_study(other_seed).start_order()) != start
 
@@ -146,12 +151,19 @@ def test_seed_point_only_services_get_the_seed_point_and_nothing_else() -> None:
     everyone = Plan.from_study(
         config.load_study(
             "default",
-            ["seed_point_only=[]", "base_variant_only=[]", f"soak_openloop_variants={VARIANTS}"],
+            [
+                "seed_point_only=[]",
+                "base_variant_only=[]",
+                f"soak_variants={VARIANTS}",
+                f"openloop_variants={VARIANTS}",
+                "openloop_services=[]",
+            ],
         )
     )
     # all but the control and the rungs (a rung's measure is the seed point's, whatever the
     # configuration says)
-    assert len(everyone.fresh_process_order()) == len(everyone.units) - 1 - 4
+    assert len(everyone.soak_order()) == len(everyone.units) - 1 - 4
+    assert everyone.openloop_order() == everyone.soak_order()
     assert len(everyone.units) - 1 - 4 == 8 * len(everyone.study.variants)
     with pytest.raises(config.ConfigError, match="seed_point_only=\\['nope'\\]: unknown service"):
         config.load_study("default", ["seed_point_only=[nope]"])
@@ -173,7 +185,7 @@ def test_base_variant_only_services_and_the_soak_get_fp32_alone() -> None:
     for name in plan.study.base_variant_only:
         assert variants[name] == {"fp32"}
     assert variants["rust-ffi-release"] == set(plan.study.variants)
-    fresh = plan.fresh_process_order()
+    fresh = plan.soak_order()
     assert fresh and {u.variant for u in fresh} == {"fp32"}
     swept = [
         s
@@ -183,8 +195,11 @@ def test_base_variant_only_services_and_the_soak_get_fp32_alone() -> None:
     assert sorted(u.service.name for u in fresh) == sorted(s.name for s in swept)
     with pytest.raises(config.ConfigError, match="base_variant_only=\\['nope'\\]: unknown"):
         config.load_study("default", ["base_variant_only=[nope]"])
-    with pytest.raises(config.ConfigError, match="soak_openloop_variants=\\['fp16'\\]: unknown"):
-        config.load_study("default", ["soak_openloop_variants=[fp16]"])
+    for key in ("soak_variants", "openloop_variants"):
+        with pytest.raises(config.ConfigError, match=f"{key}=\\['fp16'\\]: unknown"):
+            config.load_study("default", [f"{key}=[fp16]"])
+    with pytest.raises(config.ConfigError, match="openloop_services=\\['nope'\\]: unknown"):
+        config.load_study("default", ["openloop_services=[nope]"])
 
 
 def test_each_variant_is_served_from_its_own_directory() -> None:

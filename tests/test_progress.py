@@ -116,11 +116,12 @@ def test_durations_read_at_a_glance(seconds: float, exact: str, rough: str) -> N
 def test_the_load_test_plan_lists_starts_points_ceilings_then_the_fresh_phases() -> None:
     from servebench import config
     from servebench.measure.loadtest import plan_progress
+    from servebench.measure.openloop import PAUSE_S
     from servebench.measure.plan import Plan
 
     def progress(*overrides: str) -> Progress:
         plan = Plan.from_study(config.load_study("quick", list(overrides)))
-        return plan_progress(plan, plan.fresh_process_order())
+        return plan_progress(plan, plan.soak_order())
 
     measured = progress()
     variants = len(config.load_study("quick").variants)
@@ -128,22 +129,28 @@ def test_the_load_test_plan_lists_starts_points_ceilings_then_the_fresh_phases()
     # four rungs, fp32 alone
     rungs = 4
     units = 6 * variants + 3 + rungs
-    # quick measures rust-ffi-debug and the rungs at the seed point only; the fresh phase is
-    # fp32's, for every service but those and the control
-    fresh = 8 - 1
+    # quick measures rust-ffi-debug and the rungs at the seed point only; the soak is fp32's,
+    # for every service but those and the control; the open loop the configuration's units
+    soaked = 8 - 1
+    study = config.load_study("quick")
+    searched = len(study.openloop_services) * len(study.openloop_variants)
     points = 1 + 2 + 2  # quick: the seed point, seed c=1, long c=1, mixed c=1 and c=50
-    assert measured.total == 1 + units + points + fresh
+    assert measured.total == 1 + units + points + searched + soaked
     kinds = [s.kind for s in measured.steps]
     assert kinds[0] == "in-process"  # the loops and batch paths, loaded before the units
     starts = sorted(kinds[1 : 1 + units])
     assert starts == ["start seed unit"] * (1 + rungs) + ["start unit"] * (units - 1 - rungs)
     assert kinds[1 + units : 1 + units + points] == ["seed point"] + ["point"] * (points - 1)
-    assert {s.kind for s in measured.steps[-fresh:]} == {"fresh"}
-    # quick: 4 s soak, at most 4 open-loop attacks of 1.5 s; a point's budget 20 s; the seed
-    # point's 20 s and its table's round: every unit x hey -n 200 at ~300 req/s
+    assert [s.kind for s in measured.steps[-soaked - searched :]] == (
+        ["open loop"] * searched + ["soak"] * soaked
+    )
+    # quick: 4 s soak, at most 4 open-loop attacks of 1.5 s and a pause each; a point's budget
+    # 20 s; the seed point's 20 s and its table's round: every unit x hey -n 200 at ~300 req/s
     assert measured.prior_s == {
-        "fresh": pytest.approx(4 + 4 * 1.5),
+        "open loop": pytest.approx(4 * (1.5 + PAUSE_S)),
+        "soak": 4,
         "point": 20,
         "seed point": pytest.approx(20 + (units - rungs) * 200 / 300),  # no rung in the table
     }
     assert progress("soak_s=0", "openloop=false").total == 1 + units + points
+    assert progress("openloop=false").total == 1 + units + points + soaked

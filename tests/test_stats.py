@@ -210,12 +210,6 @@ def test_ceiling_efficiency_overhead() -> None:
     assert math.isnan(stats.ceiling_rps(float("nan"), 1))
 
 
-def test_max_rate_under_bound_reads_csv_booleans() -> None:
-    ol = pd.DataFrame({"rate": [10, 20, 40, 30], "meets_bound": ["True", "True", "False", True]})
-    assert stats.max_rate_under_bound(ol) == 30
-    assert math.isnan(stats.max_rate_under_bound(ol.assign(meets_bound=False)))
-
-
 def test_decompose_stages_adds_up_to_median_client_time() -> None:
     rng = np.random.default_rng(5)
     n = 101

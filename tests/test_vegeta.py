@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import textwrap
 import time
 
@@ -22,7 +23,9 @@ from servebench.measure.vegeta import (
     OPENLOOP_COLUMNS,
     AttackResult,
     attack,
-    find_max_rate,
+    bracket,
+    find_rates,
+    next_rate,
     openloop_rows,
 )
 from servebench.process import free_port
@@ -101,12 +104,12 @@ def test_attack_pinned_and_connection_errors(server_url):
     assert not failed.meets(10.0)
 
 
-def test_find_max_rate(server_url):
+def test_find_rates(server_url):
     t0 = time.perf_counter()
-    best, results = find_max_rate(
+    brackets, results = find_rates(
         server_url,
         BODY,
-        bound_s=0.1,
+        bounds_s=[0.1, 0.05],
         start_rate=200,  # python's threaded server holds ~2000 req/s here: grows, then bisects
         duration_s=1,
         max_steps=6,
@@ -114,24 +117,29 @@ def test_find_max_rate(server_url):
         timeout_s=5,
     )
     elapsed = time.perf_counter() - t0
-    assert best > 0
+    assert list(brackets) == [0.05, 0.1]  # tightest first
     assert 1 <= len(results) <= 6
     assert [r.rate for r in results][:2] == [200.0, 400.0][: len(results)]
-    passing = [r.rate for r in results if r.meets(0.1)]
-    assert best == max(passing)
-    assert all(r.rate > best for r in results if not r.meets(0.1))
-    rows = openloop_rows("python", "short", results, bound_s=0.1)
+    for bound, found in brackets.items():
+        passing = [r.rate for r in results if r.meets(bound)]
+        assert found.met == max(passing, default=0.0)
+        assert found.missed == min((r.rate for r in results if r.rate > found.met
+                                    and not r.meets(bound)), default=math.inf)  # fmt: skip
+    assert brackets[0.05].met <= brackets[0.1].met  # a looser bound is met at least as high
+    rows = openloop_rows("python", "short", results)
     assert len(rows) == len(results)
     assert all(tuple(row) == OPENLOOP_COLUMNS for row in rows)
-    assert sum(row["meets_bound"] for row in rows) == len(passing)
+    assert [row["clean"] for row in rows] == [r.clean for r in results]
     assert elapsed < 60  # bounded by max_steps, not by the server
 
 
-def _fake(rate_limit: float):
-    """An attack stand-in: meets the bound up to rate_limit."""
+def _fake(limits: dict[float, float]):
+    """An attack stand-in: p99 rises with the rate so that each bound is met up to its
+    limit (limits: bound -> highest rate meeting it)."""
 
     def fake_attack(url, body, rate, duration_s, timeout_s=10.0, cpus=None) -> AttackResult:
-        p99 = 0.05 if rate <= rate_limit else 0.5
+        met = [bound for bound, limit in limits.items() if rate <= limit]
+        p99 = min(met) * 0.9 if met else 10.0
         n = int(rate * duration_s)
         return AttackResult(url, rate, duration_s, n, n, 1.0, rate, 0.01, 0.02, p99, p99,
                             0.0, 0.0, duration_s, cpus)  # fmt: skip
@@ -139,16 +147,71 @@ def _fake(rate_limit: float):
     return fake_attack
 
 
-@pytest.mark.parametrize("limit", [0.5, 7, 10, 37, 160, 1000])
-def test_search_logic(limit):
-    best, results = find_max_rate(
-        "http://x", b"{}", bound_s=0.1, start_rate=10, duration_s=1, max_steps=12,
-        pause_s=0, attack_fn=_fake(limit),
+@pytest.mark.parametrize(
+    "limits",
+    [
+        {0.05: 0.5, 0.1: 0.7, 0.25: 0.9},  # no rate meets any bound
+        {0.05: 7, 0.1: 9, 0.25: 10},
+        {0.05: 30, 0.1: 37, 0.25: 45},
+        {0.05: 160, 0.1: 160, 0.25: 161},
+        {0.05: 900, 0.1: 1000, 0.25: 1200},
+    ],
+)
+def test_search_logic_brackets_every_bound(limits):
+    brackets, results = find_rates(
+        "http://x", b"{}", bounds_s=list(limits), start_rate=10, duration_s=1, max_steps=20,
+        pause_s=0, growth=2.0, attack_fn=_fake(limits),
     )  # fmt: skip
-    assert best <= limit
-    assert best >= 0.95 * limit - 1  # within the search resolution
-    assert len(results) <= 12
-    assert best == max((r.rate for r in results if r.meets(0.1)), default=0.0)
+    assert len(results) <= 20
+    for bound, limit in limits.items():
+        found = brackets[bound]
+        assert found.met <= limit < found.missed  # the limit lies in the bracket
+        assert found.met >= 0.95 * limit - 1  # within the search's resolution
+        assert found.met == max((r.rate for r in results if r.meets(bound)), default=0.0)
+
+
+def test_one_series_serves_every_bound() -> None:
+    """Three bounds cost fewer attacks than three searches: the tight bound's attacks raise
+    the looser brackets' lower ends."""
+    limits = {0.05: 300, 0.1: 340, 0.25: 380}
+    _, together = find_rates(
+        "http://x", b"{}", bounds_s=list(limits), start_rate=200, duration_s=1, max_steps=40,
+        pause_s=0, growth=1.25, attack_fn=_fake(limits),
+    )  # fmt: skip
+    apart = 0
+    for bound in limits:
+        _, alone = find_rates(
+            "http://x", b"{}", bounds_s=[bound], start_rate=200, duration_s=1, max_steps=40,
+            pause_s=0, growth=1.25, attack_fn=_fake({bound: limits[bound]}),
+        )  # fmt: skip
+        apart += len(alone)
+    assert len(together) < apart
+
+
+def test_next_rate_grows_then_bisects_the_tightest_open_bracket() -> None:
+    fake = _fake({0.05: 100, 0.25: 150})
+
+    def done(*rates: float) -> list[AttackResult]:
+        return [fake("u", b"", r, 1) for r in rates]
+
+    choose = lambda results: next_rate(results, [0.25, 0.05], 80, growth=1.25, resolution=0.05)  # noqa: E731
+    assert choose([]) == 80  # the start
+    assert choose(done(200)) == 160  # the start missed every bound: down by the growth
+    assert choose(done(80)) == 100  # nothing missed yet: grow
+    assert choose(done(80, 100)) == 125
+    assert choose(done(80, 100, 125)) == 112  # 0.05 ms's bracket (100, 125) first
+    assert bracket(done(80, 100, 125), 0.25).met == 125  # the tight bound's attacks count
+    assert choose(done(80, 100, 125, 112, 106, 103, 101)) == 156  # 0.05 resolved: 0.25 grows
+    assert choose(done(80, 100, 101, 150, 151)) is None  # both within 1 req/s
+
+
+def test_a_dirty_attack_meets_no_bound() -> None:
+    sent = AttackResult("u", 100, 1, 100, 99, 0.99, 99, 0.01, 0.02, 0.03, 0.03, 0, 0, 1, None)
+    assert not sent.clean and not sent.meets(10.0)
+    short = AttackResult("u", 100, 1, 90, 90, 1.0, 90, 0.01, 0.02, 0.03, 0.03, 0, 0, 1, None)
+    assert not short.clean  # fewer than 98 % of the asked requests were sent
+    fine = AttackResult("u", 100, 1, 100, 100, 1.0, 100, 0.01, 0.02, 0.03, 0.03, 0, 0, 1, None)
+    assert fine.clean and fine.meets(0.03) and not fine.meets(0.029)
 
 
 def test_percentiles_follow_the_projects_one_convention():

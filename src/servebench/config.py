@@ -66,7 +66,13 @@ class Study:
     mixed_services: list[str] = field(
         metadata=_spec(allowed="names from the service registry (or [] for all)", empty_ok=True)
     )
-    soak_openloop_variants: list[str] = field(
+    soak_variants: list[str] = field(
+        metadata=_spec(allowed="variants the study measures (or [] for none)", empty_ok=True)
+    )
+    openloop_services: list[str] = field(
+        metadata=_spec(allowed="names from the service registry (or [] for all)", empty_ok=True)
+    )
+    openloop_variants: list[str] = field(
         metadata=_spec(allowed="variants the study measures (or [] for none)", empty_ok=True)
     )
     server_cpus: str = field(
@@ -98,12 +104,16 @@ class Study:
     ceiling_warmup: int = field(metadata=_spec(0))
     unstable_pct: float = field(metadata=_spec(0))
     openloop: bool = field(metadata=_spec())
-    openloop_bound_ms: float = field(metadata=_spec(1))
+    openloop_bound_ms: list[float] = field(metadata=_spec(1))
     openloop_duration_s: float = field(metadata=_spec(0.5))
     openloop_max_steps: int = field(metadata=_spec(1))
     soak_s: float = field(metadata=_spec(0))
     soak_concurrency: int = field(metadata=_spec(1))
     ready_timeout_s: float = field(metadata=_spec(1))
+    price_instance: str = field(metadata=_spec(allowed="the priced instance's name and source"))
+    price_usd_per_hour: float = field(metadata=_spec(0))
+    price_cores: int = field(metadata=_spec(1))
+    price_memory_gib: float = field(metadata=_spec(0))
     max_batch_size: int = field(metadata=_spec(1))
     max_batch_tokens: int = field(metadata=_spec(1))
     max_batch_delay_us: int = field(metadata=_spec(0))
@@ -367,9 +377,16 @@ def _check_study(study: Study) -> None:
     from servebench import registry
 
     known = registry.load_registry()
-    # seed_point_only, base_variant_only and mixed_services may name services the run does not
-    # measure (services=[python] with the default lists), but not services that do not exist.
-    for name in ("services", "seed_point_only", "base_variant_only", "mixed_services"):
+    # seed_point_only, base_variant_only, mixed_services and openloop_services may name services
+    # the run does not measure (services=[python] with the default lists), but not services that
+    # do not exist.
+    for name in (
+        "services",
+        "seed_point_only",
+        "base_variant_only",
+        "mixed_services",
+        "openloop_services",
+    ):
         value = getattr(study, name)
         unknown = [service for service in value if service not in known]
         if unknown:
@@ -393,10 +410,11 @@ def _check_study(study: Study) -> None:
         why = f"unknown variant {odd[0]!r}" if odd else "fp32 must be among them"
         raise _refuse(_field("variants"), study.variants, f"{why}; known: {', '.join(VARIANTS)}")
     # Like seed_point_only, it may name variants the run does not make (variants=[fp32]).
-    odd = [v for v in study.soak_openloop_variants if v not in VARIANTS]
-    if odd:
-        why = f"unknown variant {odd[0]!r}; known: {', '.join(VARIANTS)}"
-        raise _refuse(_field("soak_openloop_variants"), study.soak_openloop_variants, why)
+    for name in ("soak_variants", "openloop_variants"):
+        odd = [v for v in getattr(study, name) if v not in VARIANTS]
+        if odd:
+            why = f"unknown variant {odd[0]!r}; known: {', '.join(VARIANTS)}"
+            raise _refuse(_field(name), getattr(study, name), why)
     if study.schedule not in SCHEDULES:
         raise _refuse(_field("schedule"), study.schedule, f"must be one of {', '.join(SCHEDULES)}")
     if study.max_padding >= 1:

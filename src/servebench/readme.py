@@ -25,7 +25,7 @@ from typing import Any
 import pandas as pd
 
 from servebench import paths, pipeline, plots
-from servebench.analysis import factors, ratios, seed, tables
+from servebench.analysis import cost, factors, ratios, seed, tables
 from servebench.rundir.reader import BASE_VARIANT, load_run, read_facts
 from servebench.rundir.rounds import Rounds, read_rounds
 from servebench.rundir.upgrade import read_summary
@@ -82,7 +82,13 @@ def _vs_baseline(row: Any) -> dict[str, str]:
     return {"÷ baseline [95 % CI]": ratios.formatted(row.ratio, low, high)}
 
 
-def rigor_table(summary: pd.DataFrame) -> pd.DataFrame:
+def rigor_table(summary: pd.DataFrame, priced: cost.Price | None = None) -> pd.DataFrame:
+    """Beyond the seed's table, per service; ``$ per M req`` is the CPU a request used at the
+    given price (analysis/cost.py)."""
+
+    def dollars(cpu_s_per_req: float) -> float:
+        return cost.usd_per_million(cpu_s_per_req, priced) if priced else math.nan
+
     rows = []
     for r in summary.itertuples(index=False):
         rows.append(
@@ -98,7 +104,7 @@ def rigor_table(summary: pd.DataFrame) -> pd.DataFrame:
                 "peak RSS MB": _num(r.peak_rss_mb, 0),
                 "cold start s": _num(r.cold_start_s, 2),
                 "size MB": _num(r.size_mb, 0),
-                "open loop req/s @p99≤bound": _num(r.max_rate_under_bound, 0),
+                "$ per M req": _num(dollars(r.cpu_s_per_req), 3),
                 "errors": int(r.errors),
             }
         )
@@ -119,7 +125,6 @@ def variant_table(summary: pd.DataFrame, variant: str) -> pd.DataFrame:
                 "p50 ms": _num(r.p50_s * 1000),
                 "p99 ms": _num(r.p99_s * 1000),
                 "efficiency": f"{r.efficiency:.0%}" if not math.isnan(r.efficiency) else "–",
-                "open loop req/s @p99≤bound": _num(r.max_rate_under_bound, 0),
                 "errors": int(r.errors),
             }
         )
@@ -228,6 +233,39 @@ def payload_table(run_dir: Path, per_config: pd.DataFrame | None = None) -> pd.D
     return pd.DataFrame(rows)
 
 
+def decision_lines(run_dir: Path, priced: cost.Price | None) -> list[str]:
+    """The decision table from the run's decision.csv (none without one)."""
+    path = run_dir / "decision.csv"
+    if not path.is_file():
+        return []
+    table = pd.read_csv(path)
+    best = table[table["fastest"].map(lambda v: str(v).strip().lower() == "true")]
+    if best.empty:
+        return []
+    facts, _ = read_facts(run_dir, best["service"])
+    rows = [
+        {
+            "p99 ≤": f"{r.bound_ms:g} ms",
+            "fastest (and cheapest)": f"{facts.at[r.service, 'label']} · {r.variant}",
+            "open-loop req/s (next missed)": f"{r.rate:.0f} ({_num(r.missed_rate, 0)})",
+            "closed-loop req/s [95 %]": f"{r.closed_rps:.0f} [{_num(r.closed_rps_ci_low, 0)}–"
+            f"{_num(r.closed_rps_ci_high, 0)}]",
+            "$ per M req": _num(r.usd_per_million, 3),
+            "answers move with batch-mates": "yes" if str(r.batch_dependent) == "True" else "no",
+        }
+        for r in best.itertuples(index=False)
+    ]
+    searched = len(table.drop_duplicates(["service", "variant"]))
+    where = f" at {priced.describe()}" if priced else ""
+    return [
+        f"**Which stack for which latency bound** (open loop, vegeta at fixed rates; the "
+        f"fastest of the {searched} units searched, a core kept for its rate{where}):",
+        "",
+        markdown_table(pd.DataFrame(rows)),
+        "",
+    ]
+
+
 def seed_difference_text(summary: pd.DataFrame, facts: pd.DataFrame) -> str:
     """What the seed table's Difference compares, e.g. 'best Rust vs Python'."""
     pair = seed.seed_pair(summary, facts)
@@ -282,8 +320,9 @@ def results_markdown(run_dir: Path, figures_prefix: str = "figures") -> str:
         "**Beyond the seed** (efficiency = req/s ÷ in-process ceiling on the same CPU"
         f"{model_note}; overhead = median latency at concurrency 1 − in-process median):",
         "",
-        markdown_table(rigor_table(fp32)),
+        markdown_table(rigor_table(fp32, cost.price(parameters))),
         "",
+        *decision_lines(run_dir, cost.price(parameters)),
         *variant_sections(run_dir, summary, facts, seed_ratios(run_dir, parameters)),
         f"**Per payload** (median req/s at the highest concurrency measured for the payload · "
         f"median latency at c=1{model_note}; payload texts in [`data/payloads/`](data/payloads/)):",
@@ -322,7 +361,7 @@ def update_readme(
     reference.mkdir(parents=True, exist_ok=True)
     for name in (
         "summary.csv", "per_config.csv", "ratios.csv", "points.csv", "metadata.json",
-        "services.csv", "variants.csv",
+        "services.csv", "variants.csv", "cost.csv", "decision.csv", "peak_share.csv",
     ):  # fmt: skip
         if not (run_dir / name).exists():
             continue

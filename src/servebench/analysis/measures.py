@@ -3,7 +3,7 @@
 * :func:`ceilings` - the in-process ceiling per inference kind (``impl``), variant and payload.
 * :func:`ceiling_for` - the ceiling bounding one service serving one variant.
 * :func:`latency_c1` - its median latency at concurrency 1 (for ``overhead_ms``).
-* :func:`openloop_payload` / :func:`max_rate_under_bound` - the open-loop throughput.
+* :func:`openloop_payload` - the payload of the open-loop attacks.
 * :func:`cold_start` - its median cold start (coldstarts.csv), :func:`service_measure` -
   a services.csv measurement (size on disk).
 * :func:`stage_decomposition` - the concurrency-1 round trip split into its four parts.
@@ -97,16 +97,6 @@ def openloop_payload(run: Run) -> str | None:
         return run.seed_payload
     run.note(f"openloop.csv has no {run.seed_payload!r} payload; using {payloads[0]!r}")
     return payloads[0]
-
-
-def max_rate_under_bound(run: Run, service: str, variant: str) -> float:
-    """Highest open-loop rate of the unit whose p99 met the bound (NaN when none did)."""
-    payload = openloop_payload(run)
-    ol = run.openloop
-    if payload is None or ol is None:
-        return math.nan
-    mine = (ol["service"] == service) & (ol["variant"] == variant) & (ol["payload"] == payload)
-    return stats.max_rate_under_bound(ol[mine])
 
 
 def service_measure(run: Run, service: str, column: str) -> float:

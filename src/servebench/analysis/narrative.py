@@ -36,6 +36,7 @@ import pandas as pd
 
 from servebench.analysis import (
     batching,
+    decision,
     factors,
     length_classes,
     measures,
@@ -393,5 +394,6 @@ def answer(run: Run, summary: pd.DataFrame) -> str:
     bullets = [language(run, summary), fastest(run, summary), where_model_dominates(run, summary)]
     bullets.append(variants_change(run, summary))
     bullets.append(batching_change(run))
+    bullets.append(decision.bullet(run, decision.rates(run, tables.per_config(run))))
     bullets.append(precision(run, summary))
     return "\n".join(f"- {b}" for b in bullets if b)

@@ -51,7 +51,6 @@ SUMMARY_WORDS = {
     "peak_rss_mb": "peak memory (MB)",
     "cold_start_s": "cold start (s)",
     "size_mb": "size (MB)",
-    "max_rate_under_bound": "open loop: highest rate within the bound (req/s)",
 }
 
 

@@ -295,19 +295,6 @@ def overhead_ms(latency_c1_median_s: float, inprocess_total_us_median: float) ->
     return float(latency_c1_median_s * 1e3 - inprocess_total_us_median / 1e3)
 
 
-def max_rate_under_bound(openloop: pd.DataFrame) -> float:
-    """Highest offered ``rate`` whose attack ``meets_bound`` (NaN when none does).
-
-    ``openloop`` should already be restricted to one service and payload.
-    """
-    if openloop is None or openloop.empty:
-        return math.nan
-    ok = openloop[as_bool(openloop["meets_bound"])]
-    if ok.empty:
-        return math.nan
-    return float(ok["rate"].max())
-
-
 def as_bool(values: pd.Series) -> pd.Series:
     """Booleans from a CSV column that may hold True/False, 'true'/'false', 1/0."""
     if values.dtype == bool:

@@ -84,7 +84,6 @@ SUMMARY_COLUMNS: list[str] = [
     "peak_rss_mb",
     "cold_start_s",
     "size_mb",
-    "max_rate_under_bound",
 ]
 #: summary.csv columns empty by design in some rows: the interval of a ratio of a unit to
 #: itself (a baseline's ``ratio``, fp32's ``variant_factor``) or of one round, and
@@ -279,7 +278,6 @@ def build_summary(run_dir: str | Path | Run, write: bool = True) -> pd.DataFrame
     * ``cpu_s_per_req``: median of rounds; ``peak_rss_mb``: max of rounds;
       ``cold_start_s``: median of the unit's starts (coldstarts.csv); ``size_mb``:
       services.csv (the service's, whatever the variant).
-    * ``max_rate_under_bound``: highest openloop.csv rate with ``meets_bound`` (seed payload).
 
     Rows by service display order, then variant (fp32 first). Writes ``summary.csv``,
     ``per_config.csv`` and ``ratios.csv`` into the run directory when ``write``.
@@ -320,7 +318,6 @@ def build_summary(run_dir: str | Path | Run, write: bool = True) -> pd.DataFrame
             ceiling_rps=ceiling,
             **_efficiency(by_loop, r.service, r.variant, stats.efficiency(r.rps, ceiling)),
             overhead_ms=stats.overhead_ms(c1, inproc_us),
-            max_rate_under_bound=measures.max_rate_under_bound(run, r.service, r.variant),
             cold_start_s=measures.cold_start(run, r.service, r.variant),
             size_mb=measures.service_measure(run, r.service, "size_mb"),
         )

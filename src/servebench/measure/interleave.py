@@ -53,6 +53,7 @@ from servebench.measure.lifecycle import (
     report_point,
     start_service,
 )
+from servebench.measure.openloop import openloop_search
 from servebench.measure.plan import Plan, Unit
 from servebench.metadata import now_iso
 from servebench.paths import MIXED
@@ -341,8 +342,8 @@ def run_interleaved(
     mixed_labels: dict[str, list[str]],
     progress: Progress,
 ) -> None:
-    """Start every unit, then every point's rounds; every process is stopped on the way out
-    (an error included)."""
+    """Start every unit, then every point's rounds, then the open-loop searches; every process
+    is stopped on the way out (an error included)."""
     payload_file = paths.PAYLOADS / f"{plan.seed_payload}.txt"
     probe = DriftProbe(
         plan.model_dirs["fp32"],
@@ -362,3 +363,9 @@ def run_interleaved(
             seed = plan.study.shuffle_seed + number
             row = measure_point_interleaved(plan, point, warm, writer, probe, seed, tools)
             writer.append("points.csv", [row])
+        if plan.study.openloop:
+            # On the warm processes, while every unit is still up: a fresh start per unit would
+            # cost ~10 s of the 20 minutes each and measure nothing the search needs.
+            for unit in plan.openloop_order():
+                say(progress.step(f"open loop: {unit.name}"))
+                openloop_search(plan, unit, warm[unit.name].proc, writer)

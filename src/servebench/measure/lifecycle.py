@@ -1,5 +1,5 @@
 """One unit's life cycle: start, verify, warm up, stage timings, then bursts (the
-interleaved phase's, measure/interleave.py) or a fresh process's soak and open loop.
+interleaved phase's, measure/interleave.py) or a fresh process's soak.
 
 Every burst is one `hey` run (or one closed-loop vegeta run of the mixed workload) while
 /proc samples the server's CPU time and memory; rows go to the run directory as soon as they
@@ -173,7 +173,7 @@ def prepare(
 
     `expected` are ONNX Runtime's own answers on the unit's variant (its model.onnx); `start`
     numbers the unit's starts (coldstarts.csv `start`): 0 for the interleaved phase, 1 for
-    the fresh process of its soak and open loop."""
+    the fresh process of its soak."""
     first = sentences[0]
     cold_start = first_correct_answer(proc, first["text"], expected[first["id"]])
     checked = verify(

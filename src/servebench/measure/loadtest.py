@@ -1,6 +1,7 @@
 """The load test, in order: build; the in-process loops and batch paths and every unit
 started, then measured interleaved, point by point (measure/interleave.py, the in-process
-limits among the units); then per unit a fresh process for the soak and the open-loop search.
+limits among the units), then the open-loop search on the warm units; then per unit a fresh
+process for the soak.
 
 Notebook 02 calls `run_load_test`; nothing here draws a plot. Files written: docs/DATA.md.
 """
@@ -21,7 +22,7 @@ from servebench.measure import peak, resources, workload
 from servebench.measure.inprocess import ceiling_providers
 from servebench.measure.interleave import run_interleaved
 from servebench.measure.lifecycle import prepare, start_service
-from servebench.measure.openloop import openloop_search
+from servebench.measure.openloop import PAUSE_S
 from servebench.measure.plan import Plan, Unit
 from servebench.measure.soak import soak
 from servebench.measure.verify import (
@@ -57,28 +58,18 @@ def core_peak(plan: Plan, writer: RunWriter, when: str) -> None:
     )
 
 
-def has_fresh_phase(study: Study) -> bool:
-    return study.soak_s > 0 or study.openloop
-
-
-def fresh_process_phase(
+def soak_phase(
     plan: Plan,
     unit: Unit,
     writer: RunWriter,
     sentences: list[dict[str, str]],
     expected: dict[str, Any],
 ) -> None:
-    """Soak, then the open-loop search, on a fresh process of the unit (its second cold
-    start, verified and warmed up like the first)."""
-    study = plan.study
-    if not has_fresh_phase(study):
-        return
+    """The soak on a fresh process of the unit (its second cold start, verified and warmed up
+    like the first): memory growth is a property of a process's life from its start."""
     with start_service(plan, unit, writer) as proc:
         prepare(plan, unit, proc, writer, sentences, expected, start=1)
-        if study.soak_s > 0:
-            soak(plan, unit, proc, writer)
-        if study.openloop:
-            openloop_search(plan, unit, proc, writer)
+        soak(plan, unit, proc, writer)
 
 
 def unit_kind(plan: Plan, unit: Unit) -> str:
@@ -86,12 +77,12 @@ def unit_kind(plan: Plan, unit: Unit) -> str:
     return "seed unit" if plan.seed_point_only(unit) else "unit"
 
 
-def plan_progress(plan: Plan, fresh: list[Unit]) -> Progress:
+def plan_progress(plan: Plan, soaked: list[Unit]) -> Progress:
     """The run's steps for the progress lines: the in-process tools' start, each unit's
-    start, each point's rounds, then each unit's fresh-process phase. Until a kind of step
-    is timed, its prior is what the plan fixes of it: a point's time budget (the seed
-    point's with its table's rounds), the soak and the open-loop attacks if the search takes
-    all its steps."""
+    start, each point's rounds, each unit's open-loop search, then each unit's soak. Until a
+    kind of step is timed, its prior is what the plan fixes of it: a point's time budget (the
+    seed point's with its table's rounds), the open-loop attacks if the search takes all its
+    steps, the soak."""
     study = plan.study
     steps = [Step("in-process")]
     steps += [Step(f"start {unit_kind(plan, u)}", u.name) for u in plan.start_order()]
@@ -99,10 +90,14 @@ def plan_progress(plan: Plan, fresh: list[Unit]) -> Progress:
         Step("seed point" if plan.is_seed_point((p, c)) else "point", f"{p} c={c}")
         for p, c in plan.all_points()
     ]
-    if has_fresh_phase(study):
-        steps += [Step("fresh", unit.name) for unit in fresh]
-    attacks_s = study.openloop_max_steps * study.openloop_duration_s if study.openloop else 0.0
-    prior = {"fresh": study.soak_s + attacks_s}
+    if study.openloop:
+        steps += [Step("open loop", unit.name) for unit in plan.openloop_order()]
+    if study.soak_s > 0:
+        steps += [Step("soak", unit.name) for unit in soaked]
+    prior = {
+        "open loop": study.openloop_max_steps * (study.openloop_duration_s + PAUSE_S),
+        "soak": study.soak_s,
+    }
     if study.point_budget_s > 0:
         prior["point"] = study.point_budget_s
     if study.seed_point_budget_s > 0:
@@ -212,19 +207,19 @@ def run_load_test(study: Study, run_dir: Path) -> Path:
     if plan.mixed_texts:
         rows = workload.describe(plan.mixed_texts, plan.model_dirs["fp32"])
         writer.append("workload.csv", rows)
-    fresh = plan.fresh_process_order()
-    progress = plan_progress(plan, fresh)
+    soaked = plan.soak_order() if plan.study.soak_s > 0 else []
+    progress = plan_progress(plan, soaked)
     with confined_to(plan.pinning.orchestrator_cpus()):
         core_peak(plan, writer, "before")
         run_interleaved(plan, writer, sentences, expected, mixed_labels, progress)
         progress.end_step()
         core_peak(plan, writer, "after")
         say(progress.forecast())
-        if has_fresh_phase(plan.study):
-            say(f"soak and open-loop search: {' -> '.join(u.name for u in fresh)}")
-            for unit in fresh:
-                say(progress.step(f"soak and open loop: {unit.name}"))
-                fresh_process_phase(plan, unit, writer, sentences, expected[unit.variant])
+        if soaked:
+            say(f"soak, each on a fresh process: {' -> '.join(u.name for u in soaked)}")
+            for unit in soaked:
+                say(progress.step(f"soak: {unit.name}"))
+                soak_phase(plan, unit, writer, sentences, expected[unit.variant])
 
     pd.DataFrame(service_rows(plan, run_dir)).to_csv(run_dir / "services.csv", index=False)
     writer.combine_requests()

@@ -151,18 +151,31 @@ class Plan:
         """The order in which the units are started, verified and warmed up: seeded shuffle."""
         return self._shuffled()
 
-    def fresh_process_order(self) -> list[Unit]:
-        """The order of the soak and open-loop phase: the base order reversed, the units of
-        the variants in `soak_openloop_variants` only, without the units measured at the seed
-        point only and the A/A control."""
-        shuffled = self._shuffled()[::-1]
+    def soak_order(self) -> list[Unit]:
+        """The soak's units, each on a fresh process: the base order reversed, the variants
+        in `soak_variants` only, without the units measured at the seed point only and the
+        A/A control."""
         return [
             u
-            for u in shuffled
-            if not self.seed_point_only(u)
-            and not u.service.control
-            and u.variant in self.study.soak_openloop_variants
+            for u in self._shuffled()[::-1]
+            if self._beyond_seed_point(u) and u.variant in self.study.soak_variants
         ]
+
+    def openloop_order(self) -> list[Unit]:
+        """The open-loop search's units, on their warm processes after the rounds: the base
+        order reversed, the variants in `openloop_variants` and the services of
+        `openloop_services` (every one measured beyond the seed point when it names none)."""
+        named = self.study.openloop_services
+        return [
+            u
+            for u in self._shuffled()[::-1]
+            if self._beyond_seed_point(u)
+            and u.variant in self.study.openloop_variants
+            and (not named or u.service.name in named)
+        ]
+
+    def _beyond_seed_point(self, unit: Unit) -> bool:
+        return not self.seed_point_only(unit) and not unit.service.control
 
     def _shuffled(self) -> list[Unit]:
         base = self.units

@@ -4,7 +4,7 @@ A closed-loop generator (hey) only sends when an earlier answer came back, so a 
 the generator down and the queueing delay never shows up in the latencies (coordinated
 omission). vegeta is open loop: its pacer releases requests at a fixed rate whatever happens to
 earlier ones. The score is the highest rate whose p99 latency stays under a bound with every
-answer 2xx (``find_max_rate``).
+answer 2xx, for each of several bounds from one series of attacks (``find_rates``).
 
 How vegeta (v12.13.0, ``lib/attack.go``) measures latency
 ---------------------------------------------------------
@@ -58,8 +58,7 @@ OPENLOOP_COLUMNS = (
     "p90_s",
     "p99_s",
     "max_s",
-    "meets_bound",
-    "bound_s",
+    "clean",
     "send_lag_p99_s",
     "loadgen_cpu_s",
     "loadgen_wall_s",
@@ -107,14 +106,18 @@ class AttackResult:
     def expected_requests(self) -> int:
         return math.floor(self.rate * self.duration_s + 1e-9)
 
-    def meets(self, bound_s: float) -> bool:
-        """p99 within the bound, every answer 2xx, and the asked rate was actually sent."""
+    @property
+    def clean(self) -> bool:
+        """Every answer 2xx and the asked rate actually sent: the attack can meet a bound."""
         return (
             self.requests > 0
             and self.ok == self.requests
-            and self.p99_s <= bound_s
             and self.requests >= 0.98 * self.expected_requests
         )
+
+    def meets(self, bound_s: float) -> bool:
+        """Clean, with its p99 within the bound."""
+        return self.clean and self.p99_s <= bound_s
 
     def latency_from_intended_s(self) -> list[float]:
         """Latencies counted from each request's intended send time."""
@@ -264,10 +267,65 @@ def attack_and_encode(
     return encoded, attack
 
 
-def find_max_rate(
+@dataclass(frozen=True)
+class Bracket:
+    """What a search knows of one bound: the highest rate that met it (0 when none did) and
+    the lowest rate above that which missed it (inf when none did)."""
+
+    bound_s: float
+    met: float
+    missed: float
+
+    def resolved(self, resolution: float) -> bool:
+        """The gap is within ``resolution`` of the missed rate, or 1 req/s."""
+        return self.missed - self.met <= max(1.0, resolution * self.missed)
+
+
+def bracket(results: Iterable[AttackResult], bound_s: float) -> Bracket:
+    """The bound's bracket from every attack so far, whatever bound it was aimed at."""
+    done = list(results)
+    met = max((r.rate for r in done if r.meets(bound_s)), default=0.0)
+    missed = min((r.rate for r in done if r.rate > met and not r.meets(bound_s)), default=math.inf)
+    return Bracket(bound_s, met, missed)
+
+
+def next_rate(
+    results: list[AttackResult],
+    bounds_s: Iterable[float],
+    start_rate: float,
+    *,
+    growth: float,
+    resolution: float,
+) -> float | None:
+    """The next rate to attack, or None when every bound's bracket is resolved.
+
+    The tightest bound first: its attacks lie below the looser bounds' limits, so they raise
+    those brackets' lower ends for free. A bound nothing has missed yet grows by ``growth``
+    from its highest met rate, one nothing has met falls by it from its lowest missed rate
+    (halving from a start near the limit would throw most of the way away); otherwise its
+    bracket is bisected.
+    """
+    if not results:
+        return max(1.0, float(round(start_rate)))
+    for bound_s in sorted(bounds_s):
+        b = bracket(results, bound_s)
+        if math.isinf(b.missed):
+            return max(b.met + 1, float(round(b.met * growth)))
+        if b.resolved(resolution):
+            continue
+        lower = float(round(b.missed / growth))
+        if b.met == 0 and 1 <= lower < b.missed:
+            return lower
+        mid = float(round((b.met + b.missed) / 2))
+        if b.met < mid < b.missed:
+            return mid
+    return None
+
+
+def find_rates(
     url: str,
     body: bytes,
-    bound_s: float = 0.1,
+    bounds_s: Iterable[float],
     start_rate: float = 10.0,
     duration_s: float = 10.0,
     max_steps: int = 10,
@@ -278,47 +336,32 @@ def find_max_rate(
     resolution: float = 0.05,
     pause_s: float = 1.0,
     attack_fn: Callable[..., AttackResult] | None = None,
-) -> tuple[float, list[AttackResult]]:
-    """Highest rate (integer requests/s) whose p99 ≤ bound_s with every answer 2xx.
+) -> tuple[dict[float, Bracket], list[AttackResult]]:
+    """For each p99 bound, the highest rate (integer requests/s) that met it with every answer
+    2xx, from one series of attacks (:func:`next_rate` picks each), until every bracket is
+    within ``resolution`` (relative) or 1 req/s, or ``max_steps`` attacks were made.
 
-    Multiplies the rate by ``growth`` until an attack misses the bound, then bisects between the
-    last rate that met it and the first that did not, until the gap is within ``resolution``
-    (relative) or 1 req/s, or ``max_steps`` attacks were made. Returns (best rate or 0.0, every
-    attack in the order run). ``pause_s`` lets the server drain between attacks.
+    Returns ({bound: its bracket}, every attack in the order run); a bracket's ``met`` is the
+    rate found (0.0 when none met the bound) and ``missed`` the search's upper end. vegeta
+    waits for the last answers, so the server's queue is empty when an attack returns;
+    ``pause_s`` lets its sockets settle before the next one.
     """
     run = attack_fn or attack
+    bounds = sorted(set(bounds_s))
     results: list[AttackResult] = []
-
-    def meets(rate: float) -> bool:
+    while len(results) < max_steps:
+        rate = next_rate(results, bounds, start_rate, growth=growth, resolution=resolution)
+        if rate is None:
+            break
         if results and pause_s > 0:
             time.sleep(pause_s)
-        result = run(url, body, rate, duration_s, timeout_s=timeout_s, cpus=cpus)
-        results.append(result)
-        return result.meets(bound_s)
-
-    best, failed = 0.0, math.inf
-    rate = max(1.0, float(round(start_rate)))
-    while len(results) < max_steps:  # grow
-        if not meets(rate):
-            failed = rate
-            break
-        best = rate
-        rate = max(rate + 1, float(round(rate * growth)))
-    while len(results) < max_steps and failed < math.inf:  # bisect in (best, failed)
-        if failed - best <= max(1.0, resolution * failed):
-            break
-        mid = float(round((best + failed) / 2))
-        if mid <= best or mid >= failed:
-            break
-        if meets(mid):
-            best = mid
-        else:
-            failed = mid
-    return best, results
+        results.append(run(url, body, rate, duration_s, timeout_s=timeout_s, cpus=cpus))
+    return {b: bracket(results, b) for b in bounds}, results
 
 
-def openloop_row(service: str, payload: str, result: AttackResult, bound_s: float) -> dict:
-    """One row of openloop.csv (columns OPENLOOP_COLUMNS)."""
+def openloop_row(service: str, payload: str, result: AttackResult) -> dict:
+    """One row of openloop.csv (columns OPENLOOP_COLUMNS); which bounds it met is the
+    analysis's to say (``clean`` and ``p99_s`` against each bound)."""
     return {
         "service": service,
         "payload": payload,
@@ -331,15 +374,12 @@ def openloop_row(service: str, payload: str, result: AttackResult, bound_s: floa
         "p90_s": result.p90_s,
         "p99_s": result.p99_s,
         "max_s": result.max_s,
-        "meets_bound": result.meets(bound_s),
-        "bound_s": bound_s,
+        "clean": result.clean,
         "send_lag_p99_s": result.send_lag_p99_s,
         "loadgen_cpu_s": result.loadgen_cpu_s,
         "loadgen_wall_s": result.wall_s,
     }
 
 
-def openloop_rows(
-    service: str, payload: str, results: Iterable[AttackResult], bound_s: float
-) -> list[dict]:
-    return [openloop_row(service, payload, r, bound_s) for r in results]
+def openloop_rows(service: str, payload: str, results: Iterable[AttackResult]) -> list[dict]:
+    return [openloop_row(service, payload, r) for r in results]

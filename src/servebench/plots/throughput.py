@@ -7,7 +7,6 @@ optional file it needs is missing; a note in ``run.notes`` says so).
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
@@ -117,11 +116,12 @@ def draw_payloads(run: Run) -> Figure:
 
 
 def draw_openloop(run: Run) -> Figure | None:
-    """Open-loop (vegeta) p99 against offered rate, with the latency bound; one line per
+    """Open-loop (vegeta) p99 against offered rate, with the latency bounds; one line per
     service and variant (dashed: not fp32).
 
-    Filled markers: the attack met the bound; hollow: it did not. Right panel: achieved
-    throughput against offered rate (the diagonal is 'keeps up').
+    Filled markers: a clean attack (every answer 2xx, the rate sent), which meets every bound
+    above its p99; hollow: not clean, it meets none. Right panel: achieved throughput against
+    offered rate (the diagonal is 'keeps up').
     """
     payload = tables.openloop_payload(run)
     if payload is None or run.openloop is None:
@@ -134,22 +134,22 @@ def draw_openloop(run: Run) -> Figure | None:
     ax, ax_t = axes[0]
     for s, v in run.units_in_order(ol):
         g = ol[(ol["service"] == s) & (ol["variant"] == v)].sort_values("rate")
-        ok = stats.as_bool(g["meets_bound"]).to_numpy()
+        ok = stats.as_bool(g["clean"]).to_numpy()
         line = style.line_style(run, s, v)
         ax.plot(g["rate"], g["p99_s"], **line)
         ax.plot(g["rate"][ok], g["p99_s"][ok], "o", color=line["color"])
         ax.plot(g["rate"][~ok], g["p99_s"][~ok], "o", mfc="none", color=line["color"])
         ax_t.plot(g["rate"], g["throughput"], marker="o", **line)
-    bound = run.latency_bound_s
-    if not math.isnan(bound):
-        ax.axhline(bound, color="red", linestyle="--", label=f"p99 bound {bound * 1e3:g} ms")
-    else:
-        run.note("no latency bound in metadata parameters: open-loop bound line not drawn")
+    bounds = run.latency_bounds_s
+    for bound, dashes in zip(bounds, ["--", "-.", ":", (0, (5, 1))] * len(bounds), strict=False):
+        ax.axhline(bound, color="red", linestyle=dashes, label=f"p99 bound {bound * 1e3:g} ms")
+    if not bounds:
+        run.note("no latency bound in metadata parameters: open-loop bound lines not drawn")
     ax.set_yscale("log")
     style.log_ms(ax.yaxis)
     ax.set_xlabel("offered rate (requests/s)")
     ax.set_ylabel("p99 latency (ms, log scale)")
-    ax.set_title("p99 vs offered rate (filled: meets bound)", fontsize=9)
+    ax.set_title("p99 vs offered rate (hollow: errors or the rate not sent)", fontsize=9)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
     lim = float(ol["rate"].max()) * 1.05

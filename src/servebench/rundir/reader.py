@@ -20,7 +20,6 @@ computes it once.
 from __future__ import annotations
 
 import json
-import math
 import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -173,17 +172,18 @@ class Run:
         return f"{self.model_id} · {cpu}, {cores} cores · server CPUs {server}"
 
     @property
-    def latency_bound_s(self) -> float:
-        """The open-loop p99 bound: ``parameters.openloop_bound_ms``, else openloop.csv's
-        ``bound_s``; NaN when neither is recorded."""
+    def latency_bounds_s(self) -> list[float]:
+        """The open-loop p99 bounds, tightest first: ``parameters.openloop_bound_ms`` (a list,
+        or one number in runs before issue 20), else openloop.csv's ``bound_s``; [] when
+        neither is recorded."""
         bound_ms = self.parameters.get("openloop_bound_ms")
-        if isinstance(bound_ms, int | float) and not isinstance(bound_ms, bool):
-            return float(bound_ms) / 1e3
+        values = bound_ms if isinstance(bound_ms, list) else [bound_ms]
+        numbers = [v for v in values if isinstance(v, int | float) and not isinstance(v, bool)]
+        if numbers:
+            return sorted(float(v) / 1e3 for v in numbers)
         if self.openloop is not None and "bound_s" in self.openloop:
-            bounds = self.openloop["bound_s"].dropna()
-            if len(bounds):
-                return float(bounds.iloc[0])
-        return math.nan
+            return sorted(float(v) for v in self.openloop["bound_s"].dropna().unique())
+        return []
 
     # -- services and payloads
     def services_in_order(self, among: Iterable[str] | None = None) -> list[str]:
