@@ -210,8 +210,8 @@ def test_ratio_ticks_never_crowd(left: float, right: float) -> None:
 
 def crowded(fig: Figure) -> list[tuple[str, str]]:
     """Pairs of texts a reader cannot tell apart: neighbouring tick labels of an axis that
-    overlap (rotated ones: closer, across their slant, than a line of text is tall), and a
-    legend over a value printed in the same axes."""
+    overlap (rotated ones: closer, across their slant, than a line of text is tall), two
+    values printed in the same axes over each other, and a legend over a printed value."""
     canvas = FigureCanvasAgg(fig)
     canvas.draw()
     renderer = canvas.get_renderer()
@@ -238,6 +238,10 @@ def crowded(fig: Figure) -> list[tuple[str, str]]:
                     apart = step * math.sin(math.radians(slant)) >= tall
                 if not apart:
                     found.append((a.get_text(), b.get_text()))
+        printed = [t for t in ax.texts if t.get_visible() and t.get_text().strip()]
+        for a, b in itertools.combinations(printed, 2):
+            if a.get_window_extent(renderer).overlaps(b.get_window_extent(renderer)):
+                found.append((a.get_text(), b.get_text()))
         legend = ax.get_legend()
         if legend is not None:
             box = legend.get_window_extent(renderer)
@@ -252,7 +256,8 @@ def crowded(fig: Figure) -> list[tuple[str, str]]:
 @pytest.mark.parametrize("name", list(plots.FIGURES))
 def test_no_label_hides_another(name: str, variant_run: reader.Run, run_dir: Path) -> None:
     """Every figure, on a run of every service with two variants (the long labels) and on
-    one with the mixed workload: tick labels apart, no legend over a printed value."""
+    one with the mixed workload: tick labels apart, printed values apart, no legend over a
+    printed value."""
     for run in (variant_run, reader.load_run(run_dir)):
         fig = plots.draw(run, name)
         if fig is not None:

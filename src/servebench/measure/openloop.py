@@ -16,8 +16,9 @@ from servebench.rundir.writer import RunWriter
 from servebench.say import say, unit_column
 
 #: The first attack at this share of the unit's closed-loop req/s at the seed point, then up
-#: by GROWTH until a bound is missed: the limits under 50-250 ms sit at 0.7-1.1 of it
-#: (measured on a 2-core AMD EPYC, 2026-12-07), so two attacks bracket most bounds.
+#: by GROWTH until a bound is missed: the limits under 50-250 ms sat at 0.84-1.27 of it in
+#: run 20261207-150023 (a 2-core AMD EPYC, AVX2), so the first attack meets every bound and
+#: the next two or three bracket them.
 START_SHARE = 0.7
 GROWTH = 1.25
 #: vegeta has waited for every answer when an attack returns: the pause only lets the

@@ -43,7 +43,8 @@ FIGURES: dict[str, FigureSpec] = {
     "rps_bars": FigureSpec(
         throughput.draw_rps_bars,
         "Requests/sec at the seed point against each service's in-process ceiling (black "
-        "tick): the gap is what serving over HTTP costs.",
+        "tick): the gap is what serving over HTTP costs. Over each bar: its req/s · its share "
+        "of that ceiling (* its rounds spread more than the run's unstable threshold).",
     ),
     "ladder": FigureSpec(
         ladder.draw_ladder,

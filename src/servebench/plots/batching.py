@@ -16,8 +16,8 @@ from servebench.rundir.reader import Run
 
 def draw_batch_ceiling(run: Run) -> Figure | None:
     """Items/s of each batched service's own batch path in process, per batch size and
-    variant (lines), with what the service answered over HTTP at the seed point (a marker
-    at the batch size its batches had, when known, else at the right edge)."""
+    variant (lines), with what the service answered over HTTP at the seed point (a thin line
+    of the same style, its rate in the legend)."""
     ceiling = batching.batch_ceiling(run)
     if ceiling.empty:
         return None
@@ -30,19 +30,13 @@ def draw_batch_ceiling(run: Run) -> Figure | None:
     summary = tables.build_summary(run, write=False).set_index(["service", "variant"])
     for (service, variant), g in ceiling.groupby(["service", "variant"], sort=False):
         kw = style.line_style(run, service, variant)
-        ax.plot(g["batch_size"], g["items_per_s"], marker="o", **kw)
         if (service, variant) in summary.index:
+            # The HTTP rate in the legend, not beside its line: two services' lines can lie
+            # a few items/s apart, and their labels over each other.
             rps = summary.at[(service, variant), "rps"]
             ax.axhline(rps, color=kw["color"], linestyle=kw["linestyle"], alpha=0.5, lw=1)
-            ax.text(
-                float(g["batch_size"].max()),
-                rps,
-                f"HTTP {rps:.0f}/s",
-                color=kw["color"],
-                fontsize=7,
-                ha="right",
-                va="bottom",
-            )
+            kw["label"] += f" (thin line: over HTTP, {rps:.0f}/s)"
+        ax.plot(g["batch_size"], g["items_per_s"], marker="o", **kw)
     ax.set_xscale("log", base=2)
     sizes = sorted(ceiling["batch_size"].unique())
     ax.set_xticks(sizes, [str(int(b)) for b in sizes])
