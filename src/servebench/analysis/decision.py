@@ -69,14 +69,12 @@ def _lowest(values: pd.Series) -> float:
     return float(values.astype(float).min()) if len(values) else math.nan
 
 
-def batch_dependent(run: Run, service: str, variant: str) -> bool:
-    """A batched service serving a variant whose answers move with batch-mates (variants.csv
-    ``batch_invariant`` false): dynamic int8's."""
-    if not facts.truth(run.fact(service, "batching")):
-        return False
-    faith = factors.faithfulness(run)
-    row = faith.loc[faith["variant"] == variant, "batch_invariant"]
-    return bool(len(row)) and pd.notna(row.iloc[0]) and not facts.truth(row.iloc[0])
+def moving_variants(run: Run) -> set[str]:
+    """The variants whose answers move with batch-mates (variants.csv ``batch_invariant``
+    false: dynamic int8's); a batched service serving one is ``batch_dependent``."""
+    faith = factors.faithfulness(run).dropna(subset=["batch_invariant"])
+    return {str(v) for v, i in zip(faith["variant"], faith["batch_invariant"], strict=True)
+            if not facts.truth(i)}  # fmt: skip
 
 
 def rates(run: Run, per_config: pd.DataFrame, write: bool = False) -> pd.DataFrame:
@@ -101,6 +99,7 @@ def _rates(run: Run, per_config: pd.DataFrame) -> pd.DataFrame:
     ].set_index(["service", "variant"])
     priced = cost.price(run.parameters)
     cores = max(1, run.server_cores)
+    moving = moving_variants(run)
     rows = []
     for bound_s in run.latency_bounds_s:
         for service, variant in run.units_in_order(ol):
@@ -126,7 +125,8 @@ def _rates(run: Run, per_config: pd.DataFrame) -> pd.DataFrame:
                     "usd_per_million": (
                         cost.usd_per_million(seconds, priced) if priced else math.nan
                     ),
-                    "batch_dependent": batch_dependent(run, service, variant),
+                    "batch_dependent": facts.truth(run.fact(service, "batching"))
+                    and variant in moving,
                 }
             )
     table = pd.DataFrame(rows)
