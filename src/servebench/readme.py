@@ -25,7 +25,8 @@ from typing import Any
 import pandas as pd
 
 from servebench import paths, pipeline, plots
-from servebench.analysis import cost, factors, ratios, seed, tables
+from servebench.analysis import cost, decision, factors, ratios, seed, tables
+from servebench.rundir.facts import truth
 from servebench.rundir.reader import BASE_VARIANT, load_run, read_facts
 from servebench.rundir.rounds import Rounds, read_rounds
 from servebench.rundir.upgrade import read_summary
@@ -239,19 +240,19 @@ def decision_lines(run_dir: Path, priced: cost.Price | None) -> list[str]:
     if not path.is_file():
         return []
     table = pd.read_csv(path)
-    best = table[table["fastest"].map(lambda v: str(v).strip().lower() == "true")]
+    best = decision.fastest(table)
     if best.empty:
         return []
-    facts, _ = read_facts(run_dir, best["service"])
+    labels, _ = read_facts(run_dir, best["service"])
     rows = [
         {
             "p99 ≤": f"{r.bound_ms:g} ms",
-            "fastest (and cheapest)": f"{facts.at[r.service, 'label']} · {r.variant}",
+            "fastest (and cheapest)": f"{labels.at[r.service, 'label']} · {r.variant}",
             "open-loop req/s (next missed)": f"{r.rate:.0f} ({_num(r.missed_rate, 0)})",
             "closed-loop req/s [95 %]": f"{r.closed_rps:.0f} [{_num(r.closed_rps_ci_low, 0)}–"
             f"{_num(r.closed_rps_ci_high, 0)}]",
             "$ per M req": _num(r.usd_per_million, 3),
-            "answers move with batch-mates": "yes" if str(r.batch_dependent) == "True" else "no",
+            "answers move with batch-mates": "yes" if truth(r.batch_dependent) else "no",
         }
         for r in best.itertuples(index=False)
     ]

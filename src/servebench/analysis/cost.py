@@ -92,7 +92,7 @@ def usd_per_million(core_seconds_per_request: float, cost: Price) -> float:
 
 def provisioned_core_seconds(rate: float, cores: int) -> float:
     """Core-seconds per request of ``cores`` kept for a rate of ``rate`` requests/s."""
-    if not rate or not math.isfinite(rate) or rate <= 0:
+    if not (math.isfinite(rate) and rate > 0):
         return math.nan
     return cores / rate
 

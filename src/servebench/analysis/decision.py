@@ -26,7 +26,7 @@ import pandas as pd
 
 from servebench.analysis import cost, factors
 from servebench.analysis.measures import openloop_payload
-from servebench.analysis.stats import as_bool
+from servebench.analysis.stats import as_bool, rate_bracket
 from servebench.rundir import facts
 from servebench.rundir.reader import Run
 
@@ -52,21 +52,15 @@ def bracket(attacks: pd.DataFrame, bound_s: float) -> tuple[float, float, float,
     noisy host, so the rate found is then the luckier of the two."""
     ok = meets(attacks, bound_s)
     rates = attacks["rate"].astype(float)
+    met, missed = rate_bracket(zip(rates, ok, strict=True))
     if not ok.any():
-        return math.nan, _lowest(rates), math.nan, 0
-    met = attacks[ok]
-    top = met.loc[met["rate"].astype(float).idxmax()]
-    rate = float(top["rate"])
-    return (
-        rate,
-        _lowest(rates[~ok & (rates > rate)]),
-        float(top["p99_s"]),
-        int((~ok & (rates < rate)).sum()),
-    )
+        return math.nan, _finite(missed), math.nan, 0
+    p99 = float(attacks.loc[ok & (rates == met), "p99_s"].iloc[0])
+    return met, _finite(missed), p99, int((~ok & (rates < met)).sum())
 
 
-def _lowest(values: pd.Series) -> float:
-    return float(values.astype(float).min()) if len(values) else math.nan
+def _finite(value: float) -> float:
+    return value if math.isfinite(value) else math.nan
 
 
 def moving_variants(run: Run) -> set[str]:

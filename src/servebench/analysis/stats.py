@@ -15,7 +15,7 @@ Conventions used throughout:
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -293,6 +293,20 @@ def overhead_ms(latency_c1_median_s: float, inprocess_total_us_median: float) ->
     if pd.isna(latency_c1_median_s) or pd.isna(inprocess_total_us_median):
         return math.nan
     return float(latency_c1_median_s * 1e3 - inprocess_total_us_median / 1e3)
+
+
+# --------------------------------------------------------------------------- open loop
+
+
+def rate_bracket(attacks: Iterable[tuple[float, bool]]) -> tuple[float, float]:
+    """The open-loop bracket of one bound from (rate, met the bound) pairs: the highest rate
+    that met it (0.0 when none did) and the lowest rate above that which missed it (inf when
+    none did); the limit lies between them. The search (measure/vegeta.py) and the decision
+    table (analysis/decision.py) read attacks by this one rule."""
+    done = list(attacks)
+    met = max((rate for rate, ok in done if ok), default=0.0)
+    missed = min((rate for rate, ok in done if rate > met and not ok), default=math.inf)
+    return float(met), float(missed)
 
 
 def as_bool(values: pd.Series) -> pd.Series:

@@ -42,7 +42,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from servebench.analysis.stats import percentile
+from servebench.analysis.stats import percentile, rate_bracket
 from servebench.loadgens import vegeta_path
 from servebench.process import ChildRun, run_child
 
@@ -283,9 +283,7 @@ class Bracket:
 
 def bracket(results: Iterable[AttackResult], bound_s: float) -> Bracket:
     """The bound's bracket from every attack so far, whatever bound it was aimed at."""
-    done = list(results)
-    met = max((r.rate for r in done if r.meets(bound_s)), default=0.0)
-    missed = min((r.rate for r in done if r.rate > met and not r.meets(bound_s)), default=math.inf)
+    met, missed = rate_bracket((r.rate, r.meets(bound_s)) for r in results)
     return Bracket(bound_s, met, missed)
 
 
